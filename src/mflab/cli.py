@@ -1,0 +1,138 @@
+"""The ``mflab`` command line: run presets or config files, list presets, summarise runs.
+
+User errors (bad configuration, a refused directory, a run whose chains all diverged) print one
+line ``mflab: error: ...`` and exit with status 2; nothing already written is removed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+from .errors import ConfigError, MflabError
+
+
+def build_config(target: str, quick: bool, sets: list[str]):
+    """Resolve (preset, config object) from a preset name or a TOML file, --quick and --set."""
+    from .experiments.config import deep_merge, from_dict, parse_set
+    from .experiments.presets import get_preset
+
+    path = Path(target)
+    if target.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise MflabError(f"config file '{target}' does not exist; fix: check the path")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise MflabError(f"config file '{path.name}' is not valid TOML ({e}); fix: check its syntax") from None
+        if "preset" not in data:
+            raise ConfigError("preset", f"'{path.name}' does not name its preset",
+                              'add preset = "sgld-parity" (see `mflab presets`)')
+        preset = get_preset(data["preset"])
+        base = preset.defaults
+    else:
+        preset = get_preset(target)
+        data, base = {}, preset.defaults
+    merged = deep_merge(base, preset.quick) if quick else dict(base)
+    merged = deep_merge(merged, data)
+    merged = deep_merge(merged, parse_set(sets))
+    merged["preset"] = preset.name
+    return preset, from_dict(preset.config_cls, merged)
+
+
+def cmd_run(args) -> int:
+    from .experiments.config import to_dict
+    from .experiments.rundir import RunDir
+
+    preset, cfg = build_config(args.target, args.quick, args.set or [])
+    out = Path(args.out) if args.out else Path("runs") / (preset.name + ("-quick" if args.quick else ""))
+    rd = RunDir(out)
+    resumed = rd.prepare(to_dict(cfg), force=args.force)
+    print(f"mflab: {'resuming' if resumed else 'running'} {preset.name} -> {out}", file=sys.stderr)
+    summary = preset.run(cfg, rd, progress=not args.no_progress)
+    print(f"mflab: done ({summary.get('status')}); summary in {out / 'summary.json'}", file=sys.stderr)
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from .experiments.presets import PRESETS
+
+    for p in PRESETS.values():
+        print(f"{p.name:20s} {p.description}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .experiments.rundir import RunDir
+
+    rd = RunDir(args.dir)
+    if not rd.path.is_dir():
+        raise MflabError(f"'{args.dir}' is not a directory; fix: pass a run directory written by `mflab run`")
+    cfg, summary, prov = rd.read_config(), rd.read_json("summary.json"), rd.read_json("provenance.json")
+    if cfg is None:
+        raise MflabError(f"'{args.dir}' has no config.toml; fix: pass a run directory written by `mflab run`")
+    if args.json:
+        print(json.dumps({"config": cfg, "summary": summary, "provenance": prov}, indent=2))
+        return 0
+    print(f"run: {rd.path.name}   preset: {cfg.get('preset')}   seed: {cfg.get('seed')}")
+    if prov:
+        print(f"mflab {prov.get('mflab')} (git {prov.get('git_revision')}), jax {prov.get('jax')}, {prov.get('device')}")
+    if summary is None:
+        state = "interrupted (checkpoint present: rerun the same command to resume)" if (rd.path / "checkpoint.npz").exists() else "not finished"
+        print(f"status: {state}")
+        return 0
+    print(f"status: {summary.get('status')}   chains: {summary.get('chains')}   steps: {summary.get('steps')}   "
+          f"wall: {summary.get('wall_seconds', 0):.1f}s")
+    for d in summary.get("diverged_chains", []):
+        print(f"  diverged: chain {d['chain']} (P={d['n_train']}, kappa={d['kappa']}) at step {d['step']}")
+    pts = summary.get("points", [])
+    if pts:
+        print(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'test MSE':>16} {'KRR overlap':>12} {'KRR MSE':>9}")
+        for r in pts:
+            print(f"{r['n_train']:>7} {r['kappa']:>8.2g} {r['overlap']:>7.3f} ± {r['overlap_std'] or 0:<5.3f}"
+                  f"{r['test_mse']:>9.4f} ± {r['test_mse_std'] or 0:<6.4f}"
+                  f"{(r['krr_overlap'] if r['krr_overlap'] is not None else float('nan')):>10.3f}"
+                  f"{(r['krr_test_mse'] if r['krr_test_mse'] is not None else float('nan')):>10.4f}")
+    figs = sorted(p.name for p in (rd.path / "figures").glob("*.png")) if (rd.path / "figures").is_dir() else []
+    print("figures: " + ", ".join(figs))
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mflab", description="Feature learning in wide and deep networks: "
+                                 "simulation and theory on one plot.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a preset or a config.toml")
+    r.add_argument("target", help="preset name (see `mflab presets`) or a config .toml file")
+    r.add_argument("--quick", action="store_true", help="small built-in setting that runs in minutes on a CPU")
+    r.add_argument("--out", help="run directory (default runs/<preset>[-quick]); rerunning resumes")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set sgld.steps=2000")
+    r.add_argument("--force", action="store_true", help="overwrite a run directory that holds another configuration")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(fn=cmd_run)
+    p = sub.add_parser("presets", help="list built-in experiments")
+    p.set_defaults(fn=cmd_presets)
+    s = sub.add_parser("show", help="summarise a run directory")
+    s.add_argument("dir")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(fn=cmd_show)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except MflabError as e:
+        print(f"mflab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mflab: interrupted; finished chunks are checkpointed -- rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

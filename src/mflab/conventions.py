@@ -1,0 +1,98 @@
+r"""Every scaling convention in mflab, in one place.
+
+Two-layer network (all of mflab's two-layer code uses this form)
+------------------------------------------------------------------
+    f(x) = N^{-γ} Σ_{i=1}^{N} a_i φ(w_i·x + b_i)
+
+with prior / initialisation
+
+    a_i ~ N(0, σ_a² N^{-α}),   w_i ~ N(0, (σ_w²/d) I_d),   b_i ~ N(0, σ_b²)   (biases optional)
+
+and per-layer learning rates η_a = η N^{c_a}, η_w = η_b = η N^{c_w}.
+
+The parametrization tables (Yang & Hu 2021, "Tensor Programs IV", restricted to two layers):
+
+==============  =====  =====  =====  =====  ==========================================
+name            γ      α      c_w    c_a    meaning
+==============  =====  =====  =====  =====  ==========================================
+``standard``    0      1      0      0      PyTorch-style fan-in init of the readout
+``ntk``         1/2    0      0      0      NTK / lazy limit; the Bayesian study's choice
+``mup``         1      0      1      1      μP = mean-field: Θ(1) per-neuron movement
+==============  =====  =====  =====  =====  ==========================================
+
+``standard`` and ``ntk`` define the same function distribution at initialisation but different
+gradient dynamics. Under ``mup`` each neuron's gradient is O(1/N); the N^1 learning-rate factor
+makes the particle flow dθ_i/dt = -∇_θ δR/δμ(θ_i) of the mean-field limit.
+
+Langevin dynamics and temperature
+---------------------------------
+All samplers use, for every parameter group θ with prior variance σ_θ² and learning rate η_θ,
+
+    θ ← θ − η_θ [ (T/σ_θ²) θ + ∇_θ L(θ) ] + √(2 T η_θ) ξ,     ξ ~ N(0, I),
+
+whose stationary density is  p(θ) ∝ exp(−L(θ)/T − Σ_θ |θ|²/(2σ_θ²))  for any per-group
+η_θ (a constant diagonal preconditioner does not change it). The loss is the per-sample mean
+squared error *without* a ½:  L = (1/P) Σ_μ (f(x_μ) − y_μ)².
+
+Temperature conventions (``temperature(noise, convention)``):
+
+* ``"kappa"`` (the Bayesian parity study, Göring et al. 2025):  T = 2κ².
+  The posterior is then exp(−Σ_μ (f − y)²/(2κ²P) − prior), a Gaussian likelihood with
+  noise variance κ²P; the matching kernel-ridge ridge on the Gram matrix is κ²P.
+* ``"direct"``: the number given *is* T.
+
+Gaussian-likelihood equivalence (used by kernel ridge regression):
+noise variance σ_ε² = T·P/2 on the Gram matrix, i.e. ridge κ²P under ``"kappa"``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError, suggest
+
+
+@dataclass(frozen=True)
+class Parametrization:
+    """Width exponents of a two-layer network: output multiplier N^{-γ}, readout prior variance
+    σ_a² N^{-α}, learning-rate multipliers N^{c_w} (first layer and bias) and N^{c_a} (readout)."""
+
+    name: str
+    gamma: float
+    alpha: float
+    c_w: float
+    c_a: float
+
+    def replace_gamma(self, gamma: float) -> "Parametrization":
+        return Parametrization(f"{self.name}(gamma={gamma:g})", float(gamma), self.alpha, self.c_w, self.c_a)
+
+
+PARAMETRIZATIONS: dict[str, Parametrization] = {
+    "standard": Parametrization("standard", gamma=0.0, alpha=1.0, c_w=0.0, c_a=0.0),
+    "ntk": Parametrization("ntk", gamma=0.5, alpha=0.0, c_w=0.0, c_a=0.0),
+    "mup": Parametrization("mup", gamma=1.0, alpha=0.0, c_w=1.0, c_a=1.0),
+}
+
+
+def get_parametrization(name: str) -> Parametrization:
+    if name not in PARAMETRIZATIONS:
+        raise ConfigError("network.parametrization", f"unknown parametrization '{name}'",
+                          suggest(name, PARAMETRIZATIONS))
+    return PARAMETRIZATIONS[name]
+
+
+TEMPERATURE_CONVENTIONS = ("kappa", "direct")
+
+
+def temperature(noise: float, convention: str = "kappa") -> float:
+    """Langevin temperature T from the noise parameter: T = 2κ² (``"kappa"``) or T = noise (``"direct"``)."""
+    if convention == "kappa":
+        return 2.0 * noise**2
+    if convention == "direct":
+        return noise
+    raise ConfigError("sgld.temperature_convention", f"unknown convention '{convention}'",
+                      suggest(convention, TEMPERATURE_CONVENTIONS))
+
+
+def likelihood_noise_variance(temp: float, n_train: int) -> float:
+    """Gaussian-likelihood noise variance equivalent to MSE(mean) at temperature T: σ_ε² = T P / 2."""
+    return 0.5 * temp * n_train

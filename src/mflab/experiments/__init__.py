@@ -1,0 +1,1 @@
+"""Experiments: configuration, presets, run directories, figures. The edge of the library."""

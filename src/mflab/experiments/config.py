@@ -1,0 +1,141 @@
+r"""Typed, validated experiment configuration.
+
+A configuration is a tree of dataclasses. :func:`from_dict` builds it from a plain dict (a TOML
+file, a preset, ``--set`` overrides). It rejects unknown keys, with a spelling suggestion, and
+wrong types and values, each with a :class:`~mflab.errors.ConfigError` that names the dotted field
+and the fix. Fields annotated ``list[T] | T`` accept a scalar and store a one-element list (grid
+axes such as ``task.n_train`` and ``sgld.kappa``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from typing import Any, Union
+
+from ..errors import ConfigError, suggest
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value, tp, field: str):
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        lists = [a for a in args if typing.get_origin(a) is list]
+        if lists and isinstance(value, (list, tuple)):
+            return _coerce(value, lists[0], field)
+        if lists:  # scalar given for a grid axis
+            return [_coerce(value, typing.get_args(lists[0])[0], field)]
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, field)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        if len(value) == 0:
+            raise ConfigError(field, "must not be an empty list", "give at least one value")
+        (item,) = typing.get_args(tp)
+        return [_coerce(v, item, f"{field}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(field, f"must be a table of settings, got {value!r}", f"write [{field}] with key = value lines")
+        return from_dict(tp, value, prefix=field)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(field, f"must be true or false, got {value!r}", "write true or false")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(field, f"must be an integer, got {value!r}", "write a whole number, e.g. 512")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(field, f"must be a number, got {value!r}", "write a number, e.g. 5e-3")
+        if not math.isfinite(value):
+            raise ConfigError(field, f"must be finite, got {value!r}", "write a finite number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(field, f"must be a string, got {value!r}", 'write it in quotes, e.g. "relu"')
+        return value
+    return value
+
+
+def from_dict(cls, data: dict, prefix: str = ""):
+    """Build dataclass ``cls`` from a dict, validating keys, types, then ``cls.validate()``."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            raise ConfigError(dotted, "unknown setting", suggest(key, names))
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    for f in dataclasses.fields(cls):  # nested sections default to their own defaults
+        if f.name not in kwargs and dataclasses.is_dataclass(hints[f.name]):
+            kwargs[f.name] = from_dict(hints[f.name], {}, f"{prefix}.{f.name}" if prefix else f.name)
+    obj = cls(**kwargs)
+    if hasattr(obj, "validate"):
+        obj.validate()
+    return obj
+
+
+def to_dict(obj) -> dict:
+    """The resolved configuration as a plain dict (None values dropped: TOML has no null)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if v is None:
+            continue
+        out[f.name] = to_dict(v) if dataclasses.is_dataclass(v) else v
+    return out
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_set(assignments: list[str]) -> dict:
+    """``["sgld.steps=1000", "network.activation=erf"]`` -> nested dict. Values are read as TOML
+    (numbers, booleans, lists, quoted strings); anything else is a bare string."""
+    out: dict[str, Any] = {}
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError(item, "a --set needs key=value", "e.g. --set sgld.steps=2000")
+        key, raw = item.split("=", 1)
+        key, raw = key.strip(), raw.strip()
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(item, "empty key in --set", "e.g. --set network.width=256")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(key, "conflicting --set keys", "set a field or its section, not both")
+        node[leaf] = value
+    return out
+
+
+def require(cond: bool, field: str, problem: str, fix: str):
+    if not cond:
+        raise ConfigError(field, problem, fix)

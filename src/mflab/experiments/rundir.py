@@ -1,0 +1,159 @@
+r"""Self-describing run directories with atomic writes.
+
+Layout::
+
+    RUN/
+      config.toml        the full resolved configuration (re-runnable: ``mflab run RUN/config.toml``)
+      provenance.json    mflab/JAX/numpy versions, git revision, seed, platform, device, command
+      summary.json       headline numbers (machine-readable; ``mflab show RUN``)
+      results/           tidy CSV tables and .npz arrays
+      figures/           PNG and PDF
+      checkpoint.npz     resumable state of an unfinished run (removed when it completes)
+
+Every file is written to a temporary name in the same folder, flushed, fsynced and renamed over
+the target, so a file that exists is complete. No absolute path of the host is written.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+from ..errors import MflabError
+
+
+def atomic_write_bytes(path: Path, data: bytes):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if np.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+class RunDir:
+    def __init__(self, path):
+        self.path = Path(path)
+
+    # -- writers ------------------------------------------------------------------------
+    def write_text(self, name: str, text: str):
+        atomic_write_bytes(self.path / name, text.encode())
+
+    def write_json(self, name: str, obj):
+        self.write_text(name, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+    def write_config(self, config: dict):
+        atomic_write_bytes(self.path / "config.toml", tomli_w.dumps(config).encode())
+
+    def write_table(self, name: str, rows: list[dict]):
+        """A tidy CSV table (one row per observation)."""
+        buf = io.StringIO()
+        if rows:
+            w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: _jsonable(v) for k, v in r.items()})
+        self.write_text(f"results/{name}.csv", buf.getvalue())
+
+    def write_arrays(self, name: str, **arrays):
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write_bytes(self.path / name, buf.getvalue())
+
+    def save_figure(self, fig, name: str):
+        import matplotlib.pyplot as plt
+
+        for ext in ("png", "pdf"):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, dpi=130, bbox_inches="tight")
+            atomic_write_bytes(self.path / "figures" / f"{name}.{ext}", buf.getvalue())
+        plt.close(fig)
+
+    # -- readers ------------------------------------------------------------------------
+    def read_json(self, name: str):
+        p = self.path / name
+        return json.loads(p.read_text()) if p.exists() else None
+
+    def read_config(self) -> dict | None:
+        import tomllib
+
+        p = self.path / "config.toml"
+        return tomllib.loads(p.read_text()) if p.exists() else None
+
+    def prepare(self, config: dict, force: bool = False) -> bool:
+        """Claim the directory for ``config``. Returns True when it already holds the same
+        configuration (resume). A different configuration is refused unless ``force``."""
+        old = self.read_config()
+        if old is not None and old != config and not force:
+            raise MflabError(f"run directory '{self.path.name}' holds a different configuration; "
+                             "fix: choose another --out, or pass --force to overwrite it")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_config(config)
+        return old == config
+
+
+def git_revision() -> str | None:
+    """The git revision of the mflab source checkout (with '-dirty' if modified), or None."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return rev.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(seed: int, extra: dict | None = None) -> dict:
+    import jax
+    import jaxlib
+
+    import mflab
+
+    dev = jax.devices()[0]
+    argv = [Path(sys.argv[0]).name] + sys.argv[1:]
+    argv = [Path(a).name if os.path.isabs(a) else a for a in argv]  # no host paths
+    out = {
+        "mflab": mflab.__version__, "git_revision": git_revision(), "seed": seed,
+        "jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
+        "python": platform.python_version(), "platform": platform.platform(),
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}", "n_devices": jax.device_count(),
+        "x64": bool(jax.config.jax_enable_x64), "command": " ".join(argv),
+    }
+    out.update(extra or {})
+    return out

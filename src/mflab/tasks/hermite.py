@@ -1,0 +1,113 @@
+r"""Gaussian-input targets with Hermite links.
+
+Sparse Hermite dictionary:  f*(x) = Σ_j b_j g_j(v_j·x),  x ~ N(0, I_d),  |v_j| = 1,
+with each link given by normalised-Hermite coefficients g_j = Σ_k c_{jk} h_k (h_k = He_k/√k!).
+
+Degree-k energy in closed form (Mehler / orthogonality of h_k(v·x) across degrees):
+    E_k = E[(P_k f*)²] = Σ_{j,l} b_j b_l c_{jk} c_{lk} (v_j·v_l)^k,   E[f*²] = Σ_k E_k.
+
+Single-index (the Bayesian study's secondary task): v = k^{-1/2} 1_S, y = He_p(v·x), so the
+only nonzero coefficient is c_p = √(p!) and E[y²] = p!. Multi-index: orthonormal directions on a
+chosen support, one Hermite link each.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError
+from ..theory.hermite import hermite_normalized
+from .base import check_support
+
+
+@dataclass(frozen=True)
+class HermiteDictionary:
+    """f*(x) = Σ_j b_j Σ_k c_{jk} h_k(v_j·x). ``directions`` (J, d) are normalised on construction."""
+
+    directions: np.ndarray  # (J, d)
+    coefficients: np.ndarray  # (J, K+1), normalised-Hermite coefficients of each link
+    amplitudes: np.ndarray  # (J,)
+    inputs: str = "gaussian"
+    name: str = "hermite"
+
+    def __post_init__(self):
+        V = np.atleast_2d(np.asarray(self.directions, dtype=float))
+        C = np.atleast_2d(np.asarray(self.coefficients, dtype=float))
+        b = np.atleast_1d(np.asarray(self.amplitudes, dtype=float))
+        if not (V.shape[0] == C.shape[0] == b.shape[0]):
+            raise ConfigError("task.directions", "directions, coefficients and amplitudes need one row per atom",
+                              f"got {V.shape[0]}, {C.shape[0]}, {b.shape[0]}")
+        norms = np.linalg.norm(V, axis=1)
+        if np.any(norms == 0):
+            raise ConfigError("task.directions", "a direction is zero", "give nonzero directions")
+        object.__setattr__(self, "directions", V / norms[:, None])
+        object.__setattr__(self, "coefficients", C)
+        object.__setattr__(self, "amplitudes", b)
+
+    @property
+    def d(self) -> int:
+        return self.directions.shape[1]
+
+    @property
+    def support(self) -> tuple[int, ...]:
+        """Input coordinates the target depends on (nonzero in some direction)."""
+        return tuple(int(i) for i in np.flatnonzero(np.any(self.directions != 0, axis=0)))
+
+    @property
+    def max_degree(self) -> int:
+        return self.coefficients.shape[1] - 1
+
+    def target(self, X):
+        Z = X @ jnp.asarray(self.directions.T, X.dtype)  # (P, J)
+        H = hermite_normalized(self.max_degree, Z)  # (K+1, P, J)
+        links = jnp.einsum("kpj,jk->pj", H, jnp.asarray(self.coefficients, X.dtype))
+        return links @ jnp.asarray(self.amplitudes, X.dtype)
+
+    def degree_energies(self) -> np.ndarray:
+        """E_k = Σ_{j,l} b_j b_l c_jk c_lk (v_j·v_l)^k for k = 0..K (closed form)."""
+        G = self.directions @ self.directions.T
+        bc = self.amplitudes[:, None] * self.coefficients  # (J, K+1)
+        return np.array([bc[:, k] @ (G**k) @ bc[:, k] for k in range(self.max_degree + 1)])
+
+    @property
+    def target_power(self) -> float:
+        """E[f*²] = Σ_k E_k."""
+        return float(self.degree_energies().sum())
+
+    def order_parameter(self, f, X):
+        """Normalised target overlap m = E[f f*]/E[f*²], estimated on the given inputs."""
+        return jnp.mean(f * self.target(X), axis=-1) / self.target_power
+
+
+def _he_link(p: int, normalized: bool) -> np.ndarray:
+    c = np.zeros(p + 1)
+    c[p] = 1.0 if normalized else math.sqrt(math.factorial(p))
+    return c
+
+
+def single_index(d: int, k: int, degree: int, support: Optional[Sequence[int]] = None,
+                 normalized: bool = False) -> HermiteDictionary:
+    """y = He_p(v·x), v = k^{-1/2} 1_S (``normalized=True`` gives h_p = He_p/√p! instead)."""
+    S = check_support(support, d, k)
+    if int(degree) != degree or degree < 0:
+        raise ConfigError("task.degree", f"must be a non-negative integer, got {degree!r}", "e.g. degree = 4")
+    v = np.zeros(d)
+    v[list(S)] = 1.0
+    return HermiteDictionary(v[None, :], _he_link(int(degree), normalized)[None, :], np.ones(1), name="single-index")
+
+
+def multi_index(d: int, degrees: Sequence[int], support: Optional[Sequence[int]] = None,
+                normalized: bool = False) -> HermiteDictionary:
+    """y = Σ_j He_{p_j}(x_{S_j}): orthonormal (coordinate) directions on the chosen support, one link each."""
+    S = check_support(support, d, len(degrees))
+    K = max(degrees)
+    V = np.zeros((len(degrees), d))
+    C = np.zeros((len(degrees), K + 1))
+    for j, (i, p) in enumerate(zip(S, degrees)):
+        V[j, i] = 1.0
+        C[j, : p + 1] = _he_link(int(p), normalized)
+    return HermiteDictionary(V, C, np.ones(len(degrees)), name="multi-index")

@@ -1,0 +1,53 @@
+r"""Kernel ridge regression: the infinite-width (NNGP) posterior mean.
+
+    f̂(x) = K(x, X) (K_XX + λ I)^{-1} y,   λ = σ_ε² = T P / 2   (:mod:`mflab.conventions`),
+
+i.e. λ = κ²P on the Gram matrix under the ``"kappa"`` convention T = 2κ² with MSE(mean) loss.
+This is the γ = ½, N → ∞ limit of the Bayesian posterior mean (Göring et al. 2025, §2.5).
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..conventions import likelihood_noise_variance
+from ..networks.two_layer import TwoLayer
+from ..tasks.base import make_dataset
+from .kernels import nngp_kernel
+
+
+def krr_predict(K_train, K_cross, y, ridge):
+    """K_cross (K_train + ridge I)^{-1} y; K_cross has shape (P_test, P_train).
+
+    Solved through the eigendecomposition of the (symmetric PSD) Gram matrix with its round-off
+    negative eigenvalues clipped to 0: stable even when the Gram matrix is singular (repeated
+    inputs on a small hypercube) and the ridge is tiny, where a float32 Cholesky fails."""
+    lam, V = jnp.linalg.eigh(K_train)
+    lam = jnp.clip(lam, 0.0, None)
+    return K_cross @ (V @ ((V.T @ y) / (lam + ridge)))
+
+
+def nngp_posterior_mean(net: TwoLayer, X_train, y_train, X_test, temperature: float):
+    """The infinite-width posterior mean at temperature T on MSE(mean): ridge T P/2."""
+    ridge = likelihood_noise_variance(temperature, X_train.shape[0])
+    return krr_predict(nngp_kernel(net, X_train), nngp_kernel(net, X_test, X_train), y_train, ridge)
+
+
+def krr_learning_curve(net: TwoLayer, task, n_trains, temperature: float, key, n_test: int = 4096, seeds: int = 1):
+    """Test MSE and target overlap of the NNGP posterior mean vs P, mean and std over ``seeds`` datasets.
+
+    Returns a dict of numpy arrays with keys n_train, test_mse, test_mse_std, overlap, overlap_std."""
+    import jax
+
+    out = {"n_train": np.asarray(n_trains), "test_mse": [], "test_mse_std": [], "overlap": [], "overlap_std": []}
+    for P in n_trains:
+        mses, ovs = [], []
+        for s in range(seeds):
+            data = make_dataset(task, jax.random.fold_in(key, s), int(P), n_test)
+            f = nngp_posterior_mean(net, data.X_train, data.y_train, data.X_test, temperature)
+            mses.append(float(jnp.mean((f - data.y_test) ** 2)))
+            ovs.append(float(task.order_parameter(f, data.X_test)))
+        for name, v in (("test_mse", mses), ("overlap", ovs)):
+            out[name].append(np.mean(v))
+            out[name + "_std"].append(np.std(v))
+    return {k: np.asarray(v) for k, v in out.items()}
