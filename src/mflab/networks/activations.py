@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError, suggest
-from ..theory.hermite import double_factorial, hermite_coefficients_quadrature, mehler_kernel
+from ..theory.hermite import hermite_coefficients_quadrature, log_double_factorial, log_sqrt_factorial, mehler_kernel
 
 Array = jax.Array
 MEHLER_ORDER = 40  # default truncation of the Mehler series for activations without a closed form
@@ -93,14 +93,14 @@ def _relu_hermite(k_max, r):
     vals = []
     for k in range(k_max + 1):
         if k == 0:
-            e = 1.0 / math.sqrt(2 * math.pi)
+            vals.append(1.0 / math.sqrt(2 * math.pi))
         elif k == 1:
-            e = 0.5
+            vals.append(0.5)
         elif k % 2 == 1:
-            e = 0.0
-        else:
-            e = (-1) ** ((k - 2) // 2) * double_factorial(k - 3) / math.sqrt(2 * math.pi)
-        vals.append(e / math.sqrt(math.factorial(k)))
+            vals.append(0.0)
+        else:  # (-1)^{(k-2)/2} (k-3)!! / (√(2π) √k!)
+            mag = math.exp(log_double_factorial(k - 3) - log_sqrt_factorial(k)) / math.sqrt(2 * math.pi)
+            vals.append((-1) ** ((k - 2) // 2) * mag)
     coef = jnp.asarray(vals, dtype=r.dtype)
     return coef.reshape((-1,) + (1,) * r.ndim) * r
 
@@ -126,8 +126,8 @@ def _erf_hermite(k_max, r):
         if k % 2 == 0:
             vals.append(jnp.zeros_like(r))
         else:
-            e = (2 * r / math.sqrt(math.pi)) * jnp.sqrt(s2) * double_factorial(k - 2) * (s2 - 1.0) ** ((k - 1) // 2)
-            vals.append(e / math.sqrt(math.factorial(k)))
+            ratio = math.exp(log_double_factorial(k - 2) - log_sqrt_factorial(k))  # (k-2)!!/√k!
+            vals.append((2 * r / math.sqrt(math.pi)) * jnp.sqrt(s2) * ratio * (s2 - 1.0) ** ((k - 1) // 2))
     return jnp.stack(vals)
 
 

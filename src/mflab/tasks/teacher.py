@@ -1,7 +1,8 @@
 r"""Teacher two-layer networks: f*(x) = N*^{-γ} Σ_i a*_i φ(w*_i·x + b*_i).
 
-For Gaussian inputs the target power is exact through the dual kernel:
-E[f*²] = N*^{-2γ} Σ_{ij} a_i a_j E[φ(u_i)φ(u_j)],  Cov(u_i, u_j) = w_i·w_j + b_i b_j.
+For Gaussian inputs the target power is exact: E[f*²] = N*^{-2γ} Σ_{ij} a_i a_j E[φ(u_i)φ(u_j)] with
+u_i = w_i·x + b_i jointly Gaussian, Cov(u_i, u_j) = w_i·w_j and mean b_i. Without biases this is the
+dual kernel; with biases (nonzero means) a 2-D Gauss–Hermite quadrature per pair.
 """
 from __future__ import annotations
 
@@ -34,13 +35,30 @@ class Teacher:
     @property
     def target_power(self) -> float:
         """E[f*²] for Gaussian inputs, exact (dual kernel)."""
-        W, a = self.params.W, self.params.a
+        W, a, b = self.params.W, self.params.a, self.params.b
         G = W @ W.T
-        if self.params.b is not None:
-            G = G + jnp.outer(self.params.b, self.params.b)
         q = jnp.diag(G)
-        K = self.net.activation.dual(q[:, None], q[None, :], G)
+        if b is None:
+            K = self.net.activation.dual(q[:, None], q[None, :], G)
+        else:
+            K = _biased_pair_moments(self.net.activation.fn, G, b)
         return float(self.net.output_scale**2 * a @ K @ a)
 
     def order_parameter(self, f, X):
         return jnp.mean(f * self.target(X), axis=-1) / jnp.mean(self.target(X) ** 2)
+
+
+def _biased_pair_moments(phi, G, b, n_nodes: int = 80):
+    """E[φ(u_i)φ(u_j)] for u ~ N(b, G), pairwise, by 2-D Gauss–Hermite quadrature on the 2×2 Cholesky factor."""
+    from ..theory.hermite import gauss_hermite
+
+    x, w = gauss_hermite(n_nodes)
+    x, w = jnp.asarray(x, G.dtype), jnp.asarray(w, G.dtype)
+    q = jnp.diag(G)
+    l11 = jnp.sqrt(q)[:, None]
+    l21 = G / l11.T  # (i, j): c_ij / sqrt(q_j) with u_j the first factor
+    l22 = jnp.sqrt(jnp.clip(q[:, None] - l21**2, 0.0, None))
+    Z1, Z2 = x[:, None], x[None, :]
+    U = b[None, :, None, None] + l11.T[:, :, None, None] * Z1  # u_j = b_j + √q_j z1   (1, j, n, 1)
+    V = b[:, None, None, None] + l21[:, :, None, None] * Z1 + l22[:, :, None, None] * Z2  # u_i | u_j
+    return jnp.einsum("m,n,ijmn->ij", w, w, phi(U) * phi(V))

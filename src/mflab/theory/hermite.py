@@ -31,17 +31,25 @@ def hermite_he(k_max: int, z):
 
 
 def hermite_normalized(k_max: int, z):
-    """Stack [h_0(z), ..., h_{k_max}(z)] with h_k = He_k / sqrt(k!)."""
-    norms = jnp.asarray([math.sqrt(math.factorial(k)) for k in range(k_max + 1)], dtype=jnp.result_type(float))
-    he = hermite_he(k_max, z)
-    return he / norms.reshape((-1,) + (1,) * (he.ndim - 1))
+    """Stack [h_0(z), ..., h_{k_max}(z)] with h_k = He_k / sqrt(k!), by the normalised recurrence
+    h_{k+1} = (z h_k − √k h_{k−1}) / √(k+1) (no k! overflow)."""
+    z = jnp.asarray(z)
+    out = [jnp.ones_like(z), z]
+    for k in range(1, k_max):
+        out.append((z * out[k] - math.sqrt(k) * out[k - 1]) / math.sqrt(k + 1))
+    return jnp.stack(out[: k_max + 1])
 
 
 @lru_cache(maxsize=32)
 def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights of n-point Gauss–Hermite quadrature for z ~ N(0, 1) (weights sum to 1)."""
+    """Nodes and weights of n-point Gauss–Hermite quadrature for z ~ N(0, 1) (weights sum to 1).
+
+    Nodes whose weight is below 1e-30 are dropped: they change no result in float64 and would
+    overflow h_k(z) in float32 (|z| up to ~27 for n = 200)."""
     x, w = np.polynomial.hermite_e.hermegauss(n)
-    return x, w / w.sum()
+    w = w / w.sum()
+    keep = w > 1e-30
+    return x[keep], w[keep] / w[keep].sum()
 
 
 def gaussian_expectation(fn, n_nodes: int = 200):
@@ -76,6 +84,11 @@ def mehler_kernel(coeffs1, coeffs2, rho):
     return jnp.sum(coeffs1 * coeffs2 * powers, axis=0)
 
 
-def double_factorial(n: int) -> int:
-    """n!! with the conventions (-1)!! = 0!! = 1."""
-    return 1 if n <= 0 else n * double_factorial(n - 2)
+def log_double_factorial(n: int) -> float:
+    """log(n!!) with (-1)!! = 0!! = 1 (floats: n!! overflows a double beyond n ≈ 300)."""
+    return float(sum(math.log(i) for i in range(n, 0, -2)))
+
+
+def log_sqrt_factorial(k: int) -> float:
+    """log(√(k!))."""
+    return 0.5 * math.lgamma(k + 1)

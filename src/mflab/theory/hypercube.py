@@ -2,9 +2,10 @@ r"""Exact calculus on the hypercube {±1}^d.
 
 * Kernel eigenvalues: a kernel that depends on x·x' only (the NNGP on the hypercube, since
   |x|² = d) is diagonal in the Walsh basis, with eigenvalue on χ_S (|S| = k)
-      λ_k = 2^{-d} Σ_{j=0}^{d} K(d − 2j) 𝒦_k(j; d),
-  where 𝒦_k(j; d) = Σ_i (−1)^i C(j, i) C(d − j, k − i) is the Krawtchouk polynomial (the sum of
-  χ_S over the C(d, j) points with j minus-signs).
+      λ_k = 2^{-d} Σ_{j=0}^{d} K(d − 2j) C(d, j) 𝒦_k(j; d) / C(d, k),
+  where 𝒦_k(j; d) = Σ_i (−1)^i C(j, i) C(d − j, k − i) is the Krawtchouk polynomial: the sum of
+  χ_S(x') over all |S| = k at one point x' with j minus-signs (so, by symmetry, one S summed over
+  the C(d, j) such points gives C(d, j) 𝒦_k(j)/C(d, k)).
 * Feature overlaps of a single neuron, J_A(w) = E_x[φ(w·x) χ_A(x)]: exact enumeration of the 2^d
   points for d ≤ ``ENUMERATION_MAX_D``, Monte-Carlo otherwise.
 * Population KRR on a Walsh target: m_A = λ_A / (λ_A + ridge), ridge per sample (κ² under the
@@ -34,7 +35,8 @@ def dot_product_eigenvalues(kernel_of_dot, d: int) -> np.ndarray:
     """λ_0..λ_d of a kernel K(x·x') on {±1}^d; ``kernel_of_dot`` maps an array of dot products to K."""
     dots = np.array([d - 2 * j for j in range(d + 1)], dtype=float)
     Kvals = np.asarray(kernel_of_dot(dots), dtype=float)
-    return np.array([sum(Kvals[j] * krawtchouk(k, j, d) for j in range(d + 1)) / 2.0**d for k in range(d + 1)])
+    return np.array([sum(Kvals[j] * comb(d, j) * krawtchouk(k, j, d) for j in range(d + 1)) / (2.0**d * comb(d, k))
+                     for k in range(d + 1)])
 
 
 def nngp_eigenvalues(net: TwoLayer, d: int) -> np.ndarray:
