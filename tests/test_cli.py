@@ -1,0 +1,139 @@
+"""The command line and run directories: bad input gives one line and exit 2; runs are self-describing."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mflab.errors import ConfigError, MflabError
+
+TINY = ["--set", "task.n_train=[20,40]", "--set", "task.n_test=64", "--set", "network.width=8",
+        "--set", "sgld.steps=200", "--set", "sgld.log_every=50", "--set", "sgld.chunk_steps=100"]
+
+
+def mflab(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mflab.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "sgld-parity", "--set", "network.widht=4"], "did you mean 'width'"),
+    (["run", "sgld-parity", "--set", "network.width=-4"], "network.width"),
+    (["run", "sgld-parity", "--set", "task.k=40"], "task.k"),
+    (["run", "sgld-parity", "--set", "sgld.kappa=-0.1"], "sgld.kappa"),
+    (["run", "sgld-parity", "--set", "network.activation=rellu"], "did you mean 'relu'"),
+    (["run", "sgld-parrity"], "did you mean 'sgld-parity'"),
+    (["run", "sgld-parity", "--set", "task.k=3"], "cannot represent an odd parity"),
+    (["run", "sgld-parity", "--set", "task.n_train=[0]"], "task.n_train[0]"),
+    (["run", "sgld-parity", "--set", "sgld.steps=1001"], "multiple of log_every"),
+    (["run", "missing.toml"], "does not exist"),
+    (["show", "no-such-dir"], "not a directory"),
+])
+def test_bad_input_gives_one_clear_line(args, needle):
+    r = mflab(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mflab: error:") and needle in lines[0], r.stderr
+
+
+def test_presets_lists_the_flagship():
+    r = mflab("presets")
+    assert r.returncode == 0 and "sgld-parity" in r.stdout
+
+
+def test_quick_run_writes_a_self_describing_directory(tmp_path):
+    out = tmp_path / "run"
+    r = mflab("run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY)
+    assert r.returncode == 0, r.stderr
+    for f in ["config.toml", "provenance.json", "summary.json", "results/trace.csv", "results/final.csv",
+              "results/points.csv", "results/final_params.npz", "figures/learning_curve.png",
+              "figures/learning_curve.pdf", "figures/trajectories.png", "figures/weights.png"]:
+        assert (out / f).is_file(), f
+    assert not (out / "checkpoint.npz").exists()
+    prov = json.loads((out / "provenance.json").read_text())
+    assert {"mflab", "jax", "git_revision", "seed", "device", "platform"} <= prov.keys()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["chains"] == 4 and len(summary["points"]) == 2
+    for text in [(out / f).read_text() for f in ("config.toml", "provenance.json", "summary.json")]:
+        assert str(tmp_path) not in text  # no host paths
+    show = mflab("show", str(out))
+    assert show.returncode == 0 and "completed" in show.stdout and "KRR" in show.stdout
+    # rerunning the resolved config into the same directory is allowed; a different one is refused
+    assert mflab("run", str(out / "config.toml"), "--out", str(out), "--no-progress").returncode == 0
+    r = mflab("run", "sgld-parity", "--quick", "--out", str(out), *TINY[:-2])
+    assert r.returncode == 2 and "--force" in r.stderr
+
+
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    """Kill the run after its first checkpoint (an exception from the checkpoint hook), rerun:
+    the result equals an uninterrupted run bit for bit."""
+    from mflab.cli import build_config
+    from mflab.experiments import sgld
+    from mflab.experiments.config import to_dict
+    from mflab.experiments.rundir import RunDir
+
+    _, cfg = build_config("sgld-parity", True, [s for s in TINY if s != "--set"])
+    ref = RunDir(tmp_path / "ref")
+    ref.prepare(to_dict(cfg))
+    sgld.run(cfg, ref, progress=False, log=lambda m: None)
+
+    real_save = sgld._save_checkpoint
+    calls = []
+
+    def save_then_die(rd, result):
+        real_save(rd, result)
+        calls.append(result.steps_done)
+        raise KeyboardInterrupt
+
+    rd = RunDir(tmp_path / "cut")
+    rd.prepare(to_dict(cfg))
+    monkeypatch.setattr(sgld, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        sgld.run(cfg, rd, progress=False, log=lambda m: None)
+    assert calls == [100] and (rd.path / "checkpoint.npz").exists() and not (rd.path / "summary.json").exists()
+    monkeypatch.setattr(sgld, "_save_checkpoint", real_save)
+    assert rd.prepare(to_dict(cfg)) is True
+    sgld.run(cfg, rd, progress=False, log=lambda m: None)
+    assert (rd.path / "results/final.csv").read_text() == (ref.path / "results/final.csv").read_text()
+    a, b = np.load(rd.path / "results/final_params.npz"), np.load(ref.path / "results/final_params.npz")
+    assert np.array_equal(a["W"], b["W"])
+
+
+def test_all_chains_diverging_is_reported_and_results_kept(tmp_path):
+    out = tmp_path / "div"
+    r = mflab("run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY, "--set", "sgld.lr=1e4")
+    assert r.returncode == 2 and "diverged" in r.stderr and "sgld.lr" in r.stderr and "Traceback" not in r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "diverged" and len(s["diverged_chains"]) == 4
+    assert (out / "results/trace.csv").is_file()
+
+
+VALUES = st.one_of(st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(),
+                   st.lists(st.integers(-3, 3), max_size=3), st.none())
+KEYS = st.sampled_from(["seed", "precision", "task", "task.d", "task.k", "task.n_train", "task.name", "network.width",
+                        "network.activation", "sgld.kappa", "sgld.steps", "sgld.lr", "sgld.schedule", "bogus",
+                        "sgld.batch_size", "network.gamma", "task.support"])
+
+
+@given(st.dictionaries(KEYS, VALUES, max_size=4))
+def test_config_parser_never_crashes(overrides):
+    """Any malformed input gives a ConfigError/MflabError, never another exception."""
+    from mflab.experiments.config import deep_merge, from_dict
+    from mflab.experiments.presets import get_preset
+
+    preset = get_preset("sgld-parity")
+    nested: dict = {}
+    for k, v in overrides.items():
+        node = nested
+        *parents, leaf = k.split(".")
+        for p in parents:
+            node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else {}
+        node[leaf] = v
+    try:
+        from_dict(preset.config_cls, deep_merge(deep_merge(preset.defaults, preset.quick), nested))
+    except (ConfigError, MflabError):
+        pass
