@@ -1,0 +1,188 @@
+r"""Self-consistent mean-field (MF) theory of the two-layer Bayesian posterior, and MF-ARD.
+
+Göring et al. (2025), §2.2–§3 of ``shared/papers/B_simple_mean_field_feature_learning.md``.
+Posterior p(θ|D) ∝ exp(−Σ_μ ω_μ (f − y)²/T − prior) with T = 2κ² (see :mod:`mflab.conventions`;
+ω_μ = 1/P), approximated by a product of single-neuron distributions in the residual field
+r = y − ⟨f⟩. With the readout a integrated out exactly (it enters quadratically):
+
+    Σ̂(w) = Σ_μ ω_μ φ(w·x_μ)²,   Ĵ_r(w) = Σ_μ ω_μ r_μ φ(w·x_μ),   D(w) = A κ² + Σ̂(w),  A = N^{2γ}/σ_a²
+    log p(w) = −½ Σ_j ρ_j w_j² − ½ log D(w) + Ĵ_r(w)² / (2κ² D(w)) + const
+    E[a | w] = N^γ Ĵ_r/D,   ⟨f⟩(x) = N E_{p(w)}[ Ĵ_r(w) φ(w·x) / D(w) ]          (self-consistency)
+
+Plain MF has ρ_j ≡ d/σ_w². MF-ARD shares precisions ρ_j across neurons with a Gamma(α0, β0)
+hyperprior and the mean-field VB update ρ̂_j = (α0 + N/2)/(β0 + (N/2)⟨w_j²⟩), applied with EMA
+damping e: ρ ← (1 − e)ρ + e ρ̂ (default β0 = α0 σ_w²/d, so the hyperprior mean is d/σ_w²).
+
+Algorithm (population dynamics; a documented departure from the authors' solver)
+------------------------------------------------------------------------------
+B particles w_b represent p(w). One *outer iteration*:
+
+1. K Langevin steps of every particle in the frozen residual r, targeting p(w) with the same
+   step-size convention as the network sampler: w ← w − η T ∇(−log p) + √(2Tη) ξ.
+2. Field solve, exact for the frozen particle cloud. With Φ_bμ = φ(w_b·x_μ) the self-consistency
+   ⟨f⟩ = Φᵀc, c_b = (N/B) Ĵ_r(w_b)/D_b, r = y − ⟨f⟩ is linear in c:
+
+       ((B/N) diag(D) + Φ Ω Φᵀ) c = Φ Ω y,     Ω = diag(ω).
+
+   Solving it (a B×B system) instead of iterating f ← f_new matters: with a integrated out the
+   iteration map has gain up to ~N once features align, so damped iteration needs a step ≲ 2/N.
+   At N → ∞ (γ = ½) this is exactly kernel ridge regression with the particles' empirical NNGP
+   kernel and ridge κ²/ω_μ = κ²P (tested).
+3. (MF-ARD) the precision update above, with ⟨w_j²⟩ over particles.
+
+The fixed-point residual reported is RMS_μ(⟨f⟩_new − ⟨f⟩_old)/RMS(y) per outer iteration; it
+has a Monte-Carlo floor ∝ B^{-1/2} from the particle motion. ``field="parity"`` restricts
+⟨f⟩ = m χ_S (the population-limit ansatz of §2.3): the solve becomes m = N g/(1 + N g) with
+g = (1/B) Σ_b Ĵ_χ(w_b)²/D_b.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..conventions import temperature
+from ..dynamics.objectives import TrainData
+from ..errors import ConfigError
+from ..networks.activations import Activation, get_activation
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """Static description of an MF / MF-ARD problem (hashable: safe as a jit static argument)."""
+
+    activation: Activation
+    width: int  # N, the network width the theory describes
+    gamma: float = 0.5
+    sigma_a: float = 1.0
+    sigma_w: float = 1.0
+    particles: int = 256  # B: Monte-Carlo particles (a numerical parameter, independent of N)
+    inner_steps: int = 10  # K Langevin steps per outer iteration
+    lr: float = 1e-3  # η in w ← w − ηT∇U + √(2Tη)ξ
+    ard: bool = False
+    alpha0: float = 4.0
+    beta0: float | None = None  # default α0 σ_w²/d
+    ard_damping: float = 0.5
+    field: str = "free"  # "free": ⟨f⟩ on every training point; "parity": ⟨f⟩ = m χ_S
+    temperature_convention: str = "kappa"
+
+    @staticmethod
+    def create(activation="relu", width=512, **kw) -> "MeanField":
+        mf = MeanField(get_activation(activation), int(width), **kw)
+        for name in ("width", "particles", "inner_steps"):
+            if getattr(mf, name) < 1:
+                raise ConfigError(f"mf.{name}", f"must be >= 1, got {getattr(mf, name)}", "use a positive integer")
+        for name in ("sigma_a", "sigma_w", "lr", "alpha0"):
+            if not getattr(mf, name) > 0:
+                raise ConfigError(f"mf.{name}", f"must be > 0, got {getattr(mf, name)}", "use a positive number")
+        if not 0 < mf.ard_damping <= 1:
+            raise ConfigError("mf.ard_damping", f"must be in (0, 1], got {mf.ard_damping}", "e.g. 0.5")
+        if mf.field not in ("free", "parity"):
+            raise ConfigError("mf.field", f"unknown field model '{mf.field}'", "use 'free' or 'parity'")
+        return mf
+
+    @property
+    def A(self) -> float:
+        return self.width ** (2 * self.gamma) / self.sigma_a**2
+
+    def rho0(self, d: int) -> float:
+        return d / self.sigma_w**2
+
+    def beta(self, d: int) -> float:
+        return self.alpha0 * self.sigma_w**2 / d if self.beta0 is None else self.beta0
+
+
+class MFState(NamedTuple):
+    W: jax.Array  # (B, d) particles
+    c: jax.Array  # (B,) field coefficients: ⟨f⟩(x) = Σ_b c_b φ(w_b·x)
+    field: jax.Array  # (P,) ⟨f⟩ on the training points
+    rho: jax.Array  # (d,) prior precisions (constant d/σ_w² for plain MF)
+    residual: jax.Array  # last fixed-point residual
+    it: jax.Array
+
+
+def mf_init(mf: MeanField, key, d: int, n_train: int, dtype=jnp.float32) -> MFState:
+    """Particles from the isotropic prior, zero field (the symmetric state)."""
+    W = jax.random.normal(key, (mf.particles, d), dtype) / jnp.sqrt(jnp.asarray(mf.rho0(d), dtype))
+    return MFState(W, jnp.zeros(mf.particles, dtype), jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype),
+                   jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
+
+
+def _features(mf, W, X):
+    H = W @ X.T
+    return H, mf.activation.fn(H)
+
+
+def _langevin_step(mf: MeanField, W, key, rho, r, data: TrainData, kappa2, T, eta):
+    """One Langevin step of all particles on U(w) = ½Σρ_j w_j² + ½ log D − Ĵ_r²/(2κ²D) (hand gradient)."""
+    H, Phi = _features(mf, W, data.X)
+    om = data.weights
+    Sig = Phi**2 @ om
+    J = Phi @ (om * r)
+    D = mf.A * kappa2 + Sig
+    dU_dSig = 0.5 / D + J**2 / (2 * kappa2 * D**2)
+    dU_dJ = -J / (kappa2 * D)
+    dphi = mf.activation.deriv(H)
+    G = dphi * om[None, :] * (2.0 * Phi * dU_dSig[:, None] + r[None, :] * dU_dJ[:, None])
+    grad = rho[None, :] * W + G @ data.X
+    xi = jax.random.normal(key, W.shape, W.dtype)
+    return W - eta * T * grad + jnp.sqrt(2.0 * T * eta) * xi
+
+
+def _field_solve(mf: MeanField, W, data: TrainData, kappa2, parity_chi):
+    """Exact self-consistent field for a frozen particle cloud; returns (c, ⟨f⟩ on train)."""
+    _, Phi = _features(mf, W, data.X)
+    om = data.weights
+    Sig = Phi**2 @ om
+    D = mf.A * kappa2 + Sig
+    B, N = mf.particles, mf.width
+    if mf.field == "parity":
+        Jchi = Phi @ (om * parity_chi)
+        g = jnp.mean(Jchi**2 / D)
+        m = N * g / (1 + N * g)
+        c = (N / B) * (1 - m) * Jchi / D
+        return c, m * parity_chi
+    M = (Phi * om[None, :]) @ Phi.T + jnp.diag((B / N) * D)
+    c = jnp.linalg.solve(M, Phi @ (om * data.y))
+    return c, Phi.T @ c
+
+
+def mf_step(mf: MeanField, state: MFState, key, data: TrainData, kappa):
+    """One outer iteration: K particle steps in the frozen residual, exact field solve, ARD update."""
+    kappa2 = kappa**2
+    T = temperature(kappa, mf.temperature_convention)
+    r = data.y - state.field
+    keys = jax.random.split(key, mf.inner_steps)
+    W = jax.lax.fori_loop(0, mf.inner_steps,
+                          lambda i, W: _langevin_step(mf, W, keys[i], state.rho, r, data, kappa2, T, mf.lr), state.W)
+    c, field = _field_solve(mf, W, data, kappa2, data.y)
+    rho = state.rho
+    if mf.ard:
+        d = W.shape[1]
+        N = mf.width
+        rho_hat = (mf.alpha0 + N / 2) / (mf.beta(d) + (N / 2) * jnp.mean(W**2, axis=0))
+        rho = (1 - mf.ard_damping) * rho + mf.ard_damping * rho_hat
+    y_rms = jnp.sqrt(jnp.sum(data.weights * data.y**2))
+    resid = jnp.sqrt(jnp.sum(data.weights * (field - state.field) ** 2)) / y_rms
+    ok = jnp.all(jnp.isfinite(W)) & jnp.all(jnp.isfinite(c))
+    new = MFState(W, c, field, rho, resid, state.it + 1)
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, state._replace(residual=jnp.asarray(jnp.nan, state.residual.dtype)))
+
+
+def mf_predict(mf: MeanField, state: MFState, X):
+    """⟨f⟩(X) = Σ_b c_b φ(w_b·x)."""
+    return mf.activation.fn(X @ state.W.T) @ state.c
+
+
+def mf_run(mf: MeanField, state: MFState, key, data: TrainData, kappa, n_iter: int, observe=None):
+    """``n_iter`` outer iterations under ``lax.scan``; returns (state, per-iteration residuals, observations)."""
+
+    def body(s, i):
+        s = mf_step(mf, s, jax.random.fold_in(key, s.it), data, kappa)
+        obs = {} if observe is None else observe(s)
+        return s, (s.residual, obs)
+
+    state, (res, obs) = jax.lax.scan(body, state, jnp.arange(n_iter))
+    return state, res, obs
