@@ -84,8 +84,8 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     real_save = sgld._save_checkpoint
     calls = []
 
-    def save_then_die(rd, result):
-        real_save(rd, result)
+    def save_then_die(rd, result, name="checkpoint.npz"):
+        real_save(rd, result, name)
         calls.append(result.steps_done)
         raise KeyboardInterrupt
 
@@ -137,3 +137,54 @@ def test_config_parser_never_crashes(overrides):
         from_dict(preset.config_cls, deep_merge(deep_merge(preset.defaults, preset.quick), nested))
     except (ConfigError, MflabError):
         pass
+
+
+PHASE_TINY = ["--set", "task.d=6", "--set", "task.k=2", "--set", "task.n_train=[20,40]", "--set", "task.n_test=64",
+              "--set", "network.width=8", "--set", "sgld.kappa=[5e-3,2e-2]", "--set", "sgld.steps=100",
+              "--set", "sgld.log_every=50", "--set", "sgld.chunk_steps=50", "--set", "sgld.replicas=1",
+              "--set", "mf.particles=8", "--set", "mf.iterations=20", "--set", "mf.chunk_iterations=10",
+              "--set", "main_kappa=5e-3"]
+
+
+def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
+    out = tmp_path / "pp"
+    r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY)
+    assert r.returncode == 0, r.stderr
+    for f in ["report.md", "figures/phase_diagram.png", "figures/learning_curves.png", "figures/weight_marginals.png",
+              "results/points.csv", "results/critical.csv", "results/stage_sgld.npz", "results/stage_mf-ard.npz"]:
+        assert (out / f).is_file(), f
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["methods"]) == {"sgld", "mf", "mf-ard", "krr"}
+    # 2 chunks < 2·patience: the drift test cannot pass, and that must be said, not hidden
+    assert s["non_converged_points"]["mf"] == 4 and "did not converge" in r.stderr
+    report = (out / "report.md").read_text()
+    assert "non-converged points: 4" in report and "P_c" in report
+    rows = (out / "results/points.csv").read_text().splitlines()
+    assert rows[0].startswith("method,n_train,kappa,replica,overlap,test_mse,converged") and len(rows) == 1 + 4 * 4
+    # stage resume: a finished stage is not recomputed after an interruption
+    (out / "summary.json").unlink()
+    (out / "results/stage_mf.npz").unlink()
+    before = (out / "results/stage_sgld.npz").stat().st_mtime_ns
+    r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY)
+    assert r.returncode == 0 and "resuming" in r.stderr
+    assert (out / "results/stage_sgld.npz").stat().st_mtime_ns == before and (out / "results/stage_mf.npz").exists()
+
+
+def test_hermite_index_preset_runs(tmp_path):
+    out = tmp_path / "hi"
+    r = mflab("run", "hermite-index", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY[:-2],
+              "--set", "task.name=\"single-index\"", "--set", "task.degree=2", "--set", "main_kappa=5e-3")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["methods"]) == {"sgld", "mf-ard", "krr"}
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "parity-phase", "--set", "methods=[\"sgld\",\"mfard\"]"], "did you mean 'mf-ard'"),
+    (["run", "parity-phase", "--set", "network.bias=true", "--set", "task.k=4"], "no hidden biases"),
+    (["run", "parity-phase", "--set", "mf.iterations=150"], "multiple of chunk_iterations"),
+    (["run", "parity-phase", "--set", "main_kappa=0.3"], "main_kappa"),
+])
+def test_phase_config_errors(args, needle):
+    r = mflab(*args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr

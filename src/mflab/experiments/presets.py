@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ConfigError, suggest
-from . import sgld
+from . import phase, sgld
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,56 @@ register(Preset(
         "network": {"width": 128},
         "sgld": {"kappa": [5e-3], "lr": 5e-2, "schedule": "constant", "steps": 20_000, "log_every": 250,
                  "chunk_steps": 5_000, "replicas": 2},
+    },
+))
+
+
+_PUBLISHED_P = [10, 100, 500, 750, 1000, 2133, 3666, 5000, 7500, 10000]
+_PUBLISHED_KAPPA = [5e-4, 1e-3, 5e-3, 7.5e-3, 1e-2, 2.5e-2, 5e-2, 7.5e-2]
+
+register(Preset(
+    "parity-phase",
+    "flagship: feature-learning phase diagram of 4-sparse parity over (P, κ) for SGLD, MF, MF-ARD and "
+    "NNGP-KRR (full: the published d=35, N=512 grid with 3 seeds; GPU-scale, resumable)",
+    phase.PhaseConfig, phase.run,
+    defaults={
+        "preset": "parity-phase", "main_kappa": 5e-3,
+        "task": {"name": "parity", "d": 35, "k": 4, "n_train": _PUBLISHED_P, "n_test": 100_000},
+        "network": {"width": 512, "activation": "relu", "parametrization": "ntk", "sigma_a": 1.0, "sigma_w": 1.0},
+        "sgld": {"kappa": _PUBLISHED_KAPPA, "lr": 1e-3, "lr_final": 5e-4, "schedule": "polynomial",
+                 "decay_steps": 2_000_000, "steps": 4_000_000, "log_every": 20_000, "chunk_steps": 200_000,
+                 "replicas": 3},
+        "mf": {"particles": 512, "inner_steps": 10, "lr": 0.5, "iterations": 20_000, "chunk_iterations": 500,
+               "alpha0": 8.0},
+    },
+    quick={
+        "task": {"d": 12, "k": 4, "n_train": [25, 50, 100, 200, 400, 800], "n_test": 4096},
+        "network": {"width": 128},
+        "sgld": {"kappa": [2e-3, 5e-3, 2e-2], "lr": 5e-2, "schedule": "constant", "steps": 20_000, "log_every": 500,
+                 "chunk_steps": 5_000, "replicas": 2},
+        "mf": {"particles": 128, "inner_steps": 10, "lr": 1.0, "iterations": 1_500, "chunk_iterations": 100},
+    },
+))
+
+register(Preset(
+    "hermite-index",
+    "single-index target He_4(v·x), v on k=2 of d=18 Gaussian coordinates: SGLD vs MF-ARD learning curves",
+    phase.PhaseConfig, phase.run,
+    defaults={
+        "preset": "hermite-index", "methods": ["sgld", "mf-ard", "krr"], "main_kappa": 1e-1,
+        "task": {"name": "single-index", "d": 18, "k": 2, "degree": 4,
+                 "n_train": [50, 100, 1000, 5000, 10000, 25000], "n_test": 20_000},
+        "network": {"width": 1024, "activation": "relu", "parametrization": "ntk", "sigma_w": 0.5 ** 0.5},
+        "sgld": {"kappa": [1e-1], "lr": 1e-2, "lr_final": 5e-4, "schedule": "polynomial", "decay_steps": 2_500_000,
+                 "steps": 4_000_000, "log_every": 20_000, "chunk_steps": 200_000, "replicas": 4},
+        "mf": {"particles": 1024, "lr": 0.5, "iterations": 20_000, "chunk_iterations": 500, "alpha0": 0.1},
+    },
+    quick={
+        "task": {"d": 8, "k": 2, "n_train": [50, 100, 200, 400, 800], "n_test": 4096},
+        "network": {"width": 128},
+        "sgld": {"lr": 2e-2, "schedule": "constant", "steps": 20_000, "log_every": 500, "chunk_steps": 5_000,
+                 "replicas": 2},
+        "mf": {"particles": 128, "iterations": 1_000, "chunk_iterations": 100},
     },
 ))
 

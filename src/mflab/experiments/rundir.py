@@ -82,7 +82,8 @@ class RunDir:
         """A tidy CSV table (one row per observation)."""
         buf = io.StringIO()
         if rows:
-            w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
+            fields = list(dict.fromkeys(k for r in rows for k in r))  # union, in first-seen order
+            w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", restval="")
             w.writeheader()
             for r in rows:
                 w.writerow({k: _jsonable(v) for k, v in r.items()})
@@ -117,12 +118,27 @@ class RunDir:
         """Claim the directory for ``config``. Returns True when it already holds the same
         configuration (resume). A different configuration is refused unless ``force``."""
         old = self.read_config()
-        if old is not None and old != config and not force:
-            raise MflabError(f"run directory '{self.path.name}' holds a different configuration; "
-                             "fix: choose another --out, or pass --force to overwrite it")
+        if old is not None and old != config:
+            if not force:
+                raise MflabError(f"run directory '{self.path.name}' holds a different configuration; "
+                                 "fix: choose another --out, or pass --force to overwrite it")
+            self.clear()
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_config(config)
         return old == config
+
+
+    def clear(self):
+        """Remove what a run wrote (results, figures, checkpoints, summaries), so nothing computed
+        under another configuration survives an overwrite. Other files are left alone."""
+        import shutil
+
+        for sub in ("results", "figures"):
+            if (self.path / sub).is_dir():
+                shutil.rmtree(self.path / sub)
+        for pattern in ("checkpoint*.npz", "summary.json", "report.md", "provenance.json", "config.toml"):
+            for p in self.path.glob(pattern):
+                p.unlink()
 
 
 def git_revision() -> str | None:

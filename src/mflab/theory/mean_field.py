@@ -186,3 +186,67 @@ def mf_run(mf: MeanField, state: MFState, key, data: TrainData, kappa, n_iter: i
 
     state, (res, obs) = jax.lax.scan(body, state, jnp.arange(n_iter))
     return state, res, obs
+
+
+# --- population limit for parity (P → ∞) -------------------------------------------------------
+def population_data(d: int, support, key=None, n_points: int = 16384, dtype=jnp.float32) -> TrainData:
+    """The population of {±1}^d as weighted data: all 2^d points for d ≤ 16, else ``n_points``
+    uniform Monte-Carlo points (then ``key`` is required). Labels y = χ_S."""
+    from ..tasks.parity import character
+    from .hypercube import ENUMERATION_MAX_D, all_points
+
+    if d <= ENUMERATION_MAX_D:
+        X = all_points(d).astype(dtype)
+    else:
+        if key is None:
+            raise ValueError("population_data needs a PRNG key for Monte-Carlo when d > 16")
+        X = jax.random.rademacher(key, (n_points, d), dtype=dtype)
+    return TrainData(X, character(X, support), jnp.full((X.shape[0],), 1.0 / X.shape[0], dtype))
+
+
+def population_parity_sweep(mf: MeanField, data: TrainData, kappas, key, iterations: int):
+    """Scalar fixed point m = N(1 − m)⟨J_S²/D⟩_{p_m} along a κ sweep (in the given order, normally
+    decreasing), starting from the symmetric state (prior particles, m = 0) and warm-starting each
+    κ from the previous solution. Returns (m per κ, drift of m over the last half per κ, final state)."""
+    if mf.field != "parity":
+        raise ConfigError("mf.field", "the population solver needs field = 'parity'", "MeanField.create(..., field='parity')")
+    d = data.X.shape[1]
+    state0 = mf_init(mf, jax.random.fold_in(key, 0), d, data.X.shape[0], data.X.dtype)
+
+    def at_kappa(state, kk):
+        i, kappa = kk
+
+        def body(s, j):
+            s = mf_step(mf, s, jax.random.fold_in(jax.random.fold_in(key, i + 1), j), data, kappa)
+            return s, jnp.sum(data.weights * s.field * data.y)
+
+        state, ms = jax.lax.scan(body, state, jnp.arange(iterations))
+        h = iterations // 2
+        return state, (jnp.mean(ms[h:]), jnp.abs(jnp.mean(ms[h + h // 2:]) - jnp.mean(ms[h:h + h // 2])))
+
+    kappas = jnp.asarray(kappas, data.X.dtype)
+    state, (m, drift) = jax.jit(lambda s: jax.lax.scan(at_kappa, s, (jnp.arange(kappas.shape[0]), kappas)))(state0)
+    return m, drift, state
+
+
+def critical_kappa(mf: MeanField, data: TrainData, key, kappa_lo: float, kappa_hi: float, iterations: int,
+                   threshold: float = 0.5, bisections: int = 8) -> tuple[float, float]:
+    """Symmetry-breaking noise κ_c of the population fixed point by bisection in log κ: from the
+    symmetric state, m ends above ``threshold`` for κ < κ_c and below it for κ > κ_c. Requires
+    m(κ_lo) ≥ threshold > m(κ_hi); returns the final bracket (κ_low, κ_high)."""
+    def m_at(kappa):
+        return float(population_parity_sweep(mf, data, [kappa], key, iterations)[0][0])
+
+    if not m_at(kappa_lo) >= threshold:
+        raise ConfigError("kappa_lo", f"no symmetry breaking at κ = {kappa_lo:g} (m < {threshold})",
+                          "lower kappa_lo or raise the iteration budget")
+    if m_at(kappa_hi) >= threshold:
+        raise ConfigError("kappa_hi", f"the symmetry is already broken at κ = {kappa_hi:g}", "raise kappa_hi")
+    lo, hi = float(kappa_lo), float(kappa_hi)
+    for _ in range(bisections):
+        mid = float(jnp.sqrt(lo * hi))
+        if m_at(mid) >= threshold:
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi

@@ -1,0 +1,328 @@
+r"""Phase-diagram experiment: SGLD, mean-field (MF), MF-ARD and NNGP-KRR on one (P, κ) grid.
+
+Every method sees the same data: replica r's training set (nested subsets over P) and one shared
+test set (:func:`mflab.experiments.sgld.prepare`). Outputs: a tidy table with one row per
+(method, P, κ, replica), phase diagrams of the target overlap m, learning curves with all
+methods on one figure, weight marginals (input feature selection), the critical sample sizes
+P_c(κ) and noises κ_c(P) per method (:mod:`mflab.analysis.phase`), and ``report.md``.
+
+Resuming: each method is a stage. A finished stage writes ``results/stage_<method>.npz`` and is
+not rerun. SGLD and the MF solvers checkpoint every chunk.
+
+MF test quantities use the posterior-mean predictor ⟨f⟩ averaged over the outer iterations after
+``burn_in_fraction``. SGLD's test MSE is the mean over logged posterior samples of the per-sample
+MSE, as in the study (it includes the posterior variance of f).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..analysis.phase import critical_values
+from ..errors import ConfigError, suggest
+from ..theory.mean_field import MeanField, mf_init, mf_predict, mf_step
+from .config import require
+from .rundir import RunDir, provenance
+from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
+from .sgld import Grid, finish, krr_grid, prepare, simulate
+
+METHODS = ("sgld", "mf", "mf-ard", "krr")
+
+
+@dataclass
+class MFConfig:
+    """Mean-field solver settings (mflab.theory.mean_field). ``iterations`` outer iterations of
+    ``inner_steps`` particle Langevin steps each, in chunks of ``chunk_iterations``.
+
+    Convergence (a drift test that sees through the particles' Monte-Carlo noise): the field on
+    the training points averaged over the last ``patience`` chunks and over the ``patience`` chunks
+    before must differ by less than ``tol`` in relative RMS. A point that never passes is reported
+    as non-converged with its last drift."""
+
+    particles: int = 256
+    inner_steps: int = 10
+    lr: float = 0.5
+    iterations: int = 2000
+    chunk_iterations: int = 100
+    alpha0: float = 4.0
+    beta0: Optional[float] = None
+    ard_damping: float = 0.5
+    tol: float = 0.02
+    patience: int = 3
+
+    def validate(self):
+        for name in ("particles", "inner_steps", "iterations", "chunk_iterations", "patience"):
+            require(getattr(self, name) >= 1, f"mf.{name}", f"must be >= 1, got {getattr(self, name)}", "a positive integer")
+        for name in ("lr", "alpha0", "tol"):
+            require(getattr(self, name) > 0, f"mf.{name}", f"must be > 0, got {getattr(self, name)}", "a positive number")
+        require(self.beta0 is None or self.beta0 > 0, "mf.beta0", "must be > 0", "omit it for α0 σ_w²/d")
+        require(0 < self.ard_damping <= 1, "mf.ard_damping", f"must be in (0, 1], got {self.ard_damping}", "e.g. 0.5")
+        require(self.iterations % self.chunk_iterations == 0, "mf.iterations",
+                f"{self.iterations} is not a multiple of chunk_iterations = {self.chunk_iterations}",
+                f"use iterations = {max(1, round(self.iterations / self.chunk_iterations)) * self.chunk_iterations}")
+
+
+@dataclass
+class PhaseConfig:
+    preset: str = "parity-phase"
+    seed: int = 0
+    precision: str = "float32"
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    threshold: float = 0.5  # m at which a transition is located
+    main_kappa: Optional[float] = None  # κ of the learning-curve figure (default: the first κ)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    sgld: SGLDConfig = field(default_factory=SGLDConfig)
+    mf: MFConfig = field(default_factory=MFConfig)
+
+    def validate(self):
+        for i, m in enumerate(self.methods):
+            if m not in METHODS:
+                raise ConfigError(f"methods[{i}]", f"unknown method '{m}'", suggest(m, METHODS))
+        require(self.precision in ("float32", "float64"), "precision", f"unknown precision '{self.precision}'",
+                "use float32 or float64")
+        require(0 < self.threshold < 1, "threshold", f"must be in (0, 1), got {self.threshold}", "e.g. 0.5")
+        require(self.main_kappa is None or self.main_kappa in self.sgld.kappa, "main_kappa",
+                f"{self.main_kappa} is not in sgld.kappa {self.sgld.kappa}", "pick one of the grid's κ")
+        check_representable(self.task, self.network)
+        if {"mf", "mf-ard"} & set(self.methods):
+            if self.network.bias:
+                raise ConfigError("network.bias", "the MF solvers have no hidden biases",
+                                  "set network.bias = false, or drop mf and mf-ard from methods")
+            if self.sgld.temperature_convention != "kappa":
+                raise ConfigError("sgld.temperature_convention", "the MF equations are written for T = 2κ²",
+                                  'use temperature_convention = "kappa"')
+
+
+# --- MF stage ---------------------------------------------------------------------------------
+def _mean_field(cfg: PhaseConfig, g: Grid, ard: bool) -> MeanField:
+    n = cfg.network
+    gamma = n.gamma if n.gamma is not None else {"ntk": 0.5, "mup": 1.0, "standard": 0.0}[n.parametrization]
+    m = cfg.mf
+    return MeanField.create(n.activation, n.width, gamma=gamma, sigma_a=n.sigma_a, sigma_w=n.sigma_w,
+                            particles=m.particles, inner_steps=m.inner_steps, lr=m.lr, ard=ard, alpha0=m.alpha0,
+                            beta0=m.beta0, ard_damping=m.ard_damping)
+
+
+def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=True, log=None) -> dict:
+    """MF (or MF-ARD) fixed points at every grid point, vectorised with lax.map, chunked with
+    convergence checks and checkpoints. Returns per-point overlap, test MSE, convergence."""
+    log = log or (lambda m: print(m, file=sys.stderr))
+    name = "mf-ard" if ard else "mf"
+    mf, m = _mean_field(cfg, g, ard), cfg.mf
+    C, d, P_max = len(g.points), g.task.d, g.data.X.shape[1]
+    kap = jnp.asarray(g.kappas, g.data.X.dtype)
+    keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 2 * 10**6 + ard), int(r)) for r in g.reps])
+    states = jax.vmap(lambda k: mf_init(mf, k, d, P_max, g.data.X.dtype))(
+        jnp.stack([jax.random.fold_in(g.k_chain, 3 * 10**6 + int(r)) for r in g.reps]))
+
+    def one(args):
+        s, key, dat, kp = args
+
+        def body(carry, _):
+            s, acc = carry
+            s = mf_step(mf, s, jax.random.fold_in(key, s.it), dat, kp)
+            return (s, acc + s.field), s.residual
+
+        (s, acc), res = jax.lax.scan(body, (s, jnp.zeros_like(s.field)), None, length=m.chunk_iterations)
+        return s, acc / m.chunk_iterations, jnp.mean(res), mf_predict(mf, s, g.X_test)
+
+    chunk = jax.jit(lambda st, ks, dat, kp: jax.lax.map(one, (st, ks, dat, kp), batch_size=1))
+    ck = f"checkpoint_{name}.npz"
+    n_chunks = m.iterations // m.chunk_iterations
+    leaves, treedef = jax.tree_util.tree_flatten(states)
+    hist = {"drift": np.full((C, 0), np.nan), "step_residual": np.full((C, 0), np.nan)}
+    recent = np.zeros((C, 0, P_max))  # chunk-mean fields of the last 2·patience chunks
+    f_sum, n_avg, start = np.zeros((C, g.X_test.shape[0])), 0, 0
+    if (rd.path / ck).exists():
+        z = np.load(rd.path / ck)
+        states = treedef.unflatten([jnp.asarray(z[f"s{i}"]) for i in range(len(leaves))])
+        hist = {k: z[k] for k in hist}
+        f_sum, n_avg, recent, start = z["f_sum"], int(z["n_avg"]), z["recent"], int(z["chunk"])
+        log(f"resuming {name} from outer iteration {start * m.chunk_iterations}")
+    y_rms = np.sqrt(np.sum(np.asarray(g.data.weights) * np.asarray(g.data.y) ** 2, axis=1))
+    burn_chunk = int(np.ceil(cfg.sgld.burn_in_fraction * n_chunks))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_chunks, initial=start, desc=f"{name.upper()} {C} points", unit="chunk", file=sys.stderr)
+    t0 = time.perf_counter()
+    w = np.asarray(g.data.weights)
+    for ch in range(start, n_chunks):
+        states, fmean, sres, ftest = chunk(states, keys, g.data, kap)
+        recent = np.concatenate([recent, np.asarray(fmean)[:, None]], 1)[:, -2 * m.patience:]
+        if recent.shape[1] == 2 * m.patience:
+            delta = recent[:, m.patience:].mean(1) - recent[:, :m.patience].mean(1)
+            drift = np.sqrt(np.sum(w * delta**2, 1)) / y_rms
+        else:
+            drift = np.full(C, np.inf)
+        hist["drift"] = np.concatenate([hist["drift"], drift[:, None]], 1)
+        hist["step_residual"] = np.concatenate([hist["step_residual"], np.asarray(sres)[:, None]], 1)
+        if ch >= burn_chunk:
+            f_sum, n_avg = f_sum + np.asarray(ftest), n_avg + 1
+        rd.write_arrays(ck, **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))},
+                        **hist, f_sum=f_sum, n_avg=n_avg, recent=recent, chunk=ch + 1)
+        if bar is not None:
+            bar.set_postfix({"converged": f"{int((drift < m.tol).sum())}/{C}"}, refresh=False)
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    wall = time.perf_counter() - t0
+    converged = hist["drift"][:, -1] < m.tol
+    f_avg = f_sum / max(n_avg, 1)
+    y_test = np.asarray(g.y_test)
+    overlap = np.asarray(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test))(jnp.asarray(f_avg)))
+    out = {"overlap": overlap, "test_mse": np.mean((f_avg - y_test[None, :]) ** 2, 1), "converged": converged,
+           "residual": hist["drift"][:, -1], "wall": wall, "iterations": m.iterations,
+           "W": np.asarray(states.W), "rho": np.asarray(states.rho), "drift": hist["drift"]}
+    nc = int((~converged).sum())
+    if nc:
+        log(f"{name}: {nc}/{C} points did not converge within {m.iterations} outer iterations (field drift "
+            f"up to {np.nanmax(out['residual']):.3g} > tol {m.tol}); they are reported as non-converged. "
+            "Fix: raise mf.iterations or mf.particles.")
+    return out
+
+
+# --- the experiment -----------------------------------------------------------------------------
+def _stage(rd: RunDir, name: str, compute):
+    p = rd.path / "results" / f"stage_{name}.npz"
+    if p.exists():
+        z = np.load(p, allow_pickle=False)
+        return {k: z[k] for k in z.files}
+    out = compute()
+    rd.write_arrays(f"results/stage_{name}.npz", **{k: np.asarray(v) for k, v in out.items()})
+    return out
+
+
+def run(cfg: PhaseConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
+    log = log or (lambda m: print(m, file=sys.stderr))
+    jax.config.update("jax_enable_x64", cfg.precision == "float64")
+    g = prepare(cfg.task, cfg.network, cfg.sgld, cfg.seed)
+    rd.write_json("provenance.json", provenance(cfg.seed))
+    C = len(g.points)
+    results = {}
+    if "sgld" in cfg.methods:
+        def sgld_stage():
+            sim = simulate(g, cfg.sgld, rd, progress, log, checkpoint="checkpoint_sgld.npz")
+            if not sim.alive.any():
+                log("every SGLD chain diverged; lower sgld.lr. The other methods still run.")
+            return {"overlap": sim.final["overlap"], "test_mse": sim.final["test_mse"], "alive": sim.alive,
+                    "wall": sim.wall, "W": sim.params.W, "converged": sim.alive,
+                    "diverged_at": np.asarray(sim.states.diverged_at)}
+        results["sgld"] = _stage(rd, "sgld", sgld_stage)
+    for name, ard in (("mf", False), ("mf-ard", True)):
+        if name in cfg.methods:
+            results[name] = _stage(rd, name, lambda ard=ard: solve_mean_field(cfg, g, ard, rd, progress, log))
+    if "krr" in cfg.methods:
+        def krr_stage():
+            t = time.perf_counter()
+            out = krr_grid(g)
+            return {**out, "wall": time.perf_counter() - t, "converged": np.ones(C, bool)}
+        results["krr"] = _stage(rd, "krr", krr_stage)
+
+    rows = []
+    for meth, res in results.items():
+        for c, (P, kap, r) in enumerate(g.points):
+            rows.append({"method": meth, "n_train": P, "kappa": kap, "replica": r, "overlap": float(res["overlap"][c]),
+                         "test_mse": float(res["test_mse"][c]), "converged": bool(res["converged"][c]),
+                         "residual": float(res["residual"][c]) if "residual" in res else None})
+    rd.write_table("points", rows)
+    crit = []
+    for meth in results:
+        crit += [dict(r, kind="P_c") for r in critical_values(rows, meth, "n_train", "kappa", cfg.threshold)]
+        crit += [dict(r, kind="kappa_c") for r in critical_values(rows, meth, "kappa", "n_train", cfg.threshold)]
+    rd.write_table("critical", [{k: v for k, v in r.items() if k != "per_replica"} for r in crit])
+
+    from . import phase_plots
+
+    main_kappa = cfg.main_kappa if cfg.main_kappa is not None else cfg.sgld.kappa[0]
+    rd.save_figure(phase_plots.phase_diagrams(rows, list(results), cfg.task.n_train, cfg.sgld.kappa, crit,
+                                              cfg.threshold), "phase_diagram")
+    rd.save_figure(phase_plots.learning_curves(rows, list(results), main_kappa, g.task.name), "learning_curves")
+    clouds = {m: results[m]["W"] for m in ("sgld", "mf", "mf-ard") if m in results}
+    if clouds:
+        sel = int(np.flatnonzero((g.Ps == max(cfg.task.n_train)) & (g.kappas == main_kappa))[0])
+        rd.save_figure(phase_plots.weight_marginals({m: W[sel] for m, W in clouds.items()},
+                                                    getattr(g.task, "support", ()),
+                                                    f"P={g.Ps[sel]}, κ={main_kappa:g}"), "weight_marginals")
+    summary = _summary(cfg, g, results, rows, crit, main_kappa)
+    rd.write_text("report.md", _report(cfg, summary, rows))
+    if "sgld" in results:
+        summary["diverged_chains"] = [
+            {"chain": int(c), "n_train": g.Ps[c], "kappa": g.kappas[c], "replica": g.reps[c],
+             "step": int(results["sgld"]["diverged_at"][c])} for c in np.flatnonzero(~results["sgld"]["alive"])]
+    finish(rd, summary)  # stage_*.npz files stay: they are the raw per-method results
+    return summary
+
+
+def _agg(rows, meth, P, kap, key):
+    v = np.array([r[key] for r in rows if r["method"] == meth and r["n_train"] == P and r["kappa"] == kap])
+    return float(np.nanmean(v)), float(np.nanstd(v))
+
+
+def _summary(cfg, g, results, rows, crit, main_kappa) -> dict:
+    Ps = sorted(cfg.task.n_train)
+    s = {"preset": cfg.preset, "status": "completed", "methods": list(results), "main_kappa": main_kappa,
+         "grid": {"n_train": Ps, "kappa": cfg.sgld.kappa, "replicas": cfg.sgld.replicas},
+         "wall_seconds": {m: float(np.asarray(r["wall"])) for m, r in results.items()},
+         "critical_sample_size": {m: {str(r["kappa"]): r["critical"] for r in crit if r["method"] == m and r["kind"] == "P_c"}
+                                  for m in results},
+         "plateau_test_mse": {m: _agg(rows, m, Ps[-1], main_kappa, "test_mse")[0] for m in results},
+         "plateau_overlap": {m: _agg(rows, m, Ps[-1], main_kappa, "overlap")[0] for m in results},
+         "non_converged_points": {m: int((~np.asarray(r["converged"], bool)).sum()) for m, r in results.items()}}
+    if "sgld" in results and "mf-ard" in results:
+        pc = s["critical_sample_size"]["sgld"].get(str(main_kappa), float("nan"))
+        after = [P for P in Ps if np.isfinite(pc) and P >= pc]
+        diffs = [abs(_agg(rows, "mf-ard", P, main_kappa, "test_mse")[0] - _agg(rows, "sgld", P, main_kappa, "test_mse")[0])
+                 for P in after]
+        s["mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition"] = max(diffs) if diffs else None
+    for a, b in (("sgld", "mf"), ("sgld", "mf-ard")):
+        if a in results and b in results:
+            s[f"speed_ratio_{a}_over_{b}"] = float(np.asarray(results[a]["wall"]) / max(float(np.asarray(results[b]["wall"])), 1e-9))
+    return s
+
+
+def _fmt(x, spec=".3g"):
+    return "—" if x is None or not np.isfinite(x) else format(x, spec)
+
+
+def _report(cfg, s, rows) -> str:
+    Ps, kaps, meths = s["grid"]["n_train"], s["grid"]["kappa"], s["methods"]
+    L = [f"# {cfg.preset}: report", "",
+         f"Task {cfg.task.name} (d = {cfg.task.d}, k = {cfg.task.k}), width N = {cfg.network.width}, "
+         f"{cfg.network.activation}, {cfg.network.parametrization} parametrization; "
+         f"P ∈ {Ps}, κ ∈ {kaps}, {cfg.sgld.replicas} replicas. Transition threshold m = {cfg.threshold}.", "",
+         "## Critical sample size P_c(κ)", "", "| method | " + " | ".join(f"κ={k:g}" for k in kaps) + " |",
+         "|---|" + "---|" * len(kaps)]
+    for m in meths:
+        L.append(f"| {m} | " + " | ".join(_fmt(s["critical_sample_size"][m].get(str(k))) for k in kaps) + " |")
+    L += ["", "(— : no transition inside the P range.)", "",
+          f"## Target overlap m and test MSE at κ = {s['main_kappa']:g} (mean ± std over replicas)", "",
+          "| P | " + " | ".join(f"{m} m | {m} MSE" for m in meths) + " |", "|---|" + "---|---|" * len(meths)]
+    for P in Ps:
+        cells = []
+        for m in meths:
+            mo, so = _agg(rows, m, P, s["main_kappa"], "overlap")
+            me, se = _agg(rows, m, P, s["main_kappa"], "test_mse")
+            cells += [f"{mo:.3f} ± {so:.3f}", f"{me:.4f} ± {se:.4f}"]
+        L.append(f"| {P} | " + " | ".join(cells) + " |")
+    L += ["", "## Headline numbers", ""]
+    for m in meths:
+        L.append(f"- {m}: plateau test MSE {_fmt(s['plateau_test_mse'][m], '.4f')}, plateau m {_fmt(s['plateau_overlap'][m], '.3f')} "
+                 f"(P = {Ps[-1]}); wall {s['wall_seconds'][m]:.1f} s; non-converged points: {s['non_converged_points'][m]}")
+    if "mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition" in s:
+        L.append(f"- MF-ARD vs SGLD: max |Δ test MSE| over P ≥ P_c(SGLD) = "
+                 f"{_fmt(s['mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition'], '.4f')}")
+    for k, v in s.items():
+        if k.startswith("speed_ratio"):
+            L.append(f"- wall-time ratio {k[12:].replace('_over_', ' / ')}: {v:.2f}")
+    L += ["", "Figures: figures/phase_diagram.png, figures/learning_curves.png, figures/weight_marginals.png.",
+          "Tables: results/points.csv (one row per method, P, κ, replica), results/critical.csv.", ""]
+    return "\n".join(L)

@@ -1,0 +1,127 @@
+"""Mean-field theory: hand gradient, exact field solve, infinite-width reduction to KRR, and the
+population limit against the exact hypercube eigenvalue."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mflab.analysis.phase import critical_values, first_crossing, last_above
+from mflab.dynamics import TrainData
+from mflab.errors import ConfigError
+from mflab.networks import TwoLayer
+from mflab.tasks import SparseParity, make_dataset
+from mflab.theory.hypercube import nngp_eigenvalues, population_krr_overlap
+from mflab.theory.kernels import nngp_kernel
+from mflab.theory.krr import krr_predict
+from mflab.theory.mean_field import (MeanField, _field_solve, _langevin_step, mf_init, mf_predict, mf_run,
+                                     population_data, population_parity_sweep)
+
+
+def _data(P=30, d=6, seed=0):
+    ds = make_dataset(SparseParity(d, 2), jax.random.key(seed), P, 256)
+    return ds, TrainData(ds.X_train, ds.y_train, jnp.full((P,), 1.0 / P))
+
+
+@pytest.mark.parametrize("act", ["relu", "erf", "tanh"])
+def test_particle_drift_is_the_gradient_of_the_single_neuron_energy(act):
+    """With zero noise (η→0 limit of one step) the hand-written drift equals −∇ log p(w) by autodiff."""
+    mf = MeanField.create(act, 64, particles=5, lr=1.0)
+    _, data = _data()
+    W = jax.random.normal(jax.random.key(1), (5, 6)) / np.sqrt(6)
+    r = data.y - 0.3 * data.X[:, 0]
+    rho = jnp.linspace(2.0, 8.0, 6)
+    kappa2 = 0.1**2
+
+    def U(w):
+        phi = mf.activation.fn(data.X @ w)
+        Sig, J = jnp.sum(data.weights * phi**2), jnp.sum(data.weights * r * phi)
+        D = mf.A * kappa2 + Sig
+        return 0.5 * jnp.sum(rho * w**2) + 0.5 * jnp.log(D) - J**2 / (2 * kappa2 * D)
+
+    ref = jax.vmap(jax.grad(U))(W)
+    eta, T = 1e-3, 1.0
+    # a step with the noise key fixed: (W − step)/(ηT) − noise/(ηT)·√(2Tη) isolates the drift
+    new = _langevin_step(mf, W, jax.random.key(3), rho, r, data, kappa2, T, eta)
+    noise = jnp.sqrt(2 * T * eta) * jax.random.normal(jax.random.key(3), W.shape, W.dtype)
+    drift = (W - new + noise) / (eta * T)
+    assert np.allclose(drift, ref, rtol=2e-3, atol=2e-3)
+
+
+def test_field_solve_is_self_consistent():
+    """c solves c_b = (N/B) Ĵ_{y−f}(w_b)/D_b with f = Φᵀc, i.e. ⟨f⟩ = N E[Ĵ_r φ/D]."""
+    mf = MeanField.create("relu", 100, particles=40)
+    _, data = _data()
+    st = mf_init(mf, jax.random.key(2), 6, 30)
+    kappa2 = 0.05**2
+    c, f = _field_solve(mf, st.W, data, kappa2, data.y)
+    Phi = jax.nn.relu(st.W @ data.X.T)
+    D = mf.A * kappa2 + Phi**2 @ data.weights
+    J = Phi @ (data.weights * (data.y - f))
+    assert np.allclose(c, (100 / 40) * J / D, rtol=1e-3, atol=1e-6)
+    assert np.allclose(f, Phi.T @ c, atol=1e-5)
+
+
+def test_infinite_width_mean_field_is_kernel_ridge_regression():
+    """γ = ½, N → ∞: p(w) → prior and ⟨f⟩ → K(x, X)(K + κ²P I)⁻¹y. The full solver (particles moving)
+    at N = 10⁷ must agree with KRR on the particles' own empirical kernel to 1e-3, and with KRR on the
+    closed-form NNGP kernel within 3× the Monte-Carlo error of 4096 prior particles, measured on
+    independent prior draws."""
+    N, kappa, P = 10**7, 0.05, 40
+    ds, data = _data(P=P, d=6, seed=3)
+    mf = MeanField.create("relu", N, gamma=0.5, particles=4096, inner_steps=5, lr=0.5)
+    st = mf_init(mf, jax.random.key(4), 6, P)
+    st, res, _ = mf_run(mf, st, jax.random.key(5), data, kappa, 20)
+    f_mf = mf_predict(mf, st, ds.X_test)
+    net = TwoLayer.create(N, "relu", "ntk")
+    f_krr = krr_predict(nngp_kernel(net, ds.X_train), nngp_kernel(net, ds.X_test, ds.X_train), ds.y_train, kappa**2 * P)
+
+    def empirical_krr(W):
+        Phi_tr, Phi_te = jax.nn.relu(W @ ds.X_train.T), jax.nn.relu(W @ ds.X_test.T)
+        return krr_predict(Phi_tr.T @ Phi_tr / W.shape[0], Phi_te.T @ Phi_tr / W.shape[0], ds.y_train, kappa**2 * P)
+
+    def rel(f, g):
+        return float(jnp.linalg.norm(f - g) / jnp.linalg.norm(g))
+
+    assert rel(f_mf, empirical_krr(st.W)) < 1e-3
+    mc = np.sqrt(np.mean([rel(empirical_krr(mf_init(mf, jax.random.key(100 + i), 6, P).W), f_krr) ** 2 for i in range(4)]))
+    assert rel(f_mf, f_krr) < 3 * mc, (rel(f_mf, f_krr), mc)
+    assert float(jnp.max(jnp.abs(st.W.std(0) - 1 / np.sqrt(6)))) < 0.05  # the particles stayed at the prior
+
+
+def test_population_limit_reduces_to_the_exact_kernel_overlap():
+    """P = ∞ (all 2^d points) and N → ∞: m = λ_S/(λ_S + κ²) with λ_S the exact Walsh eigenvalue (Krawtchouk)."""
+    d, S, kappa, N = 8, (0, 1), 0.1, 10**7
+    data = population_data(d, S)
+    mf = MeanField.create("relu", N, particles=8192, inner_steps=2, lr=0.5, field="parity")
+    m, drift, _ = population_parity_sweep(mf, data, [kappa], jax.random.key(0), 10)
+    lam = nngp_eigenvalues(TwoLayer.create(N, "relu", "ntk"), d)[2]
+    assert float(m[0]) == pytest.approx(population_krr_overlap(lam, kappa**2), rel=0.05)
+
+
+def test_population_sweep_breaks_symmetry_at_small_noise():
+    """Finite N: at small κ the symmetric state is unstable and m jumps; at large κ it stays near 0."""
+    data = population_data(8, (0, 1, 2, 3))
+    mf = MeanField.create("relu", 512, particles=128, inner_steps=10, lr=0.5, field="parity")
+    m, drift, _ = population_parity_sweep(mf, data, [0.3, 0.1, 0.01, 0.003], jax.random.key(1), 300)
+    assert float(m[0]) < 0.05 and float(m[1]) < 0.05 and float(m[-1]) > 0.6, m
+    assert float(m[-1]) > float(m[-2])  # less noise, stronger order
+
+
+def test_bad_mean_field_settings():
+    with pytest.raises(ConfigError):
+        MeanField.create("relu", 0)
+    with pytest.raises(ConfigError):
+        MeanField.create("relu", 8, field="nope")
+    with pytest.raises(ConfigError):
+        population_parity_sweep(MeanField.create("relu", 8), population_data(4, (0,)), [0.1], jax.random.key(0), 2)
+
+
+def test_crossings():
+    assert first_crossing([10, 100, 1000], [0.0, 0.4, 0.8], 0.5) == pytest.approx(10 ** (2 + 0.25))
+    assert np.isnan(first_crossing([10, 100], [0.1, 0.2]))
+    assert first_crossing([10, 100], [0.7, 0.9]) == 10
+    assert last_above([1e-3, 1e-2, 1e-1], [0.9, 0.7, 0.1], 0.5) == pytest.approx(10 ** (-2 + 1 / 3))
+    rows = [{"method": "x", "replica": r, "kappa": 0.1, "n_train": P, "overlap": o}
+            for r in (0, 1) for P, o in ((10, 0.0), (100, 1.0))]
+    out = critical_values(rows, "x", "n_train", "kappa")
+    assert out[0]["critical"] == pytest.approx(10**1.5) and out[0]["replicas_with_transition"] == 2
