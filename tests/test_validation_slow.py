@@ -1,0 +1,52 @@
+"""Slow validations (``pytest -m slow``): a reduced version of the published parity setting.
+
+Published (Göring et al. 2025, shared notes §4.1; SGLD, d = 35, k = 4, N = 512, γ = ½, ReLU,
+κ = 5e-3, η 1e-3 → 5e-4 over 2·10⁶ steps, up to 7.5·10⁶ steps, 3 seeds):
+    m_S:       P = 500: ≈0,  P = 1000: 0.79,  P = 2133: 0.93
+    test MSE:  P = 500: 1.67, P = 1000: 0.136, P = 2133: 0.037
+Reduced here so that it fits a 2-core CPU in ~20 minutes: one replica, a constant step
+η = 1e-2 (10× the published one, below the stability limit) for 1.5·10⁵ steps, i.e. about the
+published schedule's integrated time ∫η dt ≈ 1.2·10³ of its first 2·10⁶ steps ... 1.5·10³.
+The measured numbers are written to docs/validation/published_parity.json; the assertions
+are only those a reduced run can honestly make (ordering in P, and KRR far below SGLD).
+"""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PUBLISHED = {500: {"m_S": 0.0, "test_mse": 1.67}, 1000: {"m_S": 0.79, "test_mse": 0.136},
+             2133: {"m_S": 0.93, "test_mse": 0.037}}
+
+
+@pytest.mark.slow
+def test_reduced_published_parity_setting(tmp_path):
+    from mflab.cli import build_config
+    from mflab.experiments import phase
+    from mflab.experiments.config import to_dict
+    from mflab.experiments.rundir import RunDir
+
+    sets = ["task.d=35", "task.k=4", "task.n_train=[500,1000,2133]", "task.n_test=20000", "network.width=512",
+            "sgld.kappa=[5e-3]", 'sgld.schedule="constant"', "sgld.lr=1e-2", "sgld.steps=150000",
+            "sgld.log_every=5000", "sgld.chunk_steps=25000", "sgld.replicas=1", 'methods=["sgld","krr"]',
+            "main_kappa=5e-3"]
+    _, cfg = build_config("parity-phase", False, sets)
+    rd = RunDir(tmp_path / "published")
+    rd.prepare(to_dict(cfg))
+    t = time.perf_counter()
+    s = phase.run(cfg, rd, progress=False)
+    wall = time.perf_counter() - t
+    import csv
+
+    rows = list(csv.DictReader((rd.path / "results/points.csv").open()))
+    got = {m: {int(r["n_train"]): {"m_S": float(r["overlap"]), "test_mse": float(r["test_mse"])}
+               for r in rows if r["method"] == m} for m in ("sgld", "krr")}
+    record = {"setting": sets, "wall_seconds": wall, "published_sgld": PUBLISHED, "measured": got,
+              "abs_diff_m_S": {P: got["sgld"][P]["m_S"] - PUBLISHED[P]["m_S"] for P in PUBLISHED}}
+    out = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity.json"
+    out.write_text(json.dumps(record, indent=2))
+    m = [got["sgld"][P]["m_S"] for P in (500, 1000, 2133)]
+    assert m[0] < m[2]  # more data, more feature learning
+    assert got["krr"][2133]["m_S"] < 0.5 * max(m[2], 0.2)  # the kernel limit does not learn 4-parity here
