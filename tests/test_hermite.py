@@ -118,3 +118,13 @@ def test_polynomial_parity_and_unknown_activation():
     assert get_activation("quadratic").parity == "even"
     with pytest.raises(ConfigError, match="did you mean 'relu'"):
         get_activation("rleu")
+
+
+def test_closed_form_requests():
+    """method='closed' on an activation without one is a clear error; 'series' on ReLU uses Mehler."""
+    from mflab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no closed form"):
+        get_activation("tanh").dual(1.0, 1.0, 0.5, method="closed")
+    relu = get_activation("relu")
+    assert float(relu.dual(1.0, 1.0, 0.5, order=120, method="series")) == pytest.approx(float(relu.dual(1.0, 1.0, 0.5)), rel=2e-3)

@@ -125,3 +125,14 @@ def test_crossings():
             for r in (0, 1) for P, o in ((10, 0.0), (100, 1.0))]
     out = critical_values(rows, "x", "n_train", "kappa")
     assert out[0]["critical"] == pytest.approx(10**1.5) and out[0]["replicas_with_transition"] == 2
+
+
+def test_critical_kappa_brackets_the_symmetry_breaking_point():
+    from mflab.theory.mean_field import critical_kappa
+
+    data = population_data(6, (0, 1, 2, 3))
+    mf = MeanField.create("relu", 256, particles=64, inner_steps=10, lr=1.0, field="parity")
+    lo, hi = critical_kappa(mf, data, jax.random.key(0), 1e-3, 0.3, iterations=150, bisections=3)
+    assert 1e-3 <= lo < hi <= 0.3 and hi / lo < (0.3 / 1e-3) ** (1 / 8) * 1.01
+    with pytest.raises(ConfigError, match="no symmetry breaking"):
+        critical_kappa(mf, data, jax.random.key(0), 0.3, 0.5, iterations=50)

@@ -70,3 +70,8 @@ def test_teacher_power_matches_monte_carlo():
     t = Teacher.random(jax.random.key(2), net, 5)
     X = jax.random.normal(jax.random.key(3), (200_000, 5))
     assert float(jnp.mean(t.target(X) ** 2)) == pytest.approx(t.target_power, rel=0.02)
+
+
+def test_parity_on_gaussian_inputs_is_refused():
+    with pytest.raises(ConfigError, match="hypercube"):
+        SparseParity(8, 2, inputs="gaussian")

@@ -9,8 +9,8 @@ P_c(κ) and noises κ_c(P) per method (:mod:`mflab.analysis.phase`), and ``repor
 Resuming: each method is a stage. A finished stage writes ``results/stage_<method>.npz`` and is
 not rerun. SGLD and the MF solvers checkpoint every chunk.
 
-MF test quantities use the posterior-mean predictor ⟨f⟩ averaged over the outer iterations after
-``burn_in_fraction``. SGLD's test MSE is the mean over logged posterior samples of the per-sample
+MF test quantities use the posterior-mean predictor ⟨f⟩ averaged over the last ``mf.patience``
+chunks of each point's solve (:func:`solve_mean_field`). SGLD's test MSE is the mean over logged posterior samples of the per-sample
 MSE, as in the study (it includes the posterior variance of f).
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..theory.mean_field import MeanField, mf_init, mf_predict, mf_step
 from .config import require
 from .rundir import RunDir, provenance
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
+from ..dynamics.objectives import TrainData
 from .sgld import Grid, finish, krr_grid, prepare, simulate
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
@@ -37,8 +38,8 @@ METHODS = ("sgld", "mf", "mf-ard", "krr")
 
 @dataclass
 class MFConfig:
-    """Mean-field solver settings (mflab.theory.mean_field). ``iterations`` outer iterations of
-    ``inner_steps`` particle Langevin steps each, in chunks of ``chunk_iterations``.
+    """Mean-field solver settings (mflab.theory.mean_field). At most ``iterations`` outer iterations
+    per grid point, each of ``inner_steps`` particle Langevin steps, in chunks of ``chunk_iterations``.
 
     Convergence (a drift test that sees through the particles' Monte-Carlo noise): the field on
     the training points averaged over the last ``patience`` chunks and over the ``patience`` chunks
@@ -111,16 +112,40 @@ def _mean_field(cfg: PhaseConfig, g: Grid, ard: bool) -> MeanField:
 
 
 def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=True, log=None) -> dict:
-    """MF (or MF-ARD) fixed points at every grid point, vectorised with lax.map, chunked with
-    convergence checks and checkpoints. Returns per-point overlap, test MSE, convergence."""
-    log = log or (lambda m: print(m, file=sys.stderr))
+    """MF (or MF-ARD) fixed points on the whole grid.
+
+    Lanes are the (κ, replica) pairs, vectorised with lax.map. Along each lane the sample sizes are
+    solved in ascending order, each warm-started from the previous P's solution (nested training
+    sets; the field is extrapolated to the new points by ⟨f⟩ = Σ_b c_b φ(w_b·x)). The smallest P starts
+    from the symmetric state. Each P has its own compile, so nothing is padded to max(P). A P group
+    stops when every lane passes the drift test (at least 2·patience chunks), or at
+    ``mf.iterations``; the test predictor is averaged over the last ``patience`` chunks.
+    A checkpoint is written after every finished P group."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
     name = "mf-ard" if ard else "mf"
     mf, m = _mean_field(cfg, g, ard), cfg.mf
-    C, d, P_max = len(g.points), g.task.d, g.data.X.shape[1]
-    kap = jnp.asarray(g.kappas, g.data.X.dtype)
-    keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 2 * 10**6 + ard), int(r)) for r in g.reps])
-    states = jax.vmap(lambda k: mf_init(mf, k, d, P_max, g.data.X.dtype))(
-        jnp.stack([jax.random.fold_in(g.k_chain, 3 * 10**6 + int(r)) for r in g.reps]))
+    d, dtype = g.task.d, g.data.X.dtype
+    lanes = [(kap, r) for kap in cfg.sgld.kappa for r in range(cfg.sgld.replicas)]
+    Ps = sorted(cfg.task.n_train)
+    index = {pt: c for c, pt in enumerate(g.points)}
+    C = len(g.points)
+    kap = jnp.asarray([k for k, _ in lanes], dtype)
+    keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 2 * 10**6 + ard), int(r)) for _, r in lanes])
+    states = jax.vmap(lambda k: mf_init(mf, k, d, Ps[0], dtype))(
+        jnp.stack([jax.random.fold_in(g.k_chain, 3 * 10**6 + int(r)) for _, r in lanes]))
+    out = {"overlap": np.full(C, np.nan), "test_mse": np.full(C, np.nan), "converged": np.zeros(C, bool),
+           "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
+           "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32)}
+    ck = rd.path / f"checkpoint_{name}.npz"
+    done, wall = 0, 0.0
+    leaves, treedef = jax.tree_util.tree_flatten(states)
+    if ck.exists():
+        z = np.load(ck)
+        done, wall = int(z["groups_done"]), float(z["wall"])
+        out = {k: z["out_" + k] for k in out}
+        if done:  # the directory's config equals this one (RunDir.prepare), so the shapes match
+            states = treedef.unflatten([jnp.asarray(z[f"s{i}"]) for i in range(len(leaves))])
+        log(f"resuming {name} after P = {Ps[done - 1] if done else '-'}")
 
     def one(args):
         s, key, dat, kp = args
@@ -128,61 +153,58 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
         def body(carry, _):
             s, acc = carry
             s = mf_step(mf, s, jax.random.fold_in(key, s.it), dat, kp)
-            return (s, acc + s.field), s.residual
+            return (s, acc + s.field), None
 
-        (s, acc), res = jax.lax.scan(body, (s, jnp.zeros_like(s.field)), None, length=m.chunk_iterations)
-        return s, acc / m.chunk_iterations, jnp.mean(res), mf_predict(mf, s, g.X_test)
+        (s, acc), _ = jax.lax.scan(body, (s, jnp.zeros_like(s.field)), None, length=m.chunk_iterations)
+        return s, acc / m.chunk_iterations, mf_predict(mf, s, g.X_test)
 
     chunk = jax.jit(lambda st, ks, dat, kp: jax.lax.map(one, (st, ks, dat, kp), batch_size=1))
-    ck = f"checkpoint_{name}.npz"
-    n_chunks = m.iterations // m.chunk_iterations
-    leaves, treedef = jax.tree_util.tree_flatten(states)
-    hist = {"drift": np.full((C, 0), np.nan), "step_residual": np.full((C, 0), np.nan)}
-    recent = np.zeros((C, 0, P_max))  # chunk-mean fields of the last 2·patience chunks
-    f_sum, n_avg, start = np.zeros((C, g.X_test.shape[0])), 0, 0
-    if (rd.path / ck).exists():
-        z = np.load(rd.path / ck)
-        states = treedef.unflatten([jnp.asarray(z[f"s{i}"]) for i in range(len(leaves))])
-        hist = {k: z[k] for k in hist}
-        f_sum, n_avg, recent, start = z["f_sum"], int(z["n_avg"]), z["recent"], int(z["chunk"])
-        log(f"resuming {name} from outer iteration {start * m.chunk_iterations}")
-    y_rms = np.sqrt(np.sum(np.asarray(g.data.weights) * np.asarray(g.data.y) ** 2, axis=1))
-    burn_chunk = int(np.ceil(cfg.sgld.burn_in_fraction * n_chunks))
+    predict = jax.jit(jax.vmap(lambda s, X: mf_predict(mf, s, X)))
+    max_chunks = m.iterations // m.chunk_iterations
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_chunks, initial=start, desc=f"{name.upper()} {C} points", unit="chunk", file=sys.stderr)
-    t0 = time.perf_counter()
-    w = np.asarray(g.data.weights)
-    for ch in range(start, n_chunks):
-        states, fmean, sres, ftest = chunk(states, keys, g.data, kap)
-        recent = np.concatenate([recent, np.asarray(fmean)[:, None]], 1)[:, -2 * m.patience:]
-        if recent.shape[1] == 2 * m.patience:
-            delta = recent[:, m.patience:].mean(1) - recent[:, :m.patience].mean(1)
-            drift = np.sqrt(np.sum(w * delta**2, 1)) / y_rms
-        else:
-            drift = np.full(C, np.inf)
-        hist["drift"] = np.concatenate([hist["drift"], drift[:, None]], 1)
-        hist["step_residual"] = np.concatenate([hist["step_residual"], np.asarray(sres)[:, None]], 1)
-        if ch >= burn_chunk:
-            f_sum, n_avg = f_sum + np.asarray(ftest), n_avg + 1
-        rd.write_arrays(ck, **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))},
-                        **hist, f_sum=f_sum, n_avg=n_avg, recent=recent, chunk=ch + 1)
+        bar = tqdm(total=len(Ps), initial=done, desc=f"{name.upper()} {len(lanes)} lanes", unit="P", file=sys.stderr)
+    for gi in range(done, len(Ps)):
+        t0 = time.perf_counter()
+        P = Ps[gi]
+        X = jnp.stack([g.train[r][0][:P] for _, r in lanes])
+        y = jnp.stack([g.train[r][1][:P] for _, r in lanes])
+        data = TrainData(X, y, jnp.full(X.shape[:2], 1.0 / P, dtype))
+        if gi > 0:  # warm start: extrapolate the previous solution's field to the enlarged training set
+            states = states._replace(field=predict(states, X))
+        w_rms = np.sqrt(np.mean(np.asarray(y) ** 2, axis=1))
+        recent, tests, drift, n = [], [], np.full(len(lanes), np.inf), 0
+        while n < max_chunks:
+            states, fmean, ftest = chunk(states, keys, data, kap)
+            recent = (recent + [np.asarray(fmean)])[-2 * m.patience:]
+            tests = (tests + [np.asarray(ftest)])[-m.patience:]
+            n += 1
+            if len(recent) == 2 * m.patience:
+                delta = np.mean(recent[m.patience:], 0) - np.mean(recent[:m.patience], 0)
+                drift = np.sqrt(np.mean(delta**2, axis=1)) / w_rms
+                if np.all(drift < m.tol):
+                    break
+        f_avg = np.mean(tests, 0)
+        y_test = np.asarray(g.y_test)
+        ov = np.asarray(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test))(jnp.asarray(f_avg)))
+        for li, (k, r) in enumerate(lanes):
+            c = index[(P, k, r)]
+            out["overlap"][c], out["test_mse"][c] = ov[li], np.mean((f_avg[li] - y_test) ** 2)
+            out["converged"][c], out["residual"][c] = drift[li] < m.tol, drift[li]
+            out["iterations_used"][c] = n * m.chunk_iterations
+            out["W"][c], out["rho"][c] = np.asarray(states.W[li]), np.asarray(states.rho[li])
+        wall += time.perf_counter() - t0
+        rd.write_arrays(ck.name, groups_done=gi + 1, wall=wall, **{"out_" + k: v for k, v in out.items()},
+                        **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))})
         if bar is not None:
-            bar.set_postfix({"converged": f"{int((drift < m.tol).sum())}/{C}"}, refresh=False)
+            bar.set_postfix({"P": P, "iterations": n * m.chunk_iterations}, refresh=False)
             bar.update(1)
     if bar is not None:
         bar.close()
-    wall = time.perf_counter() - t0
-    converged = hist["drift"][:, -1] < m.tol
-    f_avg = f_sum / max(n_avg, 1)
-    y_test = np.asarray(g.y_test)
-    overlap = np.asarray(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test))(jnp.asarray(f_avg)))
-    out = {"overlap": overlap, "test_mse": np.mean((f_avg - y_test[None, :]) ** 2, 1), "converged": converged,
-           "residual": hist["drift"][:, -1], "wall": wall, "iterations": m.iterations,
-           "W": np.asarray(states.W), "rho": np.asarray(states.rho), "drift": hist["drift"]}
-    nc = int((~converged).sum())
+    out["wall"] = wall
+    nc = int((~out["converged"]).sum())
     if nc:
         log(f"{name}: {nc}/{C} points did not converge within {m.iterations} outer iterations (field drift "
             f"up to {np.nanmax(out['residual']):.3g} > tol {m.tol}); they are reported as non-converged. "

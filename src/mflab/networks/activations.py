@@ -55,9 +55,20 @@ class Activation:
         return self.fn(x)
 
     # -- Hermite calculus -------------------------------------------------------------
-    def hermite_coefficients(self, k_max: int, r=1.0, n_nodes: int = QUAD_NODES) -> Array:
-        """c_k(r) = E[φ(r z) h_k(z)], k = 0..k_max (closed form where known)."""
-        if self.hermite_closed is not None:
+    def _method(self, method: str, closed) -> bool:
+        """True to use the closed form. method: 'auto' (closed form when known), 'closed' (required:
+        an error names the activations that have one), 'series' (quadrature / Mehler)."""
+        if method == "closed" and closed is None:
+            have = sorted(n for n, a in ACTIVATIONS.items() if a.hermite_closed is not None)
+            raise ConfigError("activation", f"'{self.name}' has no closed form here (closed forms: {', '.join(have)})",
+                              "use method='series' (quadrature / Mehler series) or one of those activations")
+        if method not in ("auto", "closed", "series"):
+            raise ConfigError("method", f"unknown method '{method}'", "use 'auto', 'closed' or 'series'")
+        return closed is not None and method != "series"
+
+    def hermite_coefficients(self, k_max: int, r=1.0, n_nodes: int = QUAD_NODES, method: str = "auto") -> Array:
+        """c_k(r) = E[φ(r z) h_k(z)], k = 0..k_max (closed form where known, see ``_method``)."""
+        if self._method(method, self.hermite_closed):
             return self.hermite_closed(k_max, jnp.asarray(r, dtype=jnp.result_type(float)))
         return hermite_coefficients_quadrature(self.fn, k_max, r, n_nodes)
 
@@ -66,12 +77,12 @@ class Activation:
         return hermite_coefficients_quadrature(self.deriv, k_max, r, n_nodes)
 
     # -- dual kernels --------------------------------------------------------------------
-    def dual(self, q1, q2, c, order: int = MEHLER_ORDER) -> Array:
+    def dual(self, q1, q2, c, order: int = MEHLER_ORDER, method: str = "auto") -> Array:
         """E[φ(u) φ(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]); broadcasting over arrays."""
         q1, q2, c = (jnp.asarray(t, dtype=jnp.result_type(float)) for t in (q1, q2, c))
-        if self.dual_closed is not None:
+        if self._method(method, self.dual_closed):
             return self.dual_closed(q1, q2, c)
-        return _mehler(self.hermite_coefficients, q1, q2, c, order)
+        return _mehler(lambda k, r: self.hermite_coefficients(k, r, method=method), q1, q2, c, order)
 
     def deriv_dual(self, q1, q2, c, order: int = MEHLER_ORDER) -> Array:
         """E[φ'(u) φ'(v)] for the same Gaussian pair (the NTK's derivative kernel)."""

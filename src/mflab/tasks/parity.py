@@ -31,6 +31,12 @@ class SparseParity:
 
     def __post_init__(self):
         object.__setattr__(self, "support", check_support(self.support, self.d, self.k))
+        if self.inputs != "hypercube":
+            from ..errors import ConfigError
+
+            raise ConfigError("task.inputs", f"parity is defined on the hypercube, not on '{self.inputs}' inputs "
+                              "(χ_S of Gaussian inputs is not a Walsh character and m_S loses its meaning)",
+                              "use inputs = 'hypercube', or a Hermite target (single-index) for Gaussian data")
 
     def target(self, X):
         return character(X, self.support)
