@@ -136,3 +136,12 @@ def test_critical_kappa_brackets_the_symmetry_breaking_point():
     assert 1e-3 <= lo < hi <= 0.3 and hi / lo < (0.3 / 1e-3) ** (1 / 8) * 1.01
     with pytest.raises(ConfigError, match="no symmetry breaking"):
         critical_kappa(mf, data, jax.random.key(0), 0.3, 0.5, iterations=50)
+
+
+def test_a_failing_solve_is_flagged_not_frozen_into_convergence():
+    """A step size that makes the particles non-finite sets ok=False for good (the solver then reports the
+    point as non-converged instead of reading the frozen field as a fixed point)."""
+    mf = MeanField.create("relu", 64, particles=8, inner_steps=5, lr=1e12)
+    _, data = _data()
+    st, res, _ = mf_run(mf, mf_init(mf, jax.random.key(0), 6, 30), jax.random.key(1), data, 0.05, 6)
+    assert not bool(st.ok) and np.isnan(float(res[-1])) and bool(jnp.all(jnp.isfinite(st.W)))

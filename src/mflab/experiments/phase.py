@@ -192,7 +192,9 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
         for li, (k, r) in enumerate(lanes):
             c = index[(P, k, r)]
             out["overlap"][c], out["test_mse"][c] = ov[li], np.mean((f_avg[li] - y_test) ** 2)
-            out["converged"][c], out["residual"][c] = drift[li] < m.tol, drift[li]
+            failed = not bool(states.ok[li])
+            out["converged"][c] = drift[li] < m.tol and not failed
+            out["residual"][c] = np.nan if failed else drift[li]
             out["iterations_used"][c] = n * m.chunk_iterations
             out["W"][c], out["rho"][c] = np.asarray(states.W[li]), np.asarray(states.rho[li])
         wall += time.perf_counter() - t0
@@ -204,6 +206,10 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
     if bar is not None:
         bar.close()
     out["wall"] = wall
+    n_failed = int(np.isnan(out["residual"]).sum())
+    if n_failed:
+        log(f"{name}: {n_failed}/{C} points hit non-finite values and were stopped (residual NaN); "
+            "fix: lower mf.lr")
     nc = int((~out["converged"]).sum())
     if nc:
         log(f"{name}: {nc}/{C} points did not converge within {m.iterations} outer iterations (field drift "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plotting import plt
+from .plotting import p_ticks, plt
 
 COLORS = {"sgld": "C0", "mf": "C1", "mf-ard": "C2", "krr": "C3"}
 LABELS = {"sgld": "SGLD (network)", "mf": "MF", "mf-ard": "MF-ARD", "krr": "NNGP-KRR (N=∞)"}
@@ -53,18 +53,10 @@ def learning_curves(rows, methods, kappa, task_name):
                         color=COLORS.get(meth), label=LABELS.get(meth, meth), ls="--" if meth == "krr" else "-")
     axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m", title=f"{task_name}, κ={kappa:g}")
     axes[1].set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title="learning curves")
-    _p_ticks(axes, sorted(set(r["n_train"] for r in rows)))
+    p_ticks(axes, sorted(set(r["n_train"] for r in rows)))
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def _p_ticks(axes, Ps):
-    from matplotlib.ticker import NullFormatter
-
-    for ax in axes:
-        ax.set_xticks(Ps, [str(p) for p in Ps], fontsize=8)
-        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def weight_marginals(clouds: dict, support, title):

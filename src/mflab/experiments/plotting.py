@@ -54,15 +54,19 @@ def learning_curves(point_rows, task_name="task"):
             ax.plot(P, [r["krr_" + key] for r in rows], ls="--", color=col, alpha=0.7, label=f"NNGP-KRR κ={kap:g}")
     axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m", title=f"{task_name}: order parameter")
     axes[1].set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title="learning curve")
-    from matplotlib.ticker import NullFormatter
-
-    Ps = sorted(set(r["n_train"] for r in point_rows))
-    for ax in axes:
-        ax.set_xticks(Ps, [str(p) for p in Ps], fontsize=8)
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    p_ticks(axes, sorted(set(r["n_train"] for r in point_rows)))
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def p_ticks(axes, Ps):
+    """Label a log-P axis with the grid's sample sizes (no overlapping minor labels)."""
+    from matplotlib.ticker import NullFormatter
+
+    for ax in axes:
+        ax.set_xticks(Ps, [str(p) for p in Ps], fontsize=8)
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def weight_map(W, support=(), title="|W|"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -143,7 +144,8 @@ class Simulation:
     params: object
     states: object
     wall: float
-    steps_run: int
+    steps_run: int  # steps advanced in this call (0 when resumed at the end)
+    steps_done: int  # the step every chain reached (all chains stop together if all diverge)
 
 
 def simulate(g: Grid, sg: SGLDConfig, rd: RunDir, progress=True, log=None, checkpoint="checkpoint.npz") -> Simulation:
@@ -177,11 +179,11 @@ def simulate(g: Grid, sg: SGLDConfig, rd: RunDir, progress=True, log=None, check
         if k == "alive":
             continue
         v = np.where(alive_log & burn[None, :], tr.values[k], np.nan)
-        with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
-            __import__("warnings").simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings():  # an all-NaN row (a chain dead before burn-in) gives NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
             final[k] = np.nanmean(v, axis=1)
     return Simulation(tr, final, np.asarray(result.states.alive), jax.device_get(result.states.params), result.states,
-                      wall, result.steps_done - start)
+                      wall, result.steps_done - start, result.steps_done)
 
 
 def krr_grid(g: Grid) -> dict:
@@ -241,7 +243,7 @@ def run(cfg: SGLDExperimentConfig, rd: RunDir, progress: bool = True, log=None) 
 
     summary = {
         "preset": cfg.preset, "status": "completed" if alive.any() else "diverged",
-        "chains": C, "steps": int(sg.steps if sim.steps_run or alive.any() else 0), "wall_seconds": sim.wall,
+        "chains": C, "steps": sim.steps_done, "wall_seconds": sim.wall,
         "chain_steps_per_second": C * sim.steps_run / sim.wall if sim.wall > 0 and sim.steps_run else None,
         "diverged_chains": diverged_rows(sim, g),
         "points": point_rows,

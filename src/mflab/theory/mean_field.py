@@ -101,13 +101,14 @@ class MFState(NamedTuple):
     rho: jax.Array  # (d,) prior precisions (constant d/σ_w² for plain MF)
     residual: jax.Array  # last fixed-point residual
     it: jax.Array
+    ok: jax.Array  # False once a step produced non-finite particles or field (the state is then frozen)
 
 
 def mf_init(mf: MeanField, key, d: int, n_train: int, dtype=jnp.float32) -> MFState:
     """Particles from the isotropic prior, zero field (the symmetric state)."""
     W = jax.random.normal(key, (mf.particles, d), dtype) / jnp.sqrt(jnp.asarray(mf.rho0(d), dtype))
     return MFState(W, jnp.zeros(mf.particles, dtype), jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype),
-                   jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
+                   jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32), jnp.ones((), bool))
 
 
 def _features(mf, W, X):
@@ -166,9 +167,10 @@ def mf_step(mf: MeanField, state: MFState, key, data: TrainData, kappa):
         rho = (1 - mf.ard_damping) * rho + mf.ard_damping * rho_hat
     y_rms = jnp.sqrt(jnp.sum(data.weights * data.y**2))
     resid = jnp.sqrt(jnp.sum(data.weights * (field - state.field) ** 2)) / y_rms
-    ok = jnp.all(jnp.isfinite(W)) & jnp.all(jnp.isfinite(c))
-    new = MFState(W, c, field, rho, resid, state.it + 1)
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, state._replace(residual=jnp.asarray(jnp.nan, state.residual.dtype)))
+    ok = state.ok & jnp.all(jnp.isfinite(W)) & jnp.all(jnp.isfinite(c)) & jnp.all(jnp.isfinite(rho))
+    new = MFState(W, c, field, rho, resid, state.it + 1, ok)
+    frozen = state._replace(residual=jnp.asarray(jnp.nan, state.residual.dtype), it=state.it + 1, ok=ok)
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, frozen)
 
 
 def mf_predict(mf: MeanField, state: MFState, X):
