@@ -2,7 +2,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from mflab.dynamics import Hyper, TrainData, constant, langevin, masked_train_data, mse_objective, run_chains
 from mflab.networks import TwoLayer

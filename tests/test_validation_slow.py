@@ -14,7 +14,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 PUBLISHED = {500: {"m_S": 0.0, "test_mse": 1.67}, 1000: {"m_S": 0.79, "test_mse": 0.136},
@@ -36,7 +35,7 @@ def test_reduced_published_parity_setting(tmp_path):
     rd = RunDir(tmp_path / "published")
     rd.prepare(to_dict(cfg))
     t = time.perf_counter()
-    s = phase.run(cfg, rd, progress=False)
+    phase.run(cfg, rd, progress=False)
     wall = time.perf_counter() - t
     import csv
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plotting import p_ticks, plt
+from .plotting import format_learning_curve_axes, plt
 
 COLORS = {"sgld": "C0", "mf": "C1", "mf-ard": "C2", "krr": "C3"}
 LABELS = {"sgld": "SGLD (network)", "mf": "MF", "mf-ard": "MF-ARD", "krr": "NNGP-KRR (N=∞)"}
@@ -51,11 +51,7 @@ def learning_curves(rows, methods, kappa, task_name):
             v = [[r[key] for r in sel if r["n_train"] == P] for P in Ps]
             ax.errorbar(Ps, [np.mean(x) for x in v], yerr=[np.std(x) for x in v], marker="o", capsize=3,
                         color=COLORS.get(meth), label=LABELS.get(meth, meth), ls="--" if meth == "krr" else "-")
-    axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m", title=f"{task_name}, κ={kappa:g}")
-    axes[1].set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title="learning curves")
-    p_ticks(axes, sorted(set(r["n_train"] for r in rows)))
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    format_learning_curve_axes(fig, axes, sorted(set(r["n_train"] for r in rows)), f"{task_name}, κ={kappa:g}")
     return fig
 
 

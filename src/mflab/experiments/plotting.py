@@ -52,21 +52,23 @@ def learning_curves(point_rows, task_name="task"):
             e = np.array([r[key + "_std"] for r in rows])
             ax.errorbar(P, y, yerr=e, marker="o", color=col, capsize=3, label=f"SGLD κ={kap:g}")
             ax.plot(P, [r["krr_" + key] for r in rows], ls="--", color=col, alpha=0.7, label=f"NNGP-KRR κ={kap:g}")
-    axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m", title=f"{task_name}: order parameter")
-    axes[1].set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title="learning curve")
-    p_ticks(axes, sorted(set(r["n_train"] for r in point_rows)))
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    format_learning_curve_axes(fig, axes, sorted(set(r["n_train"] for r in point_rows)),
+                               f"{task_name}: order parameter", legend_size=7)
     return fig
 
 
-def p_ticks(axes, Ps):
-    """Label a log-P axis with the grid's sample sizes (no overlapping minor labels)."""
+def format_learning_curve_axes(fig, axes, Ps, title, legend_size=8):
+    """The (overlap, test MSE) vs P panel pair: log axes labelled with the grid's sample sizes
+    (no overlapping minor labels), legend on the overlap panel."""
     from matplotlib.ticker import NullFormatter
 
+    axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m", title=title)
+    axes[1].set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title="learning curves")
     for ax in axes:
         ax.set_xticks(Ps, [str(p) for p in Ps], fontsize=8)
         ax.xaxis.set_minor_formatter(NullFormatter())
+    axes[0].legend(fontsize=legend_size)
+    fig.tight_layout()
 
 
 def weight_map(W, support=(), title="|W|"):

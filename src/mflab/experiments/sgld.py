@@ -28,7 +28,7 @@ from ..dynamics.runner import default_chain_batch, initial_observations
 from ..errors import ConfigError, DivergenceError
 from ..tasks.base import sample
 from ..theory.krr import nngp_posterior_mean
-from .config import require, to_dict
+from .config import require
 from .rundir import RunDir, provenance
 from .sections import check_representable, NetworkConfig, SGLDConfig, TaskConfig, build_network, build_task
 
@@ -204,7 +204,7 @@ def run(cfg: SGLDExperimentConfig, rd: RunDir, progress: bool = True, log=None) 
     jax.config.update("jax_enable_x64", cfg.precision == "float64")
     sg = cfg.sgld
     g = prepare(cfg.task, cfg.network, sg, cfg.seed)
-    C, Ps, kappas, reps, points, task = len(g.points), g.Ps, g.kappas, g.reps, g.points, g.task
+    C, Ps, kappas, reps, task = len(g.points), g.Ps, g.kappas, g.reps, g.task
     rd.write_json("provenance.json", provenance(cfg.seed, {"chain_batch": sg.chain_batch or default_chain_batch(C)}))
     sim = simulate(g, sg, rd, progress, log)
     tr, final, alive, params = sim.trace, sim.final, sim.alive, sim.params

@@ -7,6 +7,7 @@ This is the γ = ½, N → ∞ limit of the Bayesian posterior mean (Göring et 
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -37,8 +38,6 @@ def krr_learning_curve(net: TwoLayer, task, n_trains, temperature: float, key, n
     """Test MSE and target overlap of the NNGP posterior mean vs P, mean and std over ``seeds`` datasets.
 
     Returns a dict of numpy arrays with keys n_train, test_mse, test_mse_std, overlap, overlap_std."""
-    import jax
-
     out = {"n_train": np.asarray(n_trains), "test_mse": [], "test_mse_std": [], "overlap": [], "overlap_std": []}
     for P in n_trains:
         mses, ovs = [], []
