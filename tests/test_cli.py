@@ -161,6 +161,11 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     assert "non-converged points: 4" in report and "P_c" in report
     rows = (out / "results/points.csv").read_text().splitlines()
     assert rows[0].startswith("method,n_train,kappa,replica,overlap,test_mse,converged") and len(rows) == 1 + 4 * 4
+    trace = (out / "results/trace_sgld.csv").read_text().splitlines()
+    assert len(trace) == 1 + 4 * 3  # 4 chains, steps 0, 50, 100
+    e = s["sgld_equilibration"]
+    assert e["steps_run"] == 100 and 0 <= e["budget_fraction_needed"] <= 1
+    assert "equal accuracy" in report
     # stage resume: a finished stage is not recomputed after an interruption
     (out / "summary.json").unlink()
     (out / "results/stage_mf.npz").unlink()
@@ -168,6 +173,23 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY)
     assert r.returncode == 0 and "resuming" in r.stderr
     assert (out / "results/stage_sgld.npz").stat().st_mtime_ns == before and (out / "results/stage_mf.npz").exists()
+
+
+def test_mf_lanes_stop_individually(tmp_path):
+    """A lane that passes the drift test stops; the others go on to the budget."""
+    import numpy as np
+
+    out = tmp_path / "pp"
+    base = PHASE_TINY[:-2] + ["--set", 'methods=["mf"]', "--set", "mf.patience=1", "--set", "mf.iterations=60"]
+    r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *base, "--set", "mf.tol=1e9")
+    assert r.returncode == 0, r.stderr
+    used = np.load(out / "results/stage_mf.npz")["iterations_used"]
+    np.testing.assert_array_equal(used, 20)  # 2·patience chunks of 10: the earliest a lane can stop
+    r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", "--force", *base,
+              "--set", "mf.tol=1e-9")
+    z = np.load(out / "results/stage_mf.npz")
+    np.testing.assert_array_equal(z["iterations_used"], 60)
+    assert not z["converged"].any()
 
 
 def test_hermite_index_preset_runs(tmp_path):

@@ -75,3 +75,13 @@ def test_teacher_power_matches_monte_carlo():
 def test_parity_on_gaussian_inputs_is_refused():
     with pytest.raises(ConfigError, match="hypercube"):
         SparseParity(8, 2, inputs="gaussian")
+
+
+def test_normalized_hermite_links_give_unit_target_power():
+    from mflab.experiments.sections import TaskConfig, build_task
+
+    for name in ("single-index", "multi-index"):
+        raw = build_task(TaskConfig(name=name, d=6, k=2, degree=4))
+        unit = build_task(TaskConfig(name=name, d=6, k=2, degree=4, normalized=True))
+        assert unit.target_power == pytest.approx(1.0 if name == "single-index" else 2.0)
+        assert raw.target_power == pytest.approx(24 * unit.target_power)

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..analysis.equilibration import equilibration_steps
 from ..analysis.phase import critical_values
 from ..errors import ConfigError, suggest
 from ..theory.mean_field import MeanField, mf_init, mf_predict, mf_step
@@ -76,6 +77,7 @@ class PhaseConfig:
     precision: str = "float32"
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     threshold: float = 0.5  # m at which a transition is located
+    equilibration_tol: float = 0.05  # band on m for SGLD's equilibration step (mflab.analysis.equilibration)
     main_kappa: Optional[float] = None  # κ of the learning-curve figure (default: the first κ)
     task: TaskConfig = field(default_factory=TaskConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -89,6 +91,7 @@ class PhaseConfig:
         require(self.precision in ("float32", "float64"), "precision", f"unknown precision '{self.precision}'",
                 "use float32 or float64")
         require(0 < self.threshold < 1, "threshold", f"must be in (0, 1), got {self.threshold}", "e.g. 0.5")
+        require(self.equilibration_tol > 0, "equilibration_tol", f"must be > 0, got {self.equilibration_tol}", "e.g. 0.05")
         require(self.main_kappa is None or self.main_kappa in self.sgld.kappa, "main_kappa",
                 f"{self.main_kappa} is not in sgld.kappa {self.sgld.kappa}", "pick one of the grid's κ")
         check_representable(self.task, self.network)
@@ -117,9 +120,11 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
     Lanes are the (κ, replica) pairs, vectorised with lax.map. Along each lane the sample sizes are
     solved in ascending order, each warm-started from the previous P's solution (nested training
     sets; the field is extrapolated to the new points by ⟨f⟩ = Σ_b c_b φ(w_b·x)). The smallest P starts
-    from the symmetric state. Each P has its own compile, so nothing is padded to max(P). A P group
-    stops when every lane passes the drift test (at least 2·patience chunks), or at
-    ``mf.iterations``; the test predictor is averaged over the last ``patience`` chunks.
+    from the symmetric state. Each P has its own compile, so nothing is padded to max(P). Each lane
+    stops as soon as it passes the drift test (at least 2·patience chunks) and is skipped from then
+    on (a ``lax.cond`` branch; on CPU lanes run one after another, so skipping saves its compute);
+    a P group ends when every lane has stopped or at ``mf.iterations``. The test predictor is the
+    average over the lane's last ``patience`` chunks.
     A checkpoint is written after every finished P group."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     name = "mf-ard" if ard else "mf"
@@ -137,6 +142,7 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
            "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
            "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32)}
     ck = rd.path / f"checkpoint_{name}.npz"
+    lane_batch = 1 if jax.default_backend() == "cpu" else len(lanes)
     done, wall = 0, 0.0
     leaves, treedef = jax.tree_util.tree_flatten(states)
     if ck.exists():
@@ -148,17 +154,22 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
         log(f"resuming {name} after P = {Ps[done - 1] if done else '-'}")
 
     def one(args):
-        s, key, dat, kp = args
+        s, key, dat, kp, active = args
 
-        def body(carry, _):
-            s, acc = carry
-            s = mf_step(mf, s, jax.random.fold_in(key, s.it), dat, kp)
-            return (s, acc + s.field), None
+        def run_chunk(s):
+            def body(carry, _):
+                s, acc = carry
+                s = mf_step(mf, s, jax.random.fold_in(key, s.it), dat, kp)
+                return (s, acc + s.field), None
 
-        (s, acc), _ = jax.lax.scan(body, (s, jnp.zeros_like(s.field)), None, length=m.chunk_iterations)
-        return s, acc / m.chunk_iterations, mf_predict(mf, s, g.X_test)
+            (s, acc), _ = jax.lax.scan(body, (s, jnp.zeros_like(s.field)), None, length=m.chunk_iterations)
+            return s, acc / m.chunk_iterations
 
-    chunk = jax.jit(lambda st, ks, dat, kp: jax.lax.map(one, (st, ks, dat, kp), batch_size=1))
+        # a converged lane is skipped (a real branch: lanes run one after another on CPU)
+        s, fmean = jax.lax.cond(active, run_chunk, lambda s: (s, s.field), s)
+        return s, fmean, mf_predict(mf, s, g.X_test)
+
+    chunk = jax.jit(lambda st, ks, dat, kp, act: jax.lax.map(one, (st, ks, dat, kp, act), batch_size=lane_batch))
     predict = jax.jit(jax.vmap(lambda s, X: mf_predict(mf, s, X)))
     max_chunks = m.iterations // m.chunk_iterations
     bar = None
@@ -175,33 +186,40 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
         if gi > 0:  # warm start: extrapolate the previous solution's field to the enlarged training set
             states = states._replace(field=predict(states, X))
         w_rms = np.sqrt(np.mean(np.asarray(y) ** 2, axis=1))
-        recent, tests, drift, n = [], [], np.full(len(lanes), np.inf), 0
-        while n < max_chunks:
-            states, fmean, ftest = chunk(states, keys, data, kap)
-            recent = (recent + [np.asarray(fmean)])[-2 * m.patience:]
-            tests = (tests + [np.asarray(ftest)])[-m.patience:]
-            n += 1
-            if len(recent) == 2 * m.patience:
-                delta = np.mean(recent[m.patience:], 0) - np.mean(recent[:m.patience], 0)
-                drift = np.sqrt(np.mean(delta**2, axis=1)) / w_rms
-                if np.all(drift < m.tol):
-                    break
-        f_avg = np.mean(tests, 0)
+        L = len(lanes)
+        recent, tests = [[] for _ in range(L)], [[] for _ in range(L)]
+        drift, used, active = np.full(L, np.inf), np.zeros(L, int), np.ones(L, bool)
+        for _ in range(max_chunks):
+            states, fmean, ftest = chunk(states, keys, data, kap, jnp.asarray(active))
+            fmean, ftest = np.asarray(fmean), np.asarray(ftest)
+            ok = np.asarray(states.ok)
+            for li in np.flatnonzero(active):  # per-lane drift test; a passing lane stops
+                recent[li] = (recent[li] + [fmean[li]])[-2 * m.patience:]
+                tests[li] = (tests[li] + [ftest[li]])[-m.patience:]
+                used[li] += m.chunk_iterations
+                if len(recent[li]) == 2 * m.patience:
+                    delta = np.mean(recent[li][m.patience:], 0) - np.mean(recent[li][:m.patience], 0)
+                    drift[li] = np.sqrt(np.mean(delta**2)) / w_rms[li]
+                    active[li] = drift[li] >= m.tol and ok[li]
+            if not active.any():
+                break
+        f_avg = np.stack([np.mean(t, 0) for t in tests])
         y_test = np.asarray(g.y_test)
         ov = np.asarray(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test))(jnp.asarray(f_avg)))
+        ok, W_np, rho_np = np.asarray(states.ok), np.asarray(states.W), np.asarray(states.rho)
         for li, (k, r) in enumerate(lanes):
             c = index[(P, k, r)]
             out["overlap"][c], out["test_mse"][c] = ov[li], np.mean((f_avg[li] - y_test) ** 2)
-            failed = not bool(states.ok[li])
+            failed = not ok[li]
             out["converged"][c] = drift[li] < m.tol and not failed
             out["residual"][c] = np.nan if failed else drift[li]
-            out["iterations_used"][c] = n * m.chunk_iterations
-            out["W"][c], out["rho"][c] = np.asarray(states.W[li]), np.asarray(states.rho[li])
+            out["iterations_used"][c] = used[li]
+            out["W"][c], out["rho"][c] = W_np[li], rho_np[li]
         wall += time.perf_counter() - t0
         rd.write_arrays(ck.name, groups_done=gi + 1, wall=wall, **{"out_" + k: v for k, v in out.items()},
                         **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))})
         if bar is not None:
-            bar.set_postfix({"P": P, "iterations": n * m.chunk_iterations}, refresh=False)
+            bar.set_postfix({"P": P, "iterations": int(used.max())}, refresh=False)
             bar.update(1)
     if bar is not None:
         bar.close()
@@ -241,9 +259,13 @@ def run(cfg: PhaseConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
             sim = simulate(g, cfg.sgld, rd, progress, log, checkpoint="checkpoint_sgld.npz")
             if not sim.alive.any():
                 log("every SGLD chain diverged; lower sgld.lr. The other methods still run.")
+            tr = sim.trace
             return {"overlap": sim.final["overlap"], "test_mse": sim.final["test_mse"], "alive": sim.alive,
                     "wall": sim.wall, "W": sim.params.W, "converged": sim.alive,
-                    "diverged_at": np.asarray(sim.states.diverged_at)}
+                    "diverged_at": np.asarray(sim.states.diverged_at), "steps_done": sim.steps_done,
+                    "trace_steps": tr.steps, "trace_overlap": tr.values["overlap"],
+                    "trace_test_mse": tr.values["test_mse"],
+                    "equilibrated_at": equilibration_steps(tr.steps, tr.values["overlap"], cfg.equilibration_tol)}
         results["sgld"] = _stage(rd, "sgld", sgld_stage)
     for name, ard in (("mf", False), ("mf-ard", True)):
         if name in cfg.methods:
@@ -262,6 +284,12 @@ def run(cfg: PhaseConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
                          "test_mse": float(res["test_mse"][c]), "converged": bool(res["converged"][c]),
                          "residual": float(res["residual"][c]) if "residual" in res else None})
     rd.write_table("points", rows)
+    if "sgld" in results:
+        sg = results["sgld"]
+        rd.write_table("trace_sgld", [
+            {"n_train": P, "kappa": kap, "replica": r, "step": int(st), "overlap": float(sg["trace_overlap"][c, j]),
+             "test_mse": float(sg["trace_test_mse"][c, j])}
+            for c, (P, kap, r) in enumerate(g.points) for j, st in enumerate(sg["trace_steps"])])
     crit = []
     for meth in results:
         crit += [dict(r, kind="P_c") for r in critical_values(rows, meth, "n_train", "kappa", cfg.threshold)]
@@ -311,9 +339,20 @@ def _summary(cfg, g, results, rows, crit, main_kappa) -> dict:
         diffs = [abs(_agg(rows, "mf-ard", P, main_kappa, "test_mse")[0] - _agg(rows, "sgld", P, main_kappa, "test_mse")[0])
                  for P in after]
         s["mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition"] = max(diffs) if diffs else None
-    for a, b in (("sgld", "mf"), ("sgld", "mf-ard")):
-        if a in results and b in results:
-            s[f"speed_ratio_{a}_over_{b}"] = float(np.asarray(results[a]["wall"]) / max(float(np.asarray(results[b]["wall"])), 1e-9))
+    if "sgld" in results:
+        sg = results["sgld"]
+        teq = np.asarray(sg["equilibrated_at"], float)
+        frac = float(np.nansum(teq) / (len(teq) * max(int(sg["steps_done"]), 1)))
+        s["sgld_equilibration"] = {"median_step": float(np.nanmedian(teq)) if np.isfinite(teq).any() else None,
+                                   "max_step": float(np.nanmax(teq)) if np.isfinite(teq).any() else None,
+                                   "steps_run": int(sg["steps_done"]), "budget_fraction_needed": frac,
+                                   "tol": cfg.equilibration_tol}
+    for b in ("mf", "mf-ard"):
+        if "sgld" in results and b in results:
+            w_b = max(float(np.asarray(results[b]["wall"])), 1e-9)
+            w_s = float(np.asarray(results["sgld"]["wall"]))
+            s[f"speed_ratio_sgld_over_{b}"] = w_s / w_b
+            s[f"speed_ratio_equal_accuracy_sgld_over_{b}"] = w_s * s["sgld_equilibration"]["budget_fraction_needed"] / w_b
     return s
 
 
@@ -348,9 +387,17 @@ def _report(cfg, s, rows) -> str:
     if "mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition" in s:
         L.append(f"- MF-ARD vs SGLD: max |Δ test MSE| over P ≥ P_c(SGLD) = "
                  f"{_fmt(s['mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition'], '.4f')}")
+    if "sgld_equilibration" in s:
+        e = s["sgld_equilibration"]
+        L.append(f"- SGLD equilibration (m within max({e['tol']:g}, 3σ) of its final value): median step "
+                 f"{_fmt(e['median_step'], '.0f')}, max {_fmt(e['max_step'], '.0f')} of {e['steps_run']}; "
+                 f"{100 * e['budget_fraction_needed']:.0f}% of the SGLD budget was needed")
     for k, v in s.items():
-        if k.startswith("speed_ratio"):
-            L.append(f"- wall-time ratio {k[12:].replace('_over_', ' / ')}: {v:.2f}")
+        if k.startswith("speed_ratio_equal_accuracy"):
+            L.append(f"- wall-time ratio {k[27:].replace('_over_', ' / ')} at equal accuracy (SGLD charged only "
+                     f"up to each chain's equilibration step): {v:.2f}")
+        elif k.startswith("speed_ratio"):
+            L.append(f"- wall-time ratio {k[12:].replace('_over_', ' / ')} (whole budgets): {v:.2f}")
     L += ["", "Figures: figures/phase_diagram.png, figures/learning_curves.png, figures/weight_marginals.png.",
           "Tables: results/points.csv (one row per method, P, κ, replica), results/critical.csv.", ""]
     return "\n".join(L)

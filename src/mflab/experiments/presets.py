@@ -70,7 +70,7 @@ register(Preset(
         "network": {"width": 128},
         "sgld": {"kappa": [2e-3, 5e-3, 2e-2], "lr": 5e-2, "schedule": "constant", "steps": 20_000, "log_every": 500,
                  "chunk_steps": 5_000, "replicas": 2},
-        "mf": {"particles": 128, "inner_steps": 10, "lr": 1.0, "iterations": 1_500, "chunk_iterations": 100},
+        "mf": {"particles": 128, "inner_steps": 10, "lr": 2.0, "iterations": 1_500, "chunk_iterations": 50},
     },
 ))
 

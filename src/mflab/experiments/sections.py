@@ -26,6 +26,7 @@ class TaskConfig:
     k: int = 4
     degree: int = 4  # Hermite degree p (single-index) ...
     degrees: Optional[list[int]] = None  # ... or one degree per direction (multi-index)
+    normalized: bool = False  # Hermite links: He_p (False, as in the study) or h_p = He_p/√p! (unit variance)
     support: Optional[list[int]] = None
     n_train: list[int] | int = field(default_factory=lambda: [2000])
     n_test: int = 10_000
@@ -45,11 +46,11 @@ def build_task(cfg: TaskConfig):
     if cfg.name == "parity":
         return SparseParity(cfg.d, cfg.k, None if cfg.support is None else tuple(cfg.support))
     if cfg.name == "single-index":
-        return single_index(cfg.d, cfg.k, cfg.degree, cfg.support)
+        return single_index(cfg.d, cfg.k, cfg.degree, cfg.support, cfg.normalized)
     degrees = cfg.degrees or [cfg.degree] * cfg.k
     if len(degrees) != cfg.k:
         raise ConfigError("task.degrees", f"needs k = {cfg.k} entries, got {len(degrees)}", "one degree per direction")
-    return multi_index(cfg.d, degrees, cfg.support)
+    return multi_index(cfg.d, degrees, cfg.support, cfg.normalized)
 
 
 @dataclass

@@ -1,0 +1,34 @@
+"""Trace diagnostics against analytic traces."""
+import math
+
+import numpy as np
+import pytest
+
+from mflab.analysis.equilibration import equilibration_step, equilibration_steps
+
+
+def test_exponential_relaxation_settles_where_the_closed_form_says():
+    # v(s) = 1 − e^{−s/τ} enters the band |v − 1| ≤ tol at s = τ ln(1/tol); logged every 100 steps.
+    tau, tol = 1000.0, 0.05
+    s = np.arange(0, 20_001, 100)
+    v = 1 - np.exp(-s / tau)
+    expected = math.ceil(tau * math.log(1 / tol) / 100) * 100  # the first logged step inside the band
+    assert equilibration_step(s, v, tol) == pytest.approx(expected, abs=100)
+
+
+def test_noise_widens_the_band_and_a_stationary_trace_is_settled_from_the_start():
+    rng = np.random.default_rng(0)
+    s = np.arange(1000)
+    assert equilibration_step(s, 0.3 + 0.01 * rng.standard_normal(1000), tol=0.05) == 0
+    noisy = 0.3 + 0.2 * rng.standard_normal(1000)  # σ = 0.2 ≫ tol: the band is 3σ, not tol
+    assert equilibration_step(s, noisy, tol=0.05) < 200
+
+
+def test_late_jump_and_bad_values():
+    s = np.arange(100)
+    v = np.where(s < 60, 0.0, 1.0)
+    assert equilibration_step(s, v) == 60
+    assert math.isnan(equilibration_step(s, np.where(s == 5, np.nan, v)))
+    np.testing.assert_array_equal(equilibration_steps(s, np.stack([v, v])), [60, 60])
+    with pytest.raises(ValueError):
+        equilibration_step(s, v[:-1])
