@@ -43,6 +43,33 @@ Temperature conventions (``temperature(noise, convention)``):
 
 Gaussian-likelihood equivalence (used by kernel ridge regression):
 noise variance σ_ε² = T·P/2 on the Gram matrix, i.e. ridge κ²P under ``"kappa"``.
+
+Residual networks (width n, depth L; multiplier form, every trainable entry N(0, 1))
+------------------------------------------------------------------------------------
+Pre-activation MLP-ResNet (Yao, Wu & Gao 2025, "Neural Feature Dynamics"; §1.2 Form A of
+``shared/papers/C_infinite_depth_neural_feature_dynamics.md``; the exact constants are a
+reconstruction consistent with Tensor Programs VI):
+
+    h_0 = U x / √d
+    one-layer block:  h_ℓ = h_{ℓ−1} + (a / L^β) (1/√n) W_ℓ φ(h_{ℓ−1})
+    two-layer block:  h_ℓ = h_{ℓ−1} + (a / L^β) (1/√n) W⁽²⁾_ℓ φ(z_ℓ),  z_ℓ = (1/√n) W⁽¹⁾_ℓ φ(h_{ℓ−1})
+    f(x) = n^{-ρ} vᵀ φ(h_L)
+
+SGD learning rate of every group: η n^c; the first internal layer of a two-layer block gets an
+extra L^ζ (the depth-aware correction, ζ = ``first_layer_lr_exponent``, default 0; ζ = ½ is the
+√L boost guessed in the notes, §3.2, whose stability the notes question).
+
+==============  =====  =====  =====  ================================================
+name            β      ρ      c      meaning
+==============  =====  =====  =====  ================================================
+``sp``          0      1/2    0      standard parametrization, no depth scaling
+``mup``         0      1      1      μP in width, no depth scaling ("μP ResNet")
+``depth-mup``   1/2    1      1      μP + depth-μP: the 1/√L branch (the NFD setting)
+==============  =====  =====  =====  ================================================
+
+Under ``depth-mup`` each block moves O(1/L) per step and the stream O(1) in total; no L factor
+is needed in the SGD rate because the branch multiplier puts L^{-1/2} into the gradient. Adam
+rates are not implemented (the notes give them only as a reconstruction).
 """
 from __future__ import annotations
 
@@ -78,6 +105,30 @@ def get_parametrization(name: str) -> Parametrization:
         raise ConfigError("network.parametrization", f"unknown parametrization '{name}'",
                           suggest(name, PARAMETRIZATIONS))
     return PARAMETRIZATIONS[name]
+
+
+@dataclass(frozen=True)
+class DepthParametrization:
+    """Residual-network exponents: branch multiplier a/L^β, readout n^{-ρ}, SGD rates η n^c."""
+
+    name: str
+    branch_exponent: float  # β
+    readout_exponent: float  # ρ
+    lr_width_exponent: float  # c
+
+
+DEPTH_PARAMETRIZATIONS: dict[str, DepthParametrization] = {
+    "sp": DepthParametrization("sp", 0.0, 0.5, 0.0),
+    "mup": DepthParametrization("mup", 0.0, 1.0, 1.0),
+    "depth-mup": DepthParametrization("depth-mup", 0.5, 1.0, 1.0),
+}
+
+
+def get_depth_parametrization(name: str) -> DepthParametrization:
+    if name not in DEPTH_PARAMETRIZATIONS:
+        raise ConfigError("resnet.parametrization", f"unknown parametrization '{name}'",
+                          suggest(name, DEPTH_PARAMETRIZATIONS))
+    return DEPTH_PARAMETRIZATIONS[name]
 
 
 TEMPERATURE_CONVENTIONS = ("kappa", "direct")

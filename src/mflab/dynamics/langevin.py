@@ -6,7 +6,8 @@ Update, for every parameter leaf θ with prior variance σ_θ² and learning-rat
     η_θ = lr_scale · schedule(t) · m_θ
     θ ← θ − η_θ [ (T/σ_θ²) θ + ∇_θ L ] + √(2 T η_θ) ξ,   ξ ~ N(0, I)
 
-Stationary density ∝ exp(−L/T − Σ |θ|²/(2σ_θ²)). A leaf with m_θ = 0 is frozen. Setting
+Stationary density ∝ exp(−L/T − Σ |θ|²/(2σ_θ²)). A leaf with m_θ = 0 (a Python number) is frozen
+and costs nothing per step. Setting
 ``prior_var`` leaves to ``None`` removes the prior on that leaf (noisy GD without weight decay).
 
 Per-chain hyperparameters (temperature, lr_scale) are arrays in :class:`Hyper`, so a batch of
@@ -14,6 +15,7 @@ chains can differ in κ and step size under one compile.
 
 Noise:
 * ``"independent"``: one normal draw per leaf per step.
+* ``"none"``: no noise is drawn; with T = 0 this is plain gradient descent (the ResNet trainers).
 * ``"coupled"``: the increment of particle i (row i of each leaf) depends only on (chain key,
   step, leaf, i). Two runs with the same chain key and different widths N therefore share the
   Brownian increments of their common particles: the synchronous coupling of
@@ -30,7 +32,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-NOISE_MODES = ("independent", "coupled")
+NOISE_MODES = ("independent", "coupled", "none")
 
 
 class Hyper(NamedTuple):
@@ -85,17 +87,22 @@ def langevin(grad_fn: Callable, prior_var: Any, schedule: Callable, lr_mult: Any
         mult_leaves = [1.0] * len(leaves) if lr_mult is None else treedef.flatten_up_to(lr_mult)
         new, finite = [], [jnp.isfinite(loss)]
         for i, (th, g, var, m) in enumerate(zip(leaves, g_leaves, var_leaves, mult_leaves)):
+            if isinstance(m, (int, float)) and m == 0:  # frozen leaf
+                new.append(th)
+                continue
             eta = base * m
             drift = g if var is None else g + (T / var) * th
-            xi = normal(jax.random.fold_in(k_noise, i), th.shape, th.dtype)
-            th_new = th - eta * drift + jnp.sqrt(2.0 * T * eta) * xi
+            th_new = th - eta * drift
+            if noise != "none":
+                th_new = th_new + jnp.sqrt(2.0 * T * eta) * normal(jax.random.fold_in(k_noise, i), th.shape, th.dtype)
+            th_new = th_new.astype(th.dtype)  # keep the leaf's dtype (x64 mode with float32 leaves)
             new.append(th_new)
             finite.append(jnp.all(jnp.isfinite(th_new)))
         finite = jnp.stack(finite)
         ok = state.alive & jnp.all(finite)
         params = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), treedef.unflatten(new), state.params)
         just_died = state.alive & ~ok
-        first_bad = jnp.argmin(finite) - 1  # -1: the loss itself; i: leaf i
+        first_bad = (jnp.argmin(finite) - 1).astype(jnp.int32)  # -1: the loss itself; i: leaf i
         return LangevinState(
             params,
             state.step + ok.astype(jnp.int32),

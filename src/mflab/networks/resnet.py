@@ -1,0 +1,163 @@
+r"""Pre-activation MLP-ResNets under SP / μP / depth-μP, with a choice of backward pass.
+
+The architecture and the parametrization tables are in :mod:`mflab.conventions` (one place).
+The depth loop is a ``lax.scan`` over stacked layer weights, so compile time is flat in L.
+
+Weights are stored as W = W(0) + ΔW: the initial matrices W(0) are frozen leaves (learning-rate
+multiplier 0) and the trained increments ΔW start at 0. This is what the training modes need
+(Yao, Wu & Gao 2025; §2.2 and §5.4 of ``shared/papers/C_infinite_depth_neural_feature_dynamics.md``):
+
+* ``"backprop"``: the backward pass multiplies by Wᵀ, the matrix the forward pass used.
+* ``"decoupled"``: the backward pass multiplies by (W̃(0) + ΔW)ᵀ with W̃(0) an independent copy of
+  the initial weights, the increments ΔW shared ("independent backward initialization"). Parameter
+  gradients are the usual outer products of forward features and (decoupled) backward signals.
+
+Every internal matrix multiply goes through :func:`feedback_matmul`, a ``custom_vjp`` whose
+backward uses a given feedback matrix; in ``"backprop"`` mode the feedback is W itself and the
+gradients equal plain autodiff (tested).
+
+Not yet implemented: the third mode of the issue (backprop with only the reused-weight coupling
+term removed), which needs per-layer histories of forward and backward products.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..conventions import DepthParametrization, get_depth_parametrization
+from ..errors import ConfigError, suggest
+from .activations import Activation, get_activation
+
+MODES = ("backprop", "decoupled")
+
+
+@jax.custom_vjp
+def feedback_matmul(x, W, B):
+    """x Wᵀ, whose backward pass sends the cotangent through B (not W): dx = g B, dW = gᵀ x, dB = 0."""
+    return x @ W.T
+
+
+def _fm_fwd(x, W, B):
+    return x @ W.T, (x, B)
+
+
+def _fm_bwd(res, g):
+    x, B = res
+    return g @ B, g.T @ x, jnp.zeros_like(B)
+
+
+feedback_matmul.defvjp(_fm_fwd, _fm_bwd)
+
+
+class ResNetParams(NamedTuple):
+    U: jax.Array  # (n, d) input layer
+    W0: tuple  # per internal layer of a block, (L, n, n) initial matrices (frozen)
+    dW: tuple  # trained increments ΔW, same shapes, zero at initialisation
+    Wb0: tuple  # "decoupled": independent initial copies used by the backward pass; "backprop": ()
+    v: jax.Array  # (n,) readout
+
+
+@dataclass(frozen=True)
+class ResNet:
+    """Static description; hashable (a jit static argument). Build with :meth:`create`."""
+
+    width: int
+    depth: int
+    activation: Activation
+    parametrization: DepthParametrization
+    block_layers: int = 1  # 1: one-layer blocks; 2: two-layer blocks
+    branch_multiplier: float = 1.0  # a
+    mode: str = "backprop"
+    first_layer_lr_exponent: float = 0.0  # ζ: the depth-aware correction η⁽¹⁾ = η n^c L^ζ (two-layer blocks)
+
+    @staticmethod
+    def create(width=256, depth=16, activation="tanh", parametrization="depth-mup", block_layers=1,
+               branch_multiplier=1.0, mode="backprop", first_layer_lr_exponent=0.0) -> "ResNet":
+        for name, v in (("width", width), ("depth", depth)):
+            if int(v) != v or v < 1:
+                raise ConfigError(f"resnet.{name}", f"must be a positive integer, got {v!r}", f"e.g. {name} = 16")
+        if block_layers not in (1, 2):
+            raise ConfigError("resnet.block_layers", f"must be 1 or 2, got {block_layers!r}",
+                              "1 (one-layer blocks) or 2 (two-layer blocks)")
+        if mode not in MODES:
+            raise ConfigError("resnet.mode", f"unknown training mode '{mode}'", suggest(mode, MODES))
+        if not branch_multiplier > 0:
+            raise ConfigError("resnet.branch_multiplier", f"must be > 0, got {branch_multiplier}", "e.g. 1.0")
+        if first_layer_lr_exponent and block_layers != 2:
+            raise ConfigError("resnet.first_layer_lr_exponent", "the depth-aware correction acts on the first "
+                              "internal layer of two-layer blocks", "set block_layers = 2, or leave the exponent 0")
+        return ResNet(int(width), int(depth), get_activation(activation), get_depth_parametrization(parametrization),
+                      int(block_layers), float(branch_multiplier), mode, float(first_layer_lr_exponent))
+
+    # --- scalings -----------------------------------------------------------------------------
+    @property
+    def branch_scale(self) -> float:
+        """a / L^β."""
+        return self.branch_multiplier / self.depth ** self.parametrization.branch_exponent
+
+    @property
+    def readout_scale(self) -> float:
+        return self.width ** -self.parametrization.readout_exponent
+
+    def lr_multipliers(self, params: ResNetParams) -> ResNetParams:
+        """Per-leaf SGD multipliers η_θ/η (conventions: n^c everywhere, L^ζ on ΔW⁽¹⁾; frozen leaves 0)."""
+        base = float(self.width ** self.parametrization.lr_width_exponent)
+        dW = tuple(base * (self.depth ** self.first_layer_lr_exponent if i == 0 and self.block_layers == 2 else 1.0)
+                   for i in range(self.block_layers))
+        return ResNetParams(base, tuple(0.0 for _ in params.W0), dW, tuple(0.0 for _ in params.Wb0), base)
+
+    # --- parameters ---------------------------------------------------------------------------
+    def init(self, key, d: int, dtype=jnp.float32) -> ResNetParams:
+        n, L = self.width, self.depth
+        ku, kv, kw, kb = jax.random.split(key, 4)
+        W0 = tuple(jax.random.normal(jax.random.fold_in(kw, i), (L, n, n), dtype) for i in range(self.block_layers))
+        Wb0 = () if self.mode == "backprop" else tuple(
+            jax.random.normal(jax.random.fold_in(kb, i), (L, n, n), dtype) for i in range(self.block_layers))
+        return ResNetParams(jax.random.normal(ku, (n, d), dtype), W0, tuple(jnp.zeros_like(w) for w in W0), Wb0,
+                            jax.random.normal(kv, (n,), dtype))
+
+    # --- forward ------------------------------------------------------------------------------
+    def features(self, params: ResNetParams, X, return_all: bool = False):
+        """h_L (P, n) for inputs X (P, d); with ``return_all`` also the stack (L+1, P, n) of h_ℓ
+        and, for two-layer blocks, the first internal pre-activations z_ℓ (L, P, n)."""
+        phi, n, s = self.activation.fn, self.width, self.branch_scale
+        h0 = X @ params.U.T / jnp.sqrt(X.shape[1])
+        W = tuple(w0 + dw for w0, dw in zip(params.W0, params.dW))
+        back = W if self.mode == "backprop" else tuple(b0 + dw for b0, dw in zip(params.Wb0, params.dW))
+        back = tuple(jax.lax.stop_gradient(b) for b in back)
+
+        def block(h, layer):
+            Ws, Bs = layer
+            x = phi(h)
+            z = None
+            if self.block_layers == 2:
+                z = feedback_matmul(x, Ws[0], Bs[0]) / jnp.sqrt(n)
+                x = phi(z)
+            h = h + s * feedback_matmul(x, Ws[-1], Bs[-1]) / jnp.sqrt(n)
+            return h, (h, z) if return_all else None
+
+        hL, hist = jax.lax.scan(block, h0, (W, back))
+        if not return_all:
+            return hL
+        hs, zs = hist
+        return hL, jnp.concatenate([h0[None], hs]), zs
+
+    def apply(self, params: ResNetParams, X):
+        """f(X) = n^{-ρ} φ(h_L) v."""
+        return self.readout_scale * self.activation.fn(self.features(params, X)) @ params.v
+
+
+def resnet_mse(net: ResNet):
+    """grad_fn(params, data, key) -> (L, grads) of L = Σ_μ ω_μ (f(x_μ) − y_μ)² (mflab's MSE, no ½), for
+    :func:`mflab.dynamics.langevin` at T = 0 (plain GD). Frozen leaves get zero gradients."""
+
+    def loss(params, data):
+        return jnp.sum(data.weights * (net.apply(params, data.X) - data.y) ** 2)
+
+    def grad_fn(params, data, key):
+        return jax.value_and_grad(loss)(params, data)
+
+    return grad_fn
