@@ -210,3 +210,29 @@ def test_hermite_index_preset_runs(tmp_path):
 def test_phase_config_errors(args, needle):
     r = mflab(*args)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_depth_coordinate_check_preset_runs_and_resumes(tmp_path):
+    out = tmp_path / "cc"
+    tiny = ["--set", "widths=[16]", "--set", "depths=[2,8]", "--set", "seeds=1", "--set", "n_inputs=3",
+            "--set", 'variants=[{parametrization="depth-mup"}, {parametrization="depth-mup", block_layers=2}]']
+    r = mflab("run", "depth-coordinate-check", "--quick", "--out", str(out), "--no-progress", *tiny)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["loglog_slopes_in_depth"]) == {"depth-mup, 1-layer blocks", "depth-mup, 2-layer blocks"}
+    assert "dz_own" in s["loglog_slopes_in_depth"]["depth-mup, 2-layer blocks"]
+    assert (out / "figures/coordinate_check.png").is_file() and (out / "results/points.csv").is_file()
+    (out / "summary.json").unlink()
+    r = mflab("run", "depth-coordinate-check", "--quick", "--out", str(out), "--no-progress", *tiny)
+    assert r.returncode == 0 and "4 points done, 0 to go" in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "depths=[0]"], "depths[0]"),
+    (["--set", 'variants=[{parametrization="depthmup"}]'], "did you mean 'depth-mup'"),
+    (["--set", 'variants=[{first_layer_lr_exponent=0.5}]'], "variants[0].first_layer_lr_exponent"),
+    (["--set", "widht=[8]"], "did you mean 'width"),
+])
+def test_depth_config_errors(tmp_path, args, needle):
+    r = mflab("run", "depth-coordinate-check", "--quick", "--out", str(tmp_path / "x"), *args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr

@@ -100,6 +100,8 @@ def to_dict(obj) -> dict:
         v = getattr(obj, f.name)
         if v is None:
             continue
+        if isinstance(v, list):
+            v = [to_dict(x) if dataclasses.is_dataclass(x) else x for x in v]
         out[f.name] = to_dict(v) if dataclasses.is_dataclass(v) else v
     return out
 

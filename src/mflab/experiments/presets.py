@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ConfigError, suggest
-from . import phase, sgld
+from . import depth, phase, sgld
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,17 @@ register(Preset(
                  "replicas": 2},
         "mf": {"particles": 128, "iterations": 1_000, "chunk_iterations": 100},
     },
+))
+
+
+register(Preset(
+    "depth-coordinate-check",
+    "ResNet feature updates after GD vs depth L and width n for SP, muP, depth-muP, two-layer blocks "
+    "and the depth-aware first-layer rate (seconds to minutes on CPU)",
+    depth.CoordinateCheckConfig, depth.run,
+    defaults={"preset": "depth-coordinate-check", "widths": [128, 256, 512], "depths": [2, 4, 8, 16, 32, 64, 128],
+              "seeds": 4},
+    quick={"widths": [64, 128, 256], "depths": [2, 4, 8, 16, 32, 64], "seeds": 2},
 ))
 
 
