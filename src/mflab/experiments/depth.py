@@ -94,7 +94,8 @@ def run(cfg: CoordinateCheckConfig, rd: RunDir, progress: bool = True, log=None)
         v = cfg.variants[vi]
         rows = coordinate_check(lambda n, L: ResNet.create(n, L, cfg.activation, v.parametrization, v.block_layers,
                                                            first_layer_lr_exponent=v.first_layer_lr_exponent),
-                                [n], [L], X, y, cfg.lr, cfg.steps, cfg.seeds)
+                                [n], [L], X, y, cfg.lr, cfg.steps, cfg.seeds,
+                                key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1))
         done["rows"] += [dict(r, variant=vi, label=v.label) for r in rows]
         rd.write_json("results/partial.json", done)
         if bar is not None:

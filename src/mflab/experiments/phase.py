@@ -32,7 +32,8 @@ from .config import require
 from .rundir import RunDir, provenance
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
 from ..dynamics.objectives import TrainData
-from .sgld import Grid, finish, krr_grid, prepare, simulate
+from ..dynamics.runner import Trace
+from .sgld import Grid, finish, krr_grid, prepare, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
 
@@ -263,8 +264,7 @@ def run(cfg: PhaseConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
             return {"overlap": sim.final["overlap"], "test_mse": sim.final["test_mse"], "alive": sim.alive,
                     "wall": sim.wall, "W": sim.params.W, "converged": sim.alive,
                     "diverged_at": np.asarray(sim.states.diverged_at), "steps_done": sim.steps_done,
-                    "trace_steps": tr.steps, "trace_overlap": tr.values["overlap"],
-                    "trace_test_mse": tr.values["test_mse"],
+                    "trace_steps": tr.steps, **{f"trace_{k}": v for k, v in tr.values.items()},
                     "equilibrated_at": equilibration_steps(tr.steps, tr.values["overlap"], cfg.equilibration_tol)}
         results["sgld"] = _stage(rd, "sgld", sgld_stage)
     for name, ard in (("mf", False), ("mf-ard", True)):
@@ -286,10 +286,8 @@ def run(cfg: PhaseConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
     rd.write_table("points", rows)
     if "sgld" in results:
         sg = results["sgld"]
-        rd.write_table("trace_sgld", [
-            {"n_train": P, "kappa": kap, "replica": r, "step": int(st), "overlap": float(sg["trace_overlap"][c, j]),
-             "test_mse": float(sg["trace_test_mse"][c, j])}
-            for c, (P, kap, r) in enumerate(g.points) for j, st in enumerate(sg["trace_steps"])])
+        trace = Trace(sg["trace_steps"], {k[6:]: v for k, v in sg.items() if k.startswith("trace_") and k != "trace_steps"})
+        rd.write_table("trace_sgld", trace_rows(trace, g))
     crit = []
     for meth in results:
         crit += [dict(r, kind="P_c") for r in critical_values(rows, meth, "n_train", "kappa", cfg.threshold)]
