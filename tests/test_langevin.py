@@ -121,3 +121,15 @@ def test_minibatch_gradient_is_unbiased():
     full = mse_objective(net)(p, data, None)[1]
     mb = jax.vmap(lambda k: mse_objective(net, 4)(p, data, k)[1])(jax.random.split(jax.random.key(2), 20_000))
     assert np.allclose(jnp.mean(mb.a, 0), full.a, atol=0.02)
+
+
+def test_frozen_leaves_do_not_move_and_divergence_names_the_right_leaf():
+    """Leaf 0 frozen (multiplier 0), leaf 1 overflows: bad_leaf must be 1, the frozen leaf unchanged."""
+    def grad_fn(params, data, key):
+        return jnp.zeros(()), (jnp.ones(3), jnp.full(2, 3e38, jnp.float32))
+
+    k = langevin(grad_fn, (None, None), constant(1.0), (0.0, 1.0), noise="none")
+    s = k.init((jnp.arange(3.0), jnp.full(2, 3e38, jnp.float32)))
+    s, _ = k.step(s, jax.random.PRNGKey(0), Hyper(jnp.zeros(()), jnp.asarray(-1.0)), None)
+    assert not bool(s.alive) and int(s.bad_leaf) == 1 and int(s.diverged_at) == 0
+    np.testing.assert_array_equal(s.params[0], jnp.arange(3.0))

@@ -87,8 +87,9 @@ def langevin(grad_fn: Callable, prior_var: Any, schedule: Callable, lr_mult: Any
         mult_leaves = [1.0] * len(leaves) if lr_mult is None else treedef.flatten_up_to(lr_mult)
         new, finite = [], [jnp.isfinite(loss)]
         for i, (th, g, var, m) in enumerate(zip(leaves, g_leaves, var_leaves, mult_leaves)):
-            if isinstance(m, (int, float)) and m == 0:  # frozen leaf
+            if isinstance(m, (int, float)) and m == 0:  # frozen leaf (keeps its slot in `finite`)
                 new.append(th)
+                finite.append(jnp.asarray(True))
                 continue
             eta = base * m
             drift = g if var is None else g + (T / var) * th
