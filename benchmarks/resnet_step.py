@@ -1,5 +1,5 @@
 """Depth-μP ResNet GD step: time at L = 64, n = 256 on this machine, against the FLOPs the step
-must do, the machine's matmul rate and a plain numpy loop; and compile time vs depth.
+must do, the machine's matmul rate (the probe of sgld_parity_throughput.py) and a plain numpy loop; and compile time vs depth.
 
     python benchmarks/resnet_step.py [--batch P] [--steps S]
 
@@ -19,16 +19,7 @@ from mflab.analysis.coordinate_check import gd_kernel
 from mflab.dynamics.langevin import Hyper
 from mflab.dynamics.objectives import TrainData
 from mflab.networks.resnet import ResNet
-
-
-def matmul_rate(n=1024, reps=20):
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    f(a).block_until_ready()
-    t = time.perf_counter()
-    for _ in range(reps):
-        f(a).block_until_ready()
-    return 2 * n**3 * reps / (time.perf_counter() - t)
+from sgld_parity_throughput import matmul_rate  # the benchmarks' one f32 matmul-rate probe (numpy 2048³)
 
 
 def numpy_reference(L, n, P, d, steps, lr=0.05):
@@ -64,7 +55,7 @@ def main():
     P, d, n, L = a.batch, 16, 256, 64
     X = jax.random.normal(jax.random.PRNGKey(0), (P, d))
     data = TrainData(X, jnp.sin(X[:, 0]), jnp.full(P, 1.0 / P))
-    print(f"matmul rate (f32, 1024^3): {matmul_rate() / 1e9:.0f} GFLOP/s")
+    print(f"f32 matmul rate (numpy 2048^3): {matmul_rate() / 1e9:.0f} GFLOP/s")
 
     def timed(L, steps):
         net = ResNet.create(n, L, "tanh", "depth-mup")

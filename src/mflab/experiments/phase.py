@@ -32,7 +32,7 @@ from .config import require
 from .rundir import RunDir, provenance
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
 from ..dynamics.objectives import TrainData
-from ..dynamics.runner import Trace
+from ..dynamics.runner import Trace, default_chain_batch
 from .sgld import Grid, finish, krr_grid, prepare, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
@@ -143,7 +143,7 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
            "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
            "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32)}
     ck = rd.path / f"checkpoint_{name}.npz"
-    lane_batch = 1 if jax.default_backend() == "cpu" else len(lanes)
+    lane_batch = default_chain_batch(len(lanes))
     done, wall = 0, 0.0
     leaves, treedef = jax.tree_util.tree_flatten(states)
     if ck.exists():
