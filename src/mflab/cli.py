@@ -14,19 +14,26 @@ from pathlib import Path
 from .errors import ConfigError, MflabError
 
 
-def build_config(target: str, quick: bool, sets: list[str]):
+def read_toml(target: str) -> dict | None:
+    """The parsed TOML file named by ``target``, or None when ``target`` is a preset name."""
+    path = Path(target)
+    if not (target.endswith(".toml") or path.is_file()):
+        return None
+    if not path.is_file():
+        raise MflabError(f"config file '{target}' does not exist; fix: check the path")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise MflabError(f"config file '{path.name}' is not valid TOML ({e}); fix: check its syntax") from None
+
+
+def build_config(target: str, quick: bool, sets: list[str], data: dict | None = None):
     """Resolve (preset, config object) from a preset name or a TOML file, --quick and --set."""
     from .experiments.config import deep_merge, from_dict, parse_set
     from .experiments.presets import get_preset
 
     path = Path(target)
-    if target.endswith(".toml") or path.is_file():
-        if not path.is_file():
-            raise MflabError(f"config file '{target}' does not exist; fix: check the path")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise MflabError(f"config file '{path.name}' is not valid TOML ({e}); fix: check its syntax") from None
+    if data is not None:
         if "preset" not in data:
             raise ConfigError("preset", f"'{path.name}' does not name its preset",
                               'add preset = "sgld-parity" (see `mflab presets`)')
@@ -42,11 +49,47 @@ def build_config(target: str, quick: bool, sets: list[str]):
     return preset, from_dict(preset.config_cls, merged)
 
 
+def cmd_sweep(args, data: dict) -> int:
+    from .experiments.executors import check_executor, make_executor
+    from .experiments.store import SweepStore
+    from .experiments.sweep import load_sweep
+    from .experiments.sweep_runner import run_sweep
+
+    if args.set:
+        raise MflabError("--set does not apply to sweep files; fix: edit the file (fixed values go outside [sweep])")
+    if args.quick and isinstance(data.get("sweep"), dict):
+        data["sweep"]["quick"] = True  # stored in sweep.toml, so `mflab show` expands the same points
+    sw = load_sweep(data)
+    check_executor(args.executor, args.scheduler, args.workers)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.target).stem
+    store = SweepStore(out)
+    removed = store.open(data, force=args.force)
+    if removed:
+        print(f"mflab: removed {removed} partly written point(s); they will be recomputed", file=sys.stderr)
+    print(f"mflab: sweep {sw.preset.name} ({len(sw.points)} points, executor {args.executor}) -> {out}",
+          file=sys.stderr)
+    executor = make_executor(args.executor, args.scheduler, args.workers)
+    try:
+        summary = run_sweep(sw, store, executor, retry_failed=args.retry_failed, progress=not args.no_progress)
+    finally:
+        executor.close()
+    print(f"mflab: sweep {summary['status']}: {summary['done']}/{summary['points']} points done, "
+          f"{summary['failed']} failed; results in {out / 'results'}", file=sys.stderr)
+    return 0
+
+
 def cmd_run(args) -> int:
     from .experiments.config import to_dict
     from .experiments.rundir import RunDir
+    from .experiments.sweep import is_sweep
 
-    preset, cfg = build_config(args.target, args.quick, args.set or [])
+    data = read_toml(args.target)
+    if is_sweep(data):
+        return cmd_sweep(args, data)
+    if args.executor != "local" or args.scheduler or args.retry_failed:
+        raise MflabError("--executor, --scheduler and --retry-failed apply to sweep files; "
+                         "fix: add a [sweep] table to the config (see docs/sweeps.md)")
+    preset, cfg = build_config(args.target, args.quick, args.set or [], data)
     out = Path(args.out) if args.out else Path("runs") / (preset.name + ("-quick" if args.quick else ""))
     rd = RunDir(out)
     resumed = rd.prepare(to_dict(cfg), force=args.force)
@@ -70,6 +113,8 @@ def cmd_show(args) -> int:
     rd = RunDir(args.dir)
     if not rd.path.is_dir():
         raise MflabError(f"'{args.dir}' is not a directory; fix: pass a run directory written by `mflab run`")
+    if (rd.path / "sweep.toml").is_file():
+        return show_sweep(rd.path, args.json)
     cfg, summary, prov = rd.read_config(), rd.read_json("summary.json"), rd.read_json("provenance.json")
     if cfg is None:
         raise MflabError(f"'{args.dir}' has no config.toml; fix: pass a run directory written by `mflab run`")
@@ -100,6 +145,36 @@ def cmd_show(args) -> int:
     return 0
 
 
+def show_sweep(path: Path, as_json: bool) -> int:
+    from .experiments.dataset import point_status
+    from .experiments.store import SweepStore
+    from .experiments.sweep import load_sweep
+
+    store = SweepStore(path)
+    sw = load_sweep(store.read_spec())
+    rows = point_status(sw, store)
+    if as_json:
+        print(json.dumps({"summary": store_summary(store), "points": rows}, indent=2, default=str))
+        return 0
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "pending")}
+    print(f"sweep: {path.name}   preset: {sw.preset.name}   points: {len(rows)}   "
+          + "   ".join(f"{k}: {v}" for k, v in counts.items()))
+    print(f"axes: {', '.join(sw.axes) or '-'}   batched in each point: {', '.join(sw.batched) or '-'}")
+    for r in rows:
+        if r["status"] == "failed":
+            where = ", ".join(f"{a}={r[a]}" for a in sw.axes)
+            print(f"  failed: {where or 'the single point'} [{r['key']}]: {r['error']}")
+    if counts["failed"]:
+        print("rerun the failed points with: mflab run <sweep.toml> --out <this dir> --retry-failed "
+              "(tracebacks in failed/<key>.json)")
+    return 0
+
+
+def store_summary(store) -> dict | None:
+    p = store.path / "summary.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mflab", description="Feature learning in wide and deep networks: "
                                  "simulation and theory on one plot.")
@@ -111,6 +186,10 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set sgld.steps=2000")
     r.add_argument("--force", action="store_true", help="overwrite a run directory that holds another configuration")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--executor", default="local", help="sweeps: local (this process) or dask")
+    r.add_argument("--scheduler", help="sweeps: Dask scheduler address (default: start a local cluster)")
+    r.add_argument("--workers", type=int, help="sweeps: worker processes of the local Dask cluster")
+    r.add_argument("--retry-failed", action="store_true", help="sweeps: rerun points that failed before")
     r.set_defaults(fn=cmd_run)
     p = sub.add_parser("presets", help="list built-in experiments")
     p.set_defaults(fn=cmd_presets)

@@ -2,7 +2,7 @@
 overrides that fit a 2-core CPU in minutes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConfigError, suggest
@@ -17,6 +17,8 @@ class Preset:
     run: Callable
     defaults: dict
     quick: dict
+    # result tables a sweep gathers (results/<name>.csv), each with the columns that index its rows
+    tables: dict = field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {}
@@ -44,6 +46,7 @@ register(Preset(
         "sgld": {"kappa": [5e-3], "lr": 5e-2, "schedule": "constant", "steps": 20_000, "log_every": 250,
                  "chunk_steps": 5_000, "replicas": 2},
     },
+    tables={"points": ("n_train", "kappa")},
 ))
 
 
@@ -72,6 +75,7 @@ register(Preset(
                  "chunk_steps": 5_000, "replicas": 2},
         "mf": {"particles": 128, "inner_steps": 10, "lr": 2.0, "iterations": 1_500, "chunk_iterations": 50},
     },
+    tables={"points": ("method", "n_train", "kappa", "replica")},
 ))
 
 register(Preset(
@@ -94,6 +98,7 @@ register(Preset(
                  "replicas": 2},
         "mf": {"particles": 128, "iterations": 1_000, "chunk_iterations": 100},
     },
+    tables={"points": ("method", "n_train", "kappa", "replica")},
 ))
 
 
@@ -105,6 +110,7 @@ register(Preset(
     defaults={"preset": "depth-coordinate-check", "widths": [128, 256, 512], "depths": [2, 4, 8, 16, 32, 64, 128],
               "seeds": 4},
     quick={"widths": [64, 128, 256], "depths": [2, 4, 8, 16, 32, 64], "seeds": 2},
+    tables={"points": ("variant", "width", "depth", "seed")},
 ))
 
 

@@ -64,6 +64,18 @@ def _jsonable(obj):
     return obj
 
 
+def tidy_csv(rows: list[dict]) -> bytes:
+    """CSV bytes of a list of row dicts; columns are the union of keys in first-seen order."""
+    buf = io.StringIO()
+    if rows:
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", restval="")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _jsonable(v) for k, v in r.items()})
+    return buf.getvalue().encode()
+
+
 class RunDir:
     def __init__(self, path):
         self.path = Path(path)
@@ -80,14 +92,7 @@ class RunDir:
 
     def write_table(self, name: str, rows: list[dict]):
         """A tidy CSV table (one row per observation)."""
-        buf = io.StringIO()
-        if rows:
-            fields = list(dict.fromkeys(k for r in rows for k in r))  # union, in first-seen order
-            w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", restval="")
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: _jsonable(v) for k, v in r.items()})
-        self.write_text(f"results/{name}.csv", buf.getvalue())
+        atomic_write_bytes(self.path / "results" / f"{name}.csv", tidy_csv(rows))
 
     def write_arrays(self, name: str, **arrays):
         buf = io.BytesIO()

@@ -1,0 +1,135 @@
+r"""The sweep store: a content-addressed, crash-safe directory of finished grid points.
+
+Layout::
+
+    SWEEP/
+      sweep.toml            the sweep file as given (``mflab run SWEEP/sweep.toml`` reruns it)
+      provenance.json       versions, git revision, sweep seed, executor
+      points/<key>/         one finished point: a complete run directory of its preset
+                            (config.toml, provenance.json, summary.json, results/, figures/)
+                            plus point.json (labels, seed, run seconds, log)
+      failed/<key>.json     a point that raised: labels, error, traceback (``mflab show SWEEP``)
+      results/<table>.csv   tidy table of every finished point, one row per observation
+      results/<table>.nc    the same as a labelled xarray Dataset (netCDF3, scipy engine)
+      results/points.csv    one row per point: labels, key, seed, status, run seconds, error
+
+``<key>`` is :func:`mflab.experiments.sweep.config_hash` of the point's resolved configuration.
+
+**Atomicity.** Workers never write here. A finished point arrives as a dict of files; the store
+writes them into ``points/.<key>.<pid>.tmp``, fsyncs them and renames the folder to
+``points/<key>`` (one atomic ``rename``). So after SIGINT or SIGKILL at any moment, a folder
+``points/<key>`` is complete, and what is left is a ``.tmp`` folder that :meth:`SweepStore.open`
+removes: that point is recomputed, never half-read, never duplicated.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+from ..errors import MflabError
+from .rundir import _jsonable, atomic_write_bytes
+
+POINT_FILE = "point.json"
+
+
+class SweepStore:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.points_dir = self.path / "points"
+        self.failed_dir = self.path / "failed"
+
+    # -- claiming the directory ---------------------------------------------------------
+    def open(self, spec: dict, force: bool = False) -> int:
+        """Claim the directory for sweep ``spec``; returns how many partly written points were removed.
+
+        A directory that holds other files but no sweep, or a different sweep, is refused unless
+        ``force``. With ``force`` the new sweep.toml replaces the old one and finished points are
+        kept: they are stored under the hash of their own full configuration, so they stay valid
+        and are reused by any grid that contains them.
+        """
+        for leftover in [*self.path.glob(".*.tmp"), *self.path.glob("results/.*.tmp")]:
+            leftover.unlink()  # an atomic write interrupted before its rename
+        old = self.read_spec()
+        if old is None and self.path.is_dir() and any(self.path.iterdir()) and not force:
+            raise MflabError(f"'{self.path.name}' is not empty and holds no sweep; "
+                             "fix: choose another --out, or pass --force to write into it")
+        if old is not None and old != spec and not force:
+            raise MflabError(f"'{self.path.name}' holds a different sweep; fix: choose another --out, or pass "
+                             "--force (finished points are kept and reused where the new grid contains them)")
+        self.path.mkdir(parents=True, exist_ok=True)
+        if old != spec:
+            atomic_write_bytes(self.path / "sweep.toml", tomli_w.dumps(spec).encode())
+        return self.remove_partial()
+
+    def read_spec(self) -> dict | None:
+        p = self.path / "sweep.toml"
+        return tomllib.loads(p.read_text()) if p.is_file() else None
+
+    def remove_partial(self) -> int:
+        """Delete half-written point folders (``.tmp`` leftovers, or a folder without point.json)."""
+        n = 0
+        if self.points_dir.is_dir():
+            for p in self.points_dir.iterdir():
+                if p.name.startswith(".") or not (p / POINT_FILE).is_file():
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+                    n += 1
+        return n
+
+    # -- state ------------------------------------------------------------------------
+    def is_done(self, key: str) -> bool:
+        return (self.points_dir / key / POINT_FILE).is_file()
+
+    def failure(self, key: str) -> dict | None:
+        p = self.failed_dir / f"{key}.json"
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    def point_info(self, key: str) -> dict:
+        return json.loads((self.points_dir / key / POINT_FILE).read_text())
+
+    def clear_failure(self, key: str):
+        (self.failed_dir / f"{key}.json").unlink(missing_ok=True)
+
+    # -- committing results -----------------------------------------------------------
+    def commit(self, key: str, labels: dict, result: dict):
+        """Store what a worker returned for point ``key``: its files, or its failure."""
+        if result["status"] != "done":
+            atomic_write_bytes(self.failed_dir / f"{key}.json", (json.dumps(_jsonable({
+                "key": key, "labels": labels, "error": result["error"], "traceback": result.get("traceback"),
+                "log": result.get("log", [])}), indent=2) + "\n").encode())
+            return
+        final = self.points_dir / key
+        if final.exists():  # a retried task finished twice: the first copy stands
+            return
+        tmp = self.points_dir / f".{key}.{os.getpid()}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        info = {"key": key, "labels": labels, "seed": result.get("seed"), "run_seconds": result["run_seconds"],
+                "log": result.get("log", [])}
+        files = dict(result["files"])
+        files[POINT_FILE] = (json.dumps(_jsonable(info), indent=2) + "\n").encode()
+        for rel, data in files.items():
+            target = tmp / rel
+            if ".." in Path(rel).parts or Path(rel).is_absolute():
+                raise MflabError(f"point {key} returned an unsafe file name {rel!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.rename(tmp, final)
+        self.clear_failure(key)
+
+    # -- reading results back ---------------------------------------------------------
+    def read_table(self, key: str, table: str) -> list[dict]:
+        p = self.points_dir / key / "results" / f"{table}.csv"
+        if not p.is_file():
+            return []
+        with open(p, newline="") as f:
+            return list(csv.DictReader(f))
+
