@@ -236,3 +236,29 @@ def test_depth_coordinate_check_preset_runs_and_resumes(tmp_path):
 def test_depth_config_errors(tmp_path, args, needle):
     r = mflab("run", "depth-coordinate-check", "--quick", "--out", str(tmp_path / "x"), *args)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_depth_limit_preset_runs_and_resumes(tmp_path):
+    out = tmp_path / "dl"
+    args = ["run", "depth-limit", "--quick", "--out", str(out), "--no-progress", "--set", "width=16",
+            "--set", "depths=[1,2,4]", "--set", "seeds=6", "--set", "seed_batch=3", "--set", "steps=2",
+            "--set", "n_boot=50"]
+    r = mflab(*args)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["loglog_slope_in_depth"]) == {f"{a}/{b}" for a in ("init", "trained") for b in ("f", "K_h", "K_phi")}
+    assert s["variance_reduction_of_coupling"]["median_std_ratio"] > 1  # coupling beats independent networks
+    rows = (out / "results" / "levels.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 2 * 3 and (out / "figures" / "depth_limit.png").exists()
+    r = mflab(*args)  # finished levels are reused
+    assert r.returncode == 0 and "resuming: 3 depths done, 0 to go" in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "depths=[4]"], "at least two distinct depths"),
+    (["--set", "seeds=1"], "seeds"),
+    (["--set", "parametrization=depth-mu"], "did you mean 'depth-mup'"),
+])
+def test_depth_limit_config_errors(args, needle):
+    r = mflab("run", "depth-limit", "--quick", *args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -167,3 +167,26 @@ def test_compile_once_per_shape_scan_over_depth():
         p = net.init(jax.random.PRNGKey(0), X.shape[1], X.dtype)
         sizes.append(len(jax.make_jaxpr(net.apply)(p, X).jaxpr.eqns))
     assert sizes[0] == sizes[1]
+
+
+def test_coarsening_is_the_euler_maruyama_coupling(x64):
+    """Fine (2L blocks) and coarsened (L blocks) networks agree to first order in the branch scale a:
+    f_fine − f_coarse = O(a²), whereas an independent depth-L network differs at O(a)."""
+    from mflab.networks.resnet import coarsen
+
+    X = jax.random.normal(jax.random.PRNGKey(3), (5, 6), jnp.float64)
+    gaps = []
+    for a in (1e-2, 1e-3):
+        fine = ResNet.create(32, 8, "tanh", "depth-mup", branch_multiplier=a)
+        pf = fine.init(jax.random.PRNGKey(0), 6, jnp.float64)
+        coarse, pc = coarsen(fine, pf)
+        pi = coarse.init(jax.random.PRNGKey(1), 6, jnp.float64)._replace(U=pf.U, v=pf.v)
+        h0 = fine.features(pf._replace(W0=tuple(0 * w for w in pf.W0)), X)
+        hf, hc, hi = fine.features(pf, X), coarse.features(pc, X), coarse.features(pi, X)
+        gaps.append((float(jnp.abs(hf - hc).max()), float(jnp.abs(hf - hi).max()), float(jnp.abs(hf - h0).max())))
+        assert coarse.depth == 4 and float(jnp.std(pc.W0[0])) == pytest.approx(1.0, abs=0.05)
+    (c1, i1, m1), (c2, i2, m2) = gaps
+    assert 60 < c1 / c2 < 160  # quadratic in a
+    assert 6 < i1 / i2 < 16 and 6 < m1 / m2 < 16  # linear in a
+    with pytest.raises(ConfigError, match="even depth"):
+        coarsen(ResNet.create(8, 3), ResNet.create(8, 3).init(jax.random.PRNGKey(0), 2))

@@ -268,13 +268,20 @@ def test_sweep_survives_being_killed_at_random_moments(tmp_path):
     out = tmp_path / "killed"
     rng = np.random.default_rng(0)
     cmd = [sys.executable, "-m", "mflab.cli", "run", str(f), "--out", str(out), "--no-progress"]
+    def finished():
+        return sum(1 for q in (out / "points").glob("*") if not q.name.startswith("."))
+
     progress = []
-    for i, delay in enumerate(rng.uniform(3.0, 7.0, size=4)):
+    for i in range(3):  # each round: wait for one new point, then kill at a random moment of the next
+        before = finished()
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        deadline = time.monotonic() + 120
+        while finished() == before and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
         p.send_signal(signal.SIGINT if i == 1 else signal.SIGKILL)
         p.wait(timeout=60)
-        progress.append(sum(1 for q in (out / "points").glob("*") if not q.name.startswith(".")))
+        progress.append(finished())
     assert 0 < progress[-1] < len(sw.points), progress  # the kills really landed mid-sweep
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

@@ -28,16 +28,22 @@ def gd_kernel(net: ResNet, params):
     return langevin(resnet_mse(net), prior, make_schedule("constant", 1.0), net.lr_multipliers(params), noise="none")
 
 
-def feature_updates(net: ResNet, params, X, y, lr: float, steps: int = 1) -> dict:
-    """Per-layer update sizes after ``steps`` GD steps (see the module docstring)."""
+def gd_train(net: ResNet, params, X, y, lr: float, steps: int):
+    """``steps`` full-batch GD steps on the mean squared error (traceable: jit/vmap it). Returns the
+    Langevin state: ``.params``, and ``.alive`` / ``.diverged_at`` (a diverging step is rejected)."""
     kernel = gd_kernel(net, params)
     data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
     hyper = Hyper(jnp.zeros((), X.dtype), jnp.asarray(lr, X.dtype))
+    return jax.lax.fori_loop(0, steps, lambda i, s: kernel.step(s, jax.random.PRNGKey(0), hyper, data)[0],
+                             kernel.init(params))
+
+
+def feature_updates(net: ResNet, params, X, y, lr: float, steps: int = 1) -> dict:
+    """Per-layer update sizes after ``steps`` GD steps (see the module docstring)."""
 
     @jax.jit
     def run(params):
-        state = jax.lax.fori_loop(0, steps, lambda i, s: kernel.step(s, jax.random.PRNGKey(0), hyper, data)[0],
-                                  kernel.init(params))
+        state = gd_train(net, params, X, y, lr, steps)
         p1 = state.params
         _, hs0, _ = net.features(params, X, return_all=True)
         _, hs1, _ = net.features(p1, X, return_all=True)

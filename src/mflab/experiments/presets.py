@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConfigError, suggest
-from . import depth, phase, sgld
+from . import depth, depth_limit, phase, sgld
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,17 @@ register(Preset(
               "seeds": 4},
     quick={"widths": [64, 128, 256], "depths": [2, 4, 8, 16, 32, 64], "seeds": 2},
     tables={"points": ("variant", "width", "depth", "seed")},
+))
+
+
+register(Preset(
+    "depth-limit",
+    "depth-muP ResNets: coupled coarse/fine increments of outputs and kernels vs depth, at init and after GD, "
+    "with log-log slopes (expected -1) and seed-bootstrap intervals",
+    depth_limit.DepthLimitConfig, depth_limit.run,
+    defaults={"preset": "depth-limit", "width": 1024, "depths": [1, 2, 4, 8, 16, 32], "seeds": 128, "seed_batch": 16},
+    quick={"width": 256, "depths": [1, 2, 4, 8, 16], "seeds": 48},
+    tables={"levels": ("stage", "observable", "depth")},
 ))
 
 

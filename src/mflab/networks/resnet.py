@@ -150,6 +150,26 @@ class ResNet:
         return self.readout_scale * self.activation.fn(self.features(params, X)) @ params.v
 
 
+def coarsen(net: ResNet, params: ResNetParams) -> tuple[ResNet, ResNetParams]:
+    r"""The multilevel coarse partner of a depth-2m network: m blocks with
+    W_j^coarse = (W_{2j−1} + W_{2j}) / √2 (also for ΔW and the feedback copies), U and v shared.
+
+    With branch scale a/√L this is the Euler–Maruyama coarse/fine coupling of the layer-time SDE:
+    the two fine Brownian increments (a/√(2m)) W_{2j−1}, (a/√(2m)) W_{2j} sum to the coarse one
+    (a/√m) W_j^coarse, which has the same law as a fresh depth-m draw. So O(fine) − O(coarse)
+    estimates the depth error increment with far less variance than independent networks
+    (§5.2 of the ResNet notes; measured in ``mflab run depth-limit``). One-layer blocks only.
+    """
+    if net.block_layers != 1 or net.depth % 2:
+        raise ConfigError("resnet.depth", f"coarsening needs one-layer blocks and an even depth, got "
+                          f"{net.block_layers}-layer blocks and L = {net.depth}", "use block_layers = 1, even L")
+    pair = lambda w: (w[0::2] + w[1::2]) / jnp.sqrt(2.0)  # noqa: E731
+    coarse = ResNet(net.width, net.depth // 2, net.activation, net.parametrization, net.block_layers,
+                    net.branch_multiplier, net.mode, net.first_layer_lr_exponent)
+    return coarse, params._replace(W0=tuple(map(pair, params.W0)), dW=tuple(map(pair, params.dW)),
+                                   Wb0=tuple(map(pair, params.Wb0)))
+
+
 def resnet_mse(net: ResNet):
     """grad_fn(params, data, key) -> (L, grads) of L = Σ_μ ω_μ (f(x_μ) − y_μ)² (mflab's MSE, no ½), for
     :func:`mflab.dynamics.langevin` at T = 0 (plain GD). Frozen leaves get zero gradients."""
