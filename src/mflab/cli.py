@@ -147,6 +147,7 @@ def cmd_show(args) -> int:
 
 def show_sweep(path: Path, as_json: bool) -> int:
     from .experiments.dataset import point_status
+    from .experiments.rundir import RunDir
     from .experiments.store import SweepStore
     from .experiments.sweep import load_sweep
 
@@ -154,7 +155,7 @@ def show_sweep(path: Path, as_json: bool) -> int:
     sw = load_sweep(store.read_spec())
     rows = point_status(sw, store)
     if as_json:
-        print(json.dumps({"summary": store_summary(store), "points": rows}, indent=2, default=str))
+        print(json.dumps({"summary": RunDir(path).read_json("summary.json"), "points": rows}, indent=2, default=str))
         return 0
     counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "pending")}
     print(f"sweep: {path.name}   preset: {sw.preset.name}   points: {len(rows)}   "
@@ -168,11 +169,6 @@ def show_sweep(path: Path, as_json: bool) -> int:
         print("rerun the failed points with: mflab run <sweep.toml> --out <this dir> --retry-failed "
               "(tracebacks in failed/<key>.json)")
     return 0
-
-
-def store_summary(store) -> dict | None:
-    p = store.path / "summary.json"
-    return json.loads(p.read_text()) if p.is_file() else None
 
 
 def make_parser() -> argparse.ArgumentParser:

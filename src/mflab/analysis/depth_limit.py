@@ -39,7 +39,7 @@ def coupled_level(fine: ResNet, X, y, lr: float, steps: int, keys) -> dict:
     """Per seed (rows of ``keys``): observables of the fine net, its coupled coarse partner and an
     independent coarse net, at init (``*_init``) and after ``steps`` GD steps (``*_trained``), flattened
     to (seeds, entries); plus ``alive`` (no rejected step in any of the three trainings)."""
-    coarse = coarsen(fine, fine.init(jax.random.PRNGKey(0), X.shape[1], X.dtype))[0]
+    coarse = dataclasses.replace(fine, depth=fine.depth // 2)
 
     def one(key):
         pf = fine.init(key, X.shape[1], X.dtype)

@@ -21,6 +21,7 @@ term removed), which needs per-layer histories of forward and backward products.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -164,9 +165,7 @@ def coarsen(net: ResNet, params: ResNetParams) -> tuple[ResNet, ResNetParams]:
         raise ConfigError("resnet.depth", f"coarsening needs one-layer blocks and an even depth, got "
                           f"{net.block_layers}-layer blocks and L = {net.depth}", "use block_layers = 1, even L")
     pair = lambda w: (w[0::2] + w[1::2]) / jnp.sqrt(2.0)  # noqa: E731
-    coarse = ResNet(net.width, net.depth // 2, net.activation, net.parametrization, net.block_layers,
-                    net.branch_multiplier, net.mode, net.first_layer_lr_exponent)
-    return coarse, params._replace(W0=tuple(map(pair, params.W0)), dW=tuple(map(pair, params.dW)),
+    return dataclasses.replace(net, depth=net.depth // 2), params._replace(W0=tuple(map(pair, params.W0)), dW=tuple(map(pair, params.dW)),
                                    Wb0=tuple(map(pair, params.Wb0)))
 
 
