@@ -30,8 +30,9 @@ def point_status(sw: Sweep, store: SweepStore) -> list[dict]:
     return rows
 
 
-def gather(sw: Sweep, store: SweepStore) -> dict:
-    """Write results/status.csv and, per table, results/<table>.csv and .nc. Returns {table: Dataset}."""
+def gather(sw: Sweep, store: SweepStore) -> tuple[dict, list[dict]]:
+    """Write results/status.csv and, per table, results/<table>.csv and .nc. Returns
+    ({table: Dataset}, the status rows of :func:`point_status`)."""
     import pandas as pd
     import xarray as xr
 
@@ -76,4 +77,4 @@ def gather(sw: Sweep, store: SweepStore) -> dict:
                         points_done=len(done), points_total=len(sw.points))
         atomic_write_bytes(store.path / "results" / f"{table}.nc", bytes(ds.to_netcdf(engine="scipy")))
         out[table] = ds
-    return out
+    return out, status

@@ -11,7 +11,7 @@ Layout::
       failed/<key>.json     a point that raised: labels, error, traceback (``mflab show SWEEP``)
       results/<table>.csv   tidy table of every finished point, one row per observation
       results/<table>.nc    the same as a labelled xarray Dataset (netCDF3, scipy engine)
-      results/points.csv    one row per point: labels, key, seed, status, run seconds, error
+      results/status.csv    one row per point: labels, key, seed, status, run seconds, error
 
 ``<key>`` is :func:`mflab.experiments.sweep.config_hash` of the point's resolved configuration.
 
@@ -23,7 +23,6 @@ removes: that point is recomputed, never half-read, never duplicated.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -124,12 +123,3 @@ class SweepStore:
                 os.fsync(f.fileno())
         os.rename(tmp, final)
         self.clear_failure(key)
-
-    # -- reading results back ---------------------------------------------------------
-    def read_table(self, key: str, table: str) -> list[dict]:
-        p = self.points_dir / key / "results" / f"{table}.csv"
-        if not p.is_file():
-            return []
-        with open(p, newline="") as f:
-            return list(csv.DictReader(f))
-

@@ -54,10 +54,10 @@ def run_sweep(sw: Sweep, store: SweepStore, executor, retry_failed: bool = False
     finally:
         if bar is not None:
             bar.close()
-        datasets = gather(sw, store)
+        datasets, status = gather(sw, store)
     wall = time.perf_counter() - t0
-    n_done = sum(store.is_done(pt.key) for pt in sw.points)
-    n_fail_total = sum(store.failure(pt.key) is not None for pt in sw.points if not store.is_done(pt.key))
+    n_done = sum(r["status"] == "done" for r in status)
+    n_fail_total = sum(r["status"] == "failed" for r in status)
     summary = {
         "preset": sw.preset.name, "status": "completed" if n_done == len(sw.points) else "incomplete",
         "points": len(sw.points), "done": n_done, "failed": n_fail_total, "ran_now": len(todo),
