@@ -15,8 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mflab.analysis.coordinate_check import gd_kernel
-from mflab.dynamics.langevin import Hyper
+from mflab.analysis.coordinate_check import train_kernel
 from mflab.dynamics.objectives import TrainData
 from mflab.networks.resnet import ResNet
 from sgld_parity_throughput import matmul_rate  # the benchmarks' one f32 matmul-rate probe (numpy 2048³)
@@ -60,9 +59,9 @@ def main():
     def timed(L, steps):
         net = ResNet.create(n, L, "tanh", "depth-mup")
         p = net.init(jax.random.PRNGKey(1), d)
-        k = gd_kernel(net, p)
-        hyper = Hyper(jnp.zeros(()), jnp.asarray(0.05))
-        run = jax.jit(lambda s: jax.lax.fori_loop(0, steps, lambda i, s: k.step(s, jax.random.PRNGKey(0), hyper, data)[0], s))
+        k = train_kernel(net, p)
+        lr = jnp.asarray(0.05)
+        run = jax.jit(lambda s: jax.lax.fori_loop(0, steps, lambda i, s: k.step(s, None, lr, data)[0], s))
         s0 = k.init(p)
         t = time.perf_counter()
         compiled = run.lower(s0).compile()

@@ -190,3 +190,50 @@ def test_coarsening_is_the_euler_maruyama_coupling(x64):
     assert 6 < i1 / i2 < 16 and 6 < m1 / m2 < 16  # linear in a
     with pytest.raises(ConfigError, match="even depth"):
         coarsen(ResNet.create(8, 3), ResNet.create(8, 3).init(jax.random.PRNGKey(0), 2))
+
+
+def test_first_adam_step_is_a_sign_step_with_the_tabled_rates():
+    """Adam's first bias-corrected step is lr·m·g/(|g| + ε) = lr·m·sign(g): U and v move by lr, hidden
+    increments by lr/√(nL) under depth-μP (the Adam column of mflab.conventions)."""
+    from mflab.analysis.coordinate_check import train
+    from mflab.networks.resnet import resnet_mse
+
+    X, y = _data(P=4, d=6)
+    n, L, lr = 16, 4, 1e-3
+    net = ResNet.create(n, L, "tanh", "depth-mup")
+    p = net.init(jax.random.PRNGKey(3), X.shape[1], X.dtype)
+    _, g = resnet_mse(net)(p, TrainData(X, y, jnp.full(4, 0.25)), None)
+    p1 = train(net, p, X, y, lr, 1, optimizer="adam").params
+    sign = lambda g: np.asarray(g) / (np.abs(g) + 1e-8)  # noqa: E731  (optax's default ε)
+    np.testing.assert_allclose(p1.U - p.U, -lr * sign(g.U), rtol=1e-6)
+    np.testing.assert_allclose(p1.v - p.v, -lr * sign(g.v), rtol=1e-6)
+    np.testing.assert_allclose(p1.dW[0], -lr / np.sqrt(n * L) * sign(g.dW[0]), rtol=1e-6)
+    np.testing.assert_array_equal(p1.W0[0], p.W0[0])
+
+
+def test_adam_coordinate_check_depth_mup_is_stable_in_width_and_depth():
+    """Under the Adam column, one step moves h_L by Θ(1) in n and L for depth-μP, and by a growing
+    amount in L for the μP ResNet without the 1/√L branch."""
+    X, y = _data(P=8, d=8)
+    dh = {}
+    for par in ("depth-mup", "mup"):
+        rows = coordinate_check(lambda n, L: ResNet.create(n, L, "tanh", par), [64, 256], [2, 32], X, y, lr=0.01,
+                                seeds=2, optimizer="adam")
+        dh[par] = {(n, L): np.mean([r["dh_L"] for r in rows if (r["width"], r["depth"]) == (n, L)])
+                   for n in (64, 256) for L in (2, 32)}
+    assert max(dh["depth-mup"].values()) / min(dh["depth-mup"].values()) < 1.3
+    assert dh["mup"][(256, 32)] / dh["mup"][(256, 2)] > 10
+
+
+def test_vector_readout_loss_sums_the_outputs():
+    from mflab.networks.resnet import resnet_mse
+
+    X, _ = _data(P=5, d=6)
+    Y = jnp.stack([jnp.sin(X[:, 0]), jnp.cos(X[:, 1]), X[:, 2]], axis=1)
+    net = ResNet.create(8, 3, "tanh", "depth-mup")
+    p = net.init(jax.random.PRNGKey(0), X.shape[1], X.dtype, n_out=3)
+    assert net.apply(p, X).shape == (5, 3)
+    loss, _ = resnet_mse(net)(p, TrainData(X, Y, jnp.full(5, 0.2)), None)
+    per_output = [resnet_mse(net)(p._replace(v=p.v[:, c]), TrainData(X, Y[:, c], jnp.full(5, 0.2)), None)[0]
+                  for c in range(3)]
+    np.testing.assert_allclose(loss, sum(per_output), rtol=1e-12)

@@ -55,21 +55,31 @@ reconstruction consistent with Tensor Programs VI):
     two-layer block:  h_ℓ = h_{ℓ−1} + (a / L^β) (1/√n) W⁽²⁾_ℓ φ(z_ℓ),  z_ℓ = (1/√n) W⁽¹⁾_ℓ φ(h_{ℓ−1})
     f(x) = n^{-ρ} vᵀ φ(h_L)
 
-SGD learning rate of every group: η n^c; the first internal layer of a two-layer block gets an
-extra L^ζ (the depth-aware correction, ζ = ``first_layer_lr_exponent``, default 0; ζ = ½ is the
-√L boost guessed in the notes, §3.2, whose stability the notes question).
+Learning rates, per parameter group (U input, W⁽ᵐ⁾ hidden, v readout), base rate η:
 
-==============  =====  =====  =====  ================================================
-name            β      ρ      c      meaning
-==============  =====  =====  =====  ================================================
-``sp``          0      1/2    0      standard parametrization, no depth scaling
-``mup``         0      1      1      μP in width, no depth scaling ("μP ResNet")
-``depth-mup``   1/2    1      1      μP + depth-μP: the 1/√L branch (the NFD setting)
-==============  =====  =====  =====  ================================================
+* SGD: every group η n^c.
+* Adam: U and v get η, every hidden matrix η n^{c_W} L^{ζ_W} (the Adam columns below).
+  Derivation (Form A, all entries O(1)): an Adam step moves every entry by ≈ η_θ with a
+  rank-one-aligned sign pattern, so a hidden block moves h by (a/L^β)(1/√n)·n·η_W; requiring the
+  O(1/L) per-block change of depth-μP gives η_W = η/√(nL). U (fan-in d, fixed) and v (1/n
+  readout, n aligned terms) need η. This equals the reconstructed Form-B Adam column of the notes
+  (§1.2: hidden η/(n√L) on N(0, 1/n) entries); the paper's own Adam rules were not recovered.
 
-Under ``depth-mup`` each block moves O(1/L) per step and the stream O(1) in total; no L factor
-is needed in the SGD rate because the branch multiplier puts L^{-1/2} into the gradient. Adam
-rates are not implemented (the notes give them only as a reconstruction).
+The first internal layer of a two-layer block gets an extra L^ζ under either optimizer (the
+depth-aware correction, ζ = ``first_layer_lr_exponent``, default 0; ζ = ½ is the √L boost
+guessed in the notes, §3.2, whose stability the notes question).
+
+==============  =====  =====  =====  =====  =====  ==============================================
+name            β      ρ      c      c_W    ζ_W    meaning
+==============  =====  =====  =====  =====  =====  ==============================================
+``sp``          0      1/2    0      0      0      standard parametrization, no depth scaling
+``mup``         0      1      1      −1/2   0      μP in width, no depth scaling ("μP ResNet")
+``depth-mup``   1/2    1      1      −1/2   −1/2   μP + depth-μP: the 1/√L branch (the NFD setting)
+==============  =====  =====  =====  =====  =====  ==============================================
+
+(β, ρ, c: branch, readout and SGD-rate exponents; c_W, ζ_W: the Adam rate exponents of the hidden
+matrices.) Under ``depth-mup`` each block moves O(1/L) per step and the stream O(1) in total; no L
+factor is needed in the SGD rate because the branch multiplier puts L^{-1/2} into the gradient.
 """
 from __future__ import annotations
 
@@ -109,18 +119,21 @@ def get_parametrization(name: str) -> Parametrization:
 
 @dataclass(frozen=True)
 class DepthParametrization:
-    """Residual-network exponents: branch multiplier a/L^β, readout n^{-ρ}, SGD rates η n^c."""
+    """Residual-network exponents: branch multiplier a/L^β, readout n^{-ρ}, SGD rates η n^c,
+    Adam rates η (U, v) and η n^{c_W} L^{ζ_W} (hidden matrices)."""
 
     name: str
     branch_exponent: float  # β
     readout_exponent: float  # ρ
     lr_width_exponent: float  # c
+    adam_hidden_width_exponent: float  # c_W
+    adam_hidden_depth_exponent: float  # ζ_W
 
 
 DEPTH_PARAMETRIZATIONS: dict[str, DepthParametrization] = {
-    "sp": DepthParametrization("sp", 0.0, 0.5, 0.0),
-    "mup": DepthParametrization("mup", 0.0, 1.0, 1.0),
-    "depth-mup": DepthParametrization("depth-mup", 0.5, 1.0, 1.0),
+    "sp": DepthParametrization("sp", 0.0, 0.5, 0.0, 0.0, 0.0),
+    "mup": DepthParametrization("mup", 0.0, 1.0, 1.0, -0.5, 0.0),
+    "depth-mup": DepthParametrization("depth-mup", 0.5, 1.0, 1.0, -0.5, -0.5),
 }
 
 

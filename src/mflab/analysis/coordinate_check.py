@@ -16,34 +16,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.langevin import Hyper, langevin
 from ..dynamics.objectives import TrainData
-from ..dynamics.schedules import make_schedule
+from ..dynamics.optimizers import optimizer_kernel
 from ..networks.resnet import ResNet, resnet_mse
 
 
-def gd_kernel(net: ResNet, params):
-    """Full-batch GD as the T = 0 Langevin kernel with the network's per-group rates."""
-    prior = jax.tree_util.tree_map(lambda _: None, net.lr_multipliers(params))
-    return langevin(resnet_mse(net), prior, make_schedule("constant", 1.0), net.lr_multipliers(params), noise="none")
+def train_kernel(net: ResNet, params, optimizer: str = "sgd"):
+    """Full-batch SGD or Adam with the network's per-group rates (:mod:`mflab.conventions`)."""
+    return optimizer_kernel(resnet_mse(net), net.lr_multipliers(params, optimizer), optimizer)
 
 
-def gd_train(net: ResNet, params, X, y, lr: float, steps: int):
-    """``steps`` full-batch GD steps on the mean squared error (traceable: jit/vmap it). Returns the
-    Langevin state: ``.params``, and ``.alive`` / ``.diverged_at`` (a diverging step is rejected)."""
-    kernel = gd_kernel(net, params)
+def train(net: ResNet, params, X, y, lr: float, steps: int, optimizer: str = "sgd"):
+    """``steps`` full-batch steps on the mean squared error (traceable: jit/vmap it, also over ``lr``).
+    Returns the optimizer state: ``.params``, and ``.alive`` / ``.diverged_at`` (a diverging step is
+    rejected)."""
+    kernel = train_kernel(net, params, optimizer)
     data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
-    hyper = Hyper(jnp.zeros((), X.dtype), jnp.asarray(lr, X.dtype))
-    return jax.lax.fori_loop(0, steps, lambda i, s: kernel.step(s, jax.random.PRNGKey(0), hyper, data)[0],
-                             kernel.init(params))
+    lr = jnp.asarray(lr, X.dtype)
+    return jax.lax.fori_loop(0, steps, lambda i, s: kernel.step(s, None, lr, data)[0], kernel.init(params))
 
 
-def feature_updates(net: ResNet, params, X, y, lr: float, steps: int = 1) -> dict:
-    """Per-layer update sizes after ``steps`` GD steps (see the module docstring)."""
+def feature_updates(net: ResNet, params, X, y, lr: float, steps: int = 1, optimizer: str = "sgd") -> dict:
+    """Per-layer update sizes after ``steps`` full-batch steps (see the module docstring)."""
 
     @jax.jit
     def run(params):
-        state = gd_train(net, params, X, y, lr, steps)
+        state = train(net, params, X, y, lr, steps, optimizer)
         p1 = state.params
         _, hs0, _ = net.features(params, X, return_all=True)
         _, hs1, _ = net.features(p1, X, return_all=True)
@@ -59,7 +57,7 @@ def feature_updates(net: ResNet, params, X, y, lr: float, steps: int = 1) -> dic
 
 
 def coordinate_check(make_net, widths, depths, X, y, lr: float, steps: int = 1, seeds: int = 2,
-                     key=None) -> list[dict]:
+                     key=None, optimizer: str = "sgd") -> list[dict]:
     """One row per (width, depth, seed): Δh at layer-time ½ and 1 (ℓ = L/2, L), Δf, and the mean
     Δz^own (two-layer blocks). ``make_net(width, depth) -> ResNet``; seed s initialises with
     ``fold_in(key, s)`` (default key: PRNGKey(0))."""
@@ -70,7 +68,7 @@ def coordinate_check(make_net, widths, depths, X, y, lr: float, steps: int = 1, 
             net = make_net(n, L)
             for s in range(seeds):
                 params = net.init(jax.random.fold_in(key, s), X.shape[1], X.dtype)
-                u = feature_updates(net, params, X, y, lr, steps)
+                u = feature_updates(net, params, X, y, lr, steps, optimizer)
                 row = {"width": n, "depth": L, "seed": s, "dh_L": float(u["dh"][-1]), "df": float(u["df"]),
                        "dh_half": float(u["dh"][L // 2]), "alive": bool(u["alive"])}
                 if "dz_own" in u:

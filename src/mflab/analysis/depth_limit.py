@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..networks.resnet import ResNet, coarsen
-from .coordinate_check import gd_train
+from .coordinate_check import train
 
 OBSERVABLES = ("f", "K_h", "K_phi")
 
@@ -47,7 +47,7 @@ def coupled_level(fine: ResNet, X, y, lr: float, steps: int, keys) -> dict:
         pi = coarse.init(jax.random.fold_in(key, 7), X.shape[1], X.dtype)
         out, alive = {}, True
         for tag, net, p in (("fine", fine, pf), ("coupled", coarse, pc), ("independent", coarse, pi)):
-            st = gd_train(net, p, X, y, lr, steps)
+            st = train(net, p, X, y, lr, steps)
             alive = alive & st.alive
             for stage, q in (("init", p), ("trained", st.params)):
                 for name, v in observables(net, q, X).items():

@@ -103,22 +103,30 @@ class ResNet:
     def readout_scale(self) -> float:
         return self.width ** -self.parametrization.readout_exponent
 
-    def lr_multipliers(self, params: ResNetParams) -> ResNetParams:
-        """Per-leaf SGD multipliers η_θ/η (conventions: n^c everywhere, L^ζ on ΔW⁽¹⁾; frozen leaves 0)."""
-        base = float(self.width ** self.parametrization.lr_width_exponent)
-        dW = tuple(base * (self.depth ** self.first_layer_lr_exponent if i == 0 and self.block_layers == 2 else 1.0)
+    def lr_multipliers(self, params: ResNetParams, optimizer: str = "sgd") -> ResNetParams:
+        """Per-leaf rate multipliers η_θ/η from the conventions table (SGD: n^c everywhere; Adam: 1 on U
+        and v, n^{c_W} L^{ζ_W} on hidden matrices), times L^ζ on ΔW⁽¹⁾ of two-layer blocks; frozen
+        leaves 0."""
+        pz, n, L = self.parametrization, self.width, self.depth
+        if optimizer == "adam":
+            outer, hidden = 1.0, float(n ** pz.adam_hidden_width_exponent * L ** pz.adam_hidden_depth_exponent)
+        else:
+            outer = hidden = float(n ** pz.lr_width_exponent)
+        dW = tuple(hidden * (L ** self.first_layer_lr_exponent if i == 0 and self.block_layers == 2 else 1.0)
                    for i in range(self.block_layers))
-        return ResNetParams(base, tuple(0.0 for _ in params.W0), dW, tuple(0.0 for _ in params.Wb0), base)
+        return ResNetParams(outer, tuple(0.0 for _ in params.W0), dW, tuple(0.0 for _ in params.Wb0), outer)
 
     # --- parameters ---------------------------------------------------------------------------
-    def init(self, key, d: int, dtype=jnp.float32) -> ResNetParams:
+    def init(self, key, d: int, dtype=jnp.float32, n_out: int | None = None) -> ResNetParams:
+        """Draw all entries N(0, 1). ``n_out=None``: scalar output, v of shape (n,); an integer: vector
+        output f ∈ R^{n_out}, v of shape (n, n_out)."""
         n, L = self.width, self.depth
         ku, kv, kw, kb = jax.random.split(key, 4)
         W0 = tuple(jax.random.normal(jax.random.fold_in(kw, i), (L, n, n), dtype) for i in range(self.block_layers))
         Wb0 = () if self.mode == "backprop" else tuple(
             jax.random.normal(jax.random.fold_in(kb, i), (L, n, n), dtype) for i in range(self.block_layers))
         return ResNetParams(jax.random.normal(ku, (n, d), dtype), W0, tuple(jnp.zeros_like(w) for w in W0), Wb0,
-                            jax.random.normal(kv, (n,), dtype))
+                            jax.random.normal(kv, (n,) if n_out is None else (n, int(n_out)), dtype))
 
     # --- forward ------------------------------------------------------------------------------
     def features(self, params: ResNetParams, X, return_all: bool = False):
@@ -147,7 +155,7 @@ class ResNet:
         return hL, jnp.concatenate([h0[None], hs]), zs
 
     def apply(self, params: ResNetParams, X):
-        """f(X) = n^{-ρ} φ(h_L) v."""
+        """f(X) = n^{-ρ} φ(h_L) v: shape (P,), or (P, n_out) for a vector readout."""
         return self.readout_scale * self.activation.fn(self.features(params, X)) @ params.v
 
 
@@ -170,11 +178,13 @@ def coarsen(net: ResNet, params: ResNetParams) -> tuple[ResNet, ResNetParams]:
 
 
 def resnet_mse(net: ResNet):
-    """grad_fn(params, data, key) -> (L, grads) of L = Σ_μ ω_μ (f(x_μ) − y_μ)² (mflab's MSE, no ½), for
-    :func:`mflab.dynamics.langevin` at T = 0 (plain GD). Frozen leaves get zero gradients."""
+    """grad_fn(params, data, key) -> (L, grads) of L = Σ_μ ω_μ |f(x_μ) − y_μ|² (mflab's MSE, no ½; summed
+    over outputs for a vector readout), for :func:`mflab.dynamics.optimizer_kernel`. Frozen leaves'
+    gradients are never used, so jit drops them."""
 
     def loss(params, data):
-        return jnp.sum(data.weights * (net.apply(params, data.X) - data.y) ** 2)
+        r = (net.apply(params, data.X) - data.y).reshape(data.X.shape[0], -1)
+        return jnp.sum(data.weights * jnp.sum(r**2, axis=1))
 
     def grad_fn(params, data, key):
         return jax.value_and_grad(loss)(params, data)
