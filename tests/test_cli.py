@@ -262,3 +262,48 @@ def test_depth_limit_preset_runs_and_resumes(tmp_path):
 def test_depth_limit_config_errors(args, needle):
     r = mflab("run", "depth-limit", "--quick", *args)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_depth_transfer_preset_runs_resumes_and_reports_drift(tmp_path):
+    out = tmp_path / "dt"
+    args = ["run", "depth-transfer", "--quick", "--out", str(out), "--no-progress", "--set", "width=8",
+            "--set", "depths=[2,4]", "--set", "steps=5", "--set", "seeds=1", "--set", "n_train=64",
+            "--set", "n_test=32", "--set", "lrs=[0.25,0.5,1.0,1e6]",
+            "--set", 'variants=[{parametrization="sp"}, {parametrization="depth-mup", optimizer="adam"}]']
+    r = mflab(*args)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["drift"]) == {"digits", "teacher"}
+    assert set(s["drift"]["digits"]) == {"sp, 1-layer blocks", "depth-mup, 1-layer blocks, adam"}
+    assert s["diverged_runs"] >= 1 and "diverged and were stopped" in r.stderr  # lr = 1e6 is kept, flagged
+    points = (out / "results" / "points.csv").read_text().splitlines()
+    assert len(points) == 1 + 2 * 2 * 2 * 4 and (out / "figures" / "depth_transfer.png").exists()
+    assert "test_accuracy" in points[0]
+    r = mflab(*args)
+    assert r.returncode == 0 and "resuming: 8 cells done, 0 to go" in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "tasks=[\"mnist\"]"], "tasks[0]"),
+    (["--set", "depths=[4]"], "at least two depths"),
+    (["--set", "lrs=[0.1,-1,1]"], "lrs[1]"),
+    (["--set", 'variants=[{optimizer="adamw"}]'], "did you mean 'adam'"),
+    (["--set", "n_train=5000"], "n_train"),
+])
+def test_depth_transfer_config_errors(tmp_path, args, needle):
+    r = mflab("run", "depth-transfer", "--quick", "--out", str(tmp_path / "x"), *args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_depth_coupling_preset_runs_and_resumes(tmp_path):
+    out = tmp_path / "dc"
+    args = ["run", "depth-coupling", "--quick", "--out", str(out), "--no-progress", "--set", "widths=[8,16]",
+            "--set", "depths=[2,4]", "--set", "seeds=3", "--set", "steps=2", "--set", "n_boot=20"]
+    r = mflab(*args)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["ablation_excess_vs_depth"]["x"] == [2, 4] and len(s["coupling_excess_vs_width_first_step"]["excess"]) == 2
+    rows = (out / "results" / "points.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 * 3 * 3 and (out / "figures" / "depth_coupling.png").exists()
+    r = mflab(*args)
+    assert r.returncode == 0 and "resuming: 4 cells done, 0 to go" in r.stderr

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..dynamics.objectives import TrainData
 from ..dynamics.optimizers import optimizer_kernel
+from ..errors import ConfigError
 from ..networks.resnet import ResNet, resnet_mse
 
 
@@ -29,7 +30,14 @@ def train_kernel(net: ResNet, params, optimizer: str = "sgd"):
 def train(net: ResNet, params, X, y, lr: float, steps: int, optimizer: str = "sgd"):
     """``steps`` full-batch steps on the mean squared error (traceable: jit/vmap it, also over ``lr``).
     Returns the optimizer state: ``.params``, and ``.alive`` / ``.diverged_at`` (a diverging step is
-    rejected)."""
+    rejected). Mode ``"ablate-coupling"`` trains through
+    :func:`mflab.analysis.reused_weight_coupling.history_train` (SGD only: it keeps histories)."""
+    if net.mode == "ablate-coupling":
+        from .reused_weight_coupling import history_train
+
+        if optimizer != "sgd":
+            raise ConfigError("optimizer", "the coupling ablation is defined for SGD", "use optimizer = 'sgd'")
+        return history_train(net, params, X, y, lr, steps, swap="coupling")
     kernel = train_kernel(net, params, optimizer)
     data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
     lr = jnp.asarray(lr, X.dtype)

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..analysis.coordinate_check import coordinate_check, loglog_slope
+from ..dynamics.optimizers import check_optimizer
 from ..errors import ConfigError
 from ..networks.resnet import ResNet
 from .config import require
@@ -26,14 +27,34 @@ from .rundir import RunDir, provenance
 
 @dataclass
 class Variant:
+    """One ResNet family of a depth study: parametrization, block size, first-layer rate exponent ζ
+    (the depth-aware correction) and optimizer (rates from the table in :mod:`mflab.conventions`)."""
+
     parametrization: str = "depth-mup"
     block_layers: int = 1
     first_layer_lr_exponent: float = 0.0
+    optimizer: str = "sgd"
 
     @property
     def label(self) -> str:
         s = f"{self.parametrization}, {self.block_layers}-layer blocks"
-        return s + (f", ζ={self.first_layer_lr_exponent:g}" if self.first_layer_lr_exponent else "")
+        s += f", ζ={self.first_layer_lr_exponent:g}" if self.first_layer_lr_exponent else ""
+        return s + (f", {self.optimizer}" if self.optimizer != "sgd" else "")
+
+    def net(self, width: int, depth: int, activation: str) -> ResNet:
+        return ResNet.create(width, depth, activation, self.parametrization, self.block_layers,
+                             first_layer_lr_exponent=self.first_layer_lr_exponent)
+
+
+def validate_variants(variants: list, activation: str):
+    """Every variant builds a ResNet and names a known optimizer; errors name ``variants[i].field``."""
+    require(len(variants) >= 1, "variants", "is empty", "list at least one variant")
+    for i, v in enumerate(variants):
+        try:
+            v.net(8, 2, activation)
+            check_optimizer(v.optimizer, "variants.optimizer")
+        except ConfigError as e:
+            raise ConfigError(f"variants[{i}].{e.field.split('.')[-1]}", e.problem, e.fix) from None
 
 
 def _default_variants():
@@ -61,13 +82,7 @@ class CoordinateCheckConfig:
         for name in ("steps", "seeds", "n_inputs", "d"):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}", "e.g. lr = 0.05")
-        require(len(self.variants) >= 1, "variants", "is empty", "list at least one variant")
-        for i, v in enumerate(self.variants):
-            try:
-                ResNet.create(8, 2, self.activation, v.parametrization, v.block_layers, 1.0, "backprop",
-                              v.first_layer_lr_exponent)
-            except ConfigError as e:
-                raise ConfigError(f"variants[{i}].{e.field.split('.')[-1]}", e.problem, e.fix) from None
+        validate_variants(self.variants, self.activation)
 
 
 def _task(cfg: CoordinateCheckConfig):
@@ -92,10 +107,8 @@ def run(cfg: CoordinateCheckConfig, rd: RunDir, progress: bool = True, log=None)
         bar = tqdm(total=len(todo), desc="coordinate check", unit="pt", file=sys.stderr)
     for vi, n, L in todo:
         v = cfg.variants[vi]
-        rows = coordinate_check(lambda n, L: ResNet.create(n, L, cfg.activation, v.parametrization, v.block_layers,
-                                                           first_layer_lr_exponent=v.first_layer_lr_exponent),
-                                [n], [L], X, y, cfg.lr, cfg.steps, cfg.seeds,
-                                key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1))
+        rows = coordinate_check(lambda n, L: v.net(n, L, cfg.activation), [n], [L], X, y, cfg.lr, cfg.steps, cfg.seeds,
+                                key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), optimizer=v.optimizer)
         done["rows"] += [dict(r, variant=vi, label=v.label) for r in rows]
         rd.write_json("results/partial.json", done)
         if bar is not None:

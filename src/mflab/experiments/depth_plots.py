@@ -67,3 +67,68 @@ def depth_limit_figure(rows, cfg):
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def depth_transfer_figure(rows, optima, cfg):
+    """Rows: tasks; columns: variants. Seed-mean final train loss against the base rate η, one curve
+    per depth (diverged rates left out); stars mark the refined optima η*(L) at the best measured loss."""
+    T, V = len(cfg.tasks), len(cfg.variants)
+    fig, axes = plt.subplots(T, V, figsize=(3.4 * V, 3.0 * T), sharex=True, squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ti, t in enumerate(cfg.tasks):
+        for vi, v in enumerate(cfg.variants):
+            ax, top = axes[ti][vi], 0.0
+            for li, L in enumerate(cfg.depths):
+                col = cmap(li / max(len(cfg.depths) - 1, 1))
+                sel = [r for r in rows if r["task"] == t and r["variant"] == vi and r["depth"] == L]
+                xs, ys = [], []
+                for lr in cfg.lrs:
+                    rs = [r for r in sel if r["lr"] == lr]
+                    if rs and all(r["alive"] and r["train_loss"] is not None for r in rs):
+                        xs.append(lr)
+                        ys.append(np.mean([r["train_loss"] for r in rs]))
+                ax.plot(xs, ys, color=col, lw=1.3, marker="o", ms=2, label=f"L={L}")
+                top = max([top] + [3 * ys[0]] * bool(ys))
+                for o in optima:
+                    if o["task"] == t and o["variant"] == vi and o["depth"] == L and np.isfinite(o["lr_opt"]):
+                        ax.plot([o["lr_opt"]], [o["train_loss_opt"]], marker="*", ms=9, color=col, mec="k", mew=0.5)
+            ax.set(xscale="log", yscale="log", title=f"{t}: {v.label}")
+            if top > 0:
+                ax.set_ylim(top=top)  # runs that blew up but stayed finite would hide the curves
+            ax.title.set_fontsize(9)
+            if vi == 0:
+                ax.set_ylabel(f"train loss after {cfg.steps} steps")
+            if ti == T - 1:
+                ax.set_xlabel("base learning rate η")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def depth_coupling_figure(rows, cfg):
+    """Left: the accumulated coupling a_k at the last step (solid) and its null (dashed) against L,
+    one colour per width. Right: the ablation effect |f_std − f_abl| (solid) and the null swap's
+    (dashed) after the last step; seed means ± standard errors."""
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4))
+    cmap = plt.get_cmap("viridis")
+    panels = ((axes[0], cfg.steps - 1, "coupling", "coupling_null", "accumulated coupling a_k (last step)"),
+              (axes[1], cfg.steps, "ablation_effect", "null_effect", f"rms |f_std − f_abl| after {cfg.steps} steps"))
+    for ax, step, key, null, ylabel in panels:
+        for wi, n in enumerate(cfg.widths):
+            col = cmap(wi / max(len(cfg.widths) - 1, 1))
+            for k, ls in ((key, "-"), (null, "--")):
+                Ls, m, e = [], [], []
+                for L in cfg.depths:
+                    v = [r[k] for r in rows if r["width"] == n and r["depth"] == L and r["step"] == step and r["alive"]]
+                    if v:
+                        Ls.append(L)
+                        m.append(np.mean(v))
+                        e.append(np.std(v, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
+                ax.errorbar(Ls, m, yerr=e, color=col, ls=ls, marker="o", ms=3, capsize=2,
+                            label=f"n={n}" if k == key else None)
+        ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel=ylabel)
+        ax.set_xticks(cfg.depths, [str(L) for L in cfg.depths])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+    axes[0].legend(fontsize=7, title="solid: measured, dashed: null", title_fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConfigError, suggest
-from . import depth, depth_limit, phase, sgld
+from . import depth, depth_coupling, depth_limit, depth_transfer, phase, sgld
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,29 @@ register(Preset(
     defaults={"preset": "depth-limit", "width": 1024, "depths": [1, 2, 4, 8, 16, 32], "seeds": 128, "seed_batch": 16},
     quick={"width": 256, "depths": [1, 2, 4, 8, 16], "seeds": 48},
     tables={"levels": ("stage", "observable", "depth")},
+))
+
+
+register(Preset(
+    "depth-coupling",
+    "the reused-weight coupling of depth-muP ResNets: its size in the backward pass and the effect of removing it "
+    "on the outputs, vs depth and width, each against a null swap",
+    depth_coupling.DepthCouplingConfig, depth_coupling.run,
+    defaults={"preset": "depth-coupling", "widths": [256, 512, 1024], "depths": [2, 4, 8, 16, 32, 64], "seeds": 32},
+    quick={"widths": [128, 256, 512], "depths": [2, 4, 8, 16, 32], "seeds": 8},
+    tables={"points": ("width", "depth", "seed", "step")},
+))
+
+
+register(Preset(
+    "depth-transfer",
+    "learning-rate transfer across depth: train loss vs rate, one curve per depth, for SP, depth-muP and "
+    "depth-muP with the depth-aware first-layer rate (two-layer blocks; digits and a teacher); optimum drift",
+    depth_transfer.DepthTransferConfig, depth_transfer.run,
+    defaults={"preset": "depth-transfer", "width": 256, "depths": [2, 4, 8, 16, 32, 64], "steps": 500, "seeds": 3,
+              "n_train": 1024},
+    quick={"width": 64, "depths": [2, 4, 8, 16], "steps": 100, "seeds": 2, "n_train": 256},
+    tables={"points": ("task", "variant", "depth", "lr", "seed"), "optima": ("task", "variant", "depth")},
 ))
 
 

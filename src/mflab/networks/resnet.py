@@ -12,12 +12,18 @@ multiplier 0) and the trained increments ΔW start at 0. This is what the traini
   the initial weights, the increments ΔW shared ("independent backward initialization"). Parameter
   gradients are the usual outer products of forward features and (decoupled) backward signals.
 
+* ``"ablate-coupling"``: backprop with only the reused-weight coupling removed (§5.3 of the notes).
+  With A the span of every vector W_ℓ(0) has multiplied in forward passes so far and C that of every
+  vector W_ℓ(0)ᵀ has multiplied in backward passes, the backward product splits as
+  W(0)ᵀĝ = W(0)ᵀP_C ĝ + P_A W(0)ᵀP_C^⊥ ĝ + P_A^⊥ W(0)ᵀP_C^⊥ ĝ; the middle term (the coupling, the
+  conditional mean of W(0)ᵀ given the forward products) is replaced by P_A W̃ᵀ P_C^⊥ ĝ with an
+  independent W̃ (stored in ``Wb0``). The spans are training history, so this mode trains through
+  :func:`mflab.analysis.reused_weight_coupling.history_train`; a forward or backward pass without
+  the history (``swap=None``) is plain backprop. One-layer blocks only.
+
 Every internal matrix multiply goes through :func:`feedback_matmul`, a ``custom_vjp`` whose
 backward uses a given feedback matrix; in ``"backprop"`` mode the feedback is W itself and the
-gradients equal plain autodiff (tested).
-
-Not yet implemented: the third mode of the issue (backprop with only the reused-weight coupling
-term removed), which needs per-layer histories of forward and backward products.
+gradients equal plain autodiff (tested). :func:`swapped_matmul` is the ablation's backward.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ from ..conventions import DepthParametrization, get_depth_parametrization
 from ..errors import ConfigError, suggest
 from .activations import Activation, get_activation
 
-MODES = ("backprop", "decoupled")
+MODES = ("backprop", "decoupled", "ablate-coupling")
 
 
 @jax.custom_vjp
@@ -51,6 +57,29 @@ def _fm_bwd(res, g):
 
 
 feedback_matmul.defvjp(_fm_fwd, _fm_bwd)
+
+
+@jax.custom_vjp
+def swapped_matmul(x, W, W0, Wt, QA, QC):
+    """x Wᵀ whose backward pass swaps the component P_A W0ᵀ P_C^⊥ g of W0ᵀ g for P_A Wtᵀ P_C^⊥ g
+    (row convention: g @ W0 is W0ᵀ g). QA (n_in, r), QC (n_out, r') have orthonormal columns (zero
+    columns allowed: they project onto nothing)."""
+    return x @ W.T
+
+
+def _sm_fwd(x, W, W0, Wt, QA, QC):
+    return x @ W.T, (x, W, W0, Wt, QA, QC)
+
+
+def _sm_bwd(res, g):
+    x, W, W0, Wt, QA, QC = res
+    gp = g - (g @ QC) @ QC.T
+    swap = ((gp @ (Wt - W0)) @ QA) @ QA.T
+    z = jnp.zeros_like
+    return g @ W + swap, g.T @ x, z(W0), z(Wt), z(QA), z(QC)
+
+
+swapped_matmul.defvjp(_sm_fwd, _sm_bwd)
 
 
 class ResNetParams(NamedTuple):
@@ -129,26 +158,42 @@ class ResNet:
                             jax.random.normal(kv, (n,) if n_out is None else (n, int(n_out)), dtype))
 
     # --- forward ------------------------------------------------------------------------------
-    def features(self, params: ResNetParams, X, return_all: bool = False):
+    def features(self, params: ResNetParams, X, return_all: bool = False, swap=None, probes=None):
         """h_L (P, n) for inputs X (P, d); with ``return_all`` also the stack (L+1, P, n) of h_ℓ
-        and, for two-layer blocks, the first internal pre-activations z_ℓ (L, P, n)."""
+        and, for two-layer blocks, the first internal pre-activations z_ℓ (L, P, n).
+
+        ``swap = (QA, QC)``, stacks (L, n, r) and (L, n, r'): the backward pass of mode
+        ``"ablate-coupling"`` (:func:`swapped_matmul`, W̃ = ``Wb0``). ``probes`` (L, P, n) are added
+        to h_1 … h_L; their gradient reads off the backward vectors ∂/∂h_ℓ."""
         phi, n, s = self.activation.fn, self.width, self.branch_scale
         h0 = X @ params.U.T / jnp.sqrt(X.shape[1])
         W = tuple(w0 + dw for w0, dw in zip(params.W0, params.dW))
-        back = W if self.mode == "backprop" else tuple(b0 + dw for b0, dw in zip(params.Wb0, params.dW))
+        if self.mode == "decoupled":
+            back = tuple(b0 + dw for b0, dw in zip(params.Wb0, params.dW))
+        else:
+            back = W
         back = tuple(jax.lax.stop_gradient(b) for b in back)
+        if swap is not None:
+            if self.mode != "ablate-coupling" or self.block_layers != 1:
+                raise ConfigError("resnet.mode", "the coupling swap needs mode 'ablate-coupling' and one-layer blocks",
+                                  "create the ResNet with mode='ablate-coupling', block_layers=1")
+            swap = (params.W0[0], params.Wb0[0]) + tuple(swap)
+        if probes is None:
+            probes = jnp.zeros((self.depth, 0))
 
         def block(h, layer):
-            Ws, Bs = layer
+            Ws, Bs, sw, pr = layer
             x = phi(h)
             z = None
             if self.block_layers == 2:
                 z = feedback_matmul(x, Ws[0], Bs[0]) / jnp.sqrt(n)
                 x = phi(z)
-            h = h + s * feedback_matmul(x, Ws[-1], Bs[-1]) / jnp.sqrt(n)
+            out = feedback_matmul(x, Ws[-1], Bs[-1]) if sw is None else swapped_matmul(x, Ws[-1], *sw)
+            h = h + s * out / jnp.sqrt(n)
+            h = h + pr if pr.size else h
             return h, (h, z) if return_all else None
 
-        hL, hist = jax.lax.scan(block, h0, (W, back))
+        hL, hist = jax.lax.scan(block, h0, (W, back, swap, probes))
         if not return_all:
             return hL
         hs, zs = hist

@@ -1,0 +1,211 @@
+r"""Learning-rate transfer across depth (preset ``depth-transfer``).
+
+For every task (scikit-learn's digits, a synthetic two-layer teacher), variant (parametrization,
+block size, depth-aware first-layer exponent ζ, optimizer) and depth L, ``seeds`` ResNets are trained
+for ``steps`` full-batch steps at every base rate η of the grid ``lrs`` (one compiled, vmapped call
+per (task, variant, L)). Recorded per run: train loss (MSE, no ½, summed over outputs; averaged over the
+last 10 % of steps), test loss, test accuracy (digits), and divergence (a diverging run is stopped, its row kept with
+``alive = false``).
+
+The optimum η*(L) is the minimiser of the seed-mean log train loss, refined by a least-squares
+parabola through the grid minimum and two neighbours on each side (in log₂ η); at the grid's edge or
+next to a diverged rate it is the grid value and flagged ``edge``. Its drift with depth is reported as
+
+    drift = slope of log₂ η*(L) against log₂ L   (octaves of η per doubling of depth),
+    spread = max_L log₂ η* − min_L log₂ η*        (octaves).
+
+Outputs: ``results/points.csv`` (one row per run), ``results/optima.csv``, ``figures/depth_transfer.png``
+(train loss vs η, one curve per depth, one panel per task × variant), ``summary.json``. Finished
+(task, variant, L) cells are kept in ``results/partial.json``: an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..analysis.coordinate_check import loglog_slope, train_kernel
+from ..dynamics.objectives import TrainData
+from ..networks.two_layer import TwoLayer
+from ..tasks.base import Dataset, make_dataset
+from ..tasks.teacher import Teacher
+from .config import require
+from .depth import Variant, validate_variants
+from .rundir import RunDir, provenance
+
+TASKS = ("digits", "teacher")
+
+
+def _default_variants():
+    return [Variant("sp", 2), Variant("depth-mup", 2), Variant("depth-mup", 2, 0.5)]
+
+
+def _default_lrs():
+    return [float(2.0 ** (k / 2)) for k in range(-6, 13)]  # 2^-3 … 2^6, half-octave steps
+
+
+@dataclass
+class DepthTransferConfig:
+    preset: str = "depth-transfer"
+    seed: int = 0
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    variants: list[Variant] = field(default_factory=_default_variants)
+    depths: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32])
+    width: int = 128
+    activation: str = "tanh"
+    lrs: list[float] = field(default_factory=_default_lrs)
+    steps: int = 200
+    seeds: int = 3
+    n_train: int = 512
+    n_test: int = 1024  # teacher only; digits tests on the images not used for training
+    teacher_d: int = 16
+    teacher_width: int = 4
+
+    def validate(self):
+        require(len(self.tasks) >= 1, "tasks", "is empty", f"choose from {list(TASKS)}")
+        for i, t in enumerate(self.tasks):
+            require(t in TASKS, f"tasks[{i}]", f"unknown task '{t}'", f"choose from {list(TASKS)}")
+        require(len(self.depths) >= 2, "depths", "needs at least two depths to measure a drift", "e.g. [2, 4, 8, 16]")
+        for i, L in enumerate(self.depths):
+            require(L >= 1, f"depths[{i}]", f"must be >= 1, got {L}", "use positive integers")
+        require(len(self.lrs) >= 3, "lrs", "needs at least three rates to locate an optimum", "e.g. 2^-4 … 2^4")
+        for i, lr in enumerate(self.lrs):
+            require(lr > 0, f"lrs[{i}]", f"must be > 0, got {lr}", "learning rates are positive")
+        for name in ("width", "steps", "seeds", "n_train", "n_test", "teacher_d", "teacher_width"):
+            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
+        validate_variants(self.variants, self.activation)
+
+
+def load_task(cfg: DepthTransferConfig, name: str) -> Dataset:
+    """The digits split, or a teacher dataset (Gaussian inputs, tanh two-layer teacher, unit target power)."""
+    if name == "digits":
+        from ..tasks.digits import load_digits_dataset
+
+        return load_digits_dataset(cfg.seed, cfg.n_train)
+    key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 11)
+    teacher = Teacher.random(key, TwoLayer.create(cfg.teacher_width, "tanh", "ntk"), cfg.teacher_d)
+    ds = make_dataset(teacher, jax.random.fold_in(key, 1), cfg.n_train, cfg.n_test)
+    scale = 1.0 / np.sqrt(teacher.target_power)
+    return Dataset(ds.X_train, ds.y_train * scale, ds.X_test, ds.y_test * scale)
+
+
+def train_grid(net, ds: Dataset, lrs, steps: int, keys, optimizer: str) -> dict:
+    """Train one network per (seed key, rate) in one vmapped call; arrays of shape (seeds, rates).
+    ``train_loss`` is the training loss averaged over the last 10 % of the steps (at large rates GD
+    oscillates at the edge of stability, and the last step's loss alone is noisy); test metrics are
+    those of the final parameters."""
+    Xtr, Ytr, Xte, Yte = (jnp.asarray(a) for a in ds)
+    n_out = None if Ytr.ndim == 1 else Ytr.shape[1]
+    data = TrainData(Xtr, Ytr, jnp.full(Xtr.shape[0], 1.0 / Xtr.shape[0], Xtr.dtype))
+    tail = max(1, steps // 10)
+
+    def one(key, lr):
+        p = net.init(key, Xtr.shape[1], Xtr.dtype, n_out=n_out)
+        kernel = train_kernel(net, p, optimizer)
+
+        def body(i, carry):
+            st, acc = carry
+            st, loss = kernel.step(st, None, lr, data)
+            return st, acc + jnp.where(i >= steps - tail, loss, 0.0)
+
+        st, acc = jax.lax.fori_loop(0, steps, body, (kernel.init(p), jnp.zeros((), Xtr.dtype)))
+        sq = lambda X, Y: jnp.mean(((net.apply(st.params, X) - Y) ** 2).reshape(X.shape[0], -1).sum(1))  # noqa: E731
+        out = {"train_loss": acc / tail, "test_loss": sq(Xte, Yte), "alive": st.alive, "diverged_at": st.diverged_at}
+        if n_out is not None:
+            out["test_accuracy"] = jnp.mean(jnp.argmax(net.apply(st.params, Xte), 1) == jnp.argmax(Yte, 1))
+        return out
+
+    res = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(keys, jnp.asarray(lrs, Xtr.dtype))
+    return {k: np.asarray(v) for k, v in res.items()}
+
+
+def optimum(lrs, losses, alive) -> tuple[float, float, bool]:
+    """(η*, seed-mean loss at the best grid rate, edge flag) from per-(seed, rate) losses; rates where
+    any seed diverged are excluded. When the grid minimum has two usable neighbours on each side, η* is
+    the vertex of a least-squares parabola through those five points in (log₂ η, log loss), which
+    averages out the edge-of-stability noise of single rates; otherwise (or if the fit is not convex)
+    it is the grid minimum, flagged ``edge``."""
+    x = np.log2(np.asarray(lrs, float))
+    ok = np.all(alive, axis=0) & np.all(np.isfinite(losses), axis=0)
+    if not ok.any():
+        return float("nan"), float("nan"), True
+    y = np.where(ok, np.log(np.mean(np.where(ok, losses, 1.0), axis=0)), np.inf)
+    i = int(np.argmin(y))
+    win = slice(i - 2, i + 3)
+    if 2 <= i < len(x) - 2 and ok[win].all():
+        c = np.polyfit(x[win], y[win], 2)
+        if c[0] > 0:
+            return 2.0 ** float(np.clip(-c[1] / (2 * c[0]), x[i - 2], x[i + 2])), float(np.exp(y[i])), False
+    return 2.0 ** x[i], float(np.exp(y[i])), True
+
+
+def run(cfg: DepthTransferConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
+    log = log or (lambda m: print(m, file=sys.stderr))
+    rd.write_json("provenance.json", provenance(cfg.seed))
+    data = {t: load_task(cfg, t) for t in cfg.tasks}
+    done = rd.read_json("results/partial.json") or {"rows": []}
+    finished = {(r["task"], r["variant"], r["depth"]) for r in done["rows"]}
+    todo = [(t, vi, L) for t in cfg.tasks for vi in range(len(cfg.variants)) for L in cfg.depths
+            if (t, vi, L) not in finished]
+    if finished:
+        log(f"resuming: {len(finished)} cells done, {len(todo)} to go")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="depth transfer", unit="cell", file=sys.stderr)
+    for t, vi, L in todo:
+        v = cfg.variants[vi]
+        keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 * L + vi), cfg.seeds)
+        res = train_grid(v.net(cfg.width, L, cfg.activation), data[t], cfg.lrs, cfg.steps, keys, v.optimizer)
+        for s in range(cfg.seeds):
+            for j, lr in enumerate(cfg.lrs):
+                row = {"task": t, "variant": vi, "label": v.label, "depth": L, "lr": lr, "seed": s}
+                row.update({k: (bool(a[s, j]) if k == "alive" else int(a[s, j]) if k == "diverged_at"
+                                else float(a[s, j]) if a[s, j] == a[s, j] else None) for k, a in res.items()})
+                done["rows"].append(row)
+        rd.write_json("results/partial.json", done)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    rows = done["rows"]
+    rd.write_table("points", rows)
+    optima, drift = _optima(cfg, rows)
+    rd.write_table("optima", optima)
+    from .depth_plots import depth_transfer_figure
+
+    rd.save_figure(depth_transfer_figure(rows, optima, cfg), "depth_transfer")
+    diverged = sum(not r["alive"] for r in rows)
+    if diverged:
+        log(f"{diverged} of {len(rows)} runs diverged and were stopped (alive = false in results/points.csv); "
+            "they are excluded from the optima")
+    summary = {"preset": cfg.preset, "status": "completed", "drift": drift, "diverged_runs": diverged}
+    rd.write_json("summary.json", summary)
+    return summary
+
+
+def _optima(cfg, rows):
+    optima, drift = [], {}
+    for t in cfg.tasks:
+        for vi, v in enumerate(cfg.variants):
+            per_L = []
+            for L in cfg.depths:
+                sel = [r for r in rows if r["task"] == t and r["variant"] == vi and r["depth"] == L]
+                loss = np.array([[next(r["train_loss"] for r in sel if r["seed"] == s and r["lr"] == lr)
+                                  for lr in cfg.lrs] for s in range(cfg.seeds)], dtype=float)
+                alive = np.array([[next(r["alive"] for r in sel if r["seed"] == s and r["lr"] == lr)
+                                   for lr in cfg.lrs] for s in range(cfg.seeds)])
+                lr_opt, loss_opt, edge = optimum(cfg.lrs, loss, alive)
+                per_L.append((L, lr_opt))
+                optima.append({"task": t, "variant": vi, "label": v.label, "depth": L, "lr_opt": lr_opt,
+                               "log2_lr_opt": float(np.log2(lr_opt)), "train_loss_opt": loss_opt, "edge": edge})
+            Ls, lo = zip(*[(L, np.log2(x)) for L, x in per_L if np.isfinite(x)]) if per_L else ((), ())
+            drift.setdefault(t, {})[v.label] = {
+                "octaves_per_depth_doubling": loglog_slope(Ls, [2.0**x for x in lo]) if len(Ls) >= 2 else None,
+                "spread_octaves": float(max(lo) - min(lo)) if lo else None,
+                "log2_lr_opt": {int(L): float(x) for L, x in zip(Ls, lo)}}
+    return optima, drift
