@@ -307,3 +307,32 @@ def test_depth_coupling_preset_runs_and_resumes(tmp_path):
     assert len(rows) == 1 + 2 * 2 * 3 * 3 and (out / "figures" / "depth_coupling.png").exists()
     r = mflab(*args)
     assert r.returncode == 0 and "resuming: 4 cells done, 0 to go" in r.stderr
+
+
+def test_chaos_rate_preset_runs_resumes_and_reports_rates(tmp_path):
+    out = tmp_path / "cr"
+    args = ["run", "chaos-rate", "--quick", "--out", str(out), "--no-progress", "--set", "widths=[8,16]",
+            "--set", "m_ref=64", "--set", "replicas=3", "--set", "steps=20", "--set", "log_every=10",
+            "--set", "n_train=32", "--set", "n_boot=50", "--set", "exact_w2_max=32"]
+    r = mflab(*args)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["widths"] == [8, 16] and s["coupling_sup_t"]["slope"] < 0 and s["function_gap_sup_t"]["slope"] < 0
+    assert "exact W2 skipped" in r.stderr  # the 64-particle reference exceeds exact_w2_max: sliced, with a warning
+    dist = (out / "results" / "distances.csv").read_text()
+    assert "sliced" in dist and (out / "figures" / "chaos_rate.png").exists()
+    assert len((out / "results" / "points.csv").read_text().splitlines()) == 1 + 2 * 3 * 3
+    r = mflab(*args)
+    assert r.returncode == 0 and "resuming: 3 system sizes done, 0 to go" in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "m_ref=100"], "m_ref"),
+    (["--set", "mode=populaton"], "did you mean 'population'"),
+    (["--set", "init.family=cauchy"], "init.family"),
+    (["--set", "widths=[64]"], "at least two distinct sizes"),
+    (["--set", "log_every=7"], "must divide steps"),
+])
+def test_chaos_rate_config_errors(tmp_path, args, needle):
+    r = mflab("run", "chaos-rate", "--quick", "--out", str(tmp_path / "x"), *args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr

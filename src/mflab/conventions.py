@@ -44,6 +44,22 @@ Temperature conventions (``temperature(noise, convention)``):
 Gaussian-likelihood equivalence (used by kernel ridge regression):
 noise variance σ_ε² = T·P/2 on the Gram matrix, i.e. ridge κ²P under ``"kappa"``.
 
+Mean-field Langevin dynamics of a μP two-layer network (``shared/papers/A_…``, §1.2–1.3)
+-------------------------------------------------------------------------------------------
+Particles θ_i = (a_i, w_i), f = (1/N) Σ_i a_i σ(w_i·x) (the ``mup`` row above), objective
+
+    F_τ(μ) = R(μ) + (λ/2) ∫|θ|² dμ + τ ∫ μ log μ,      R(μ) = ½ E(f_μ(x) − y)²   (with the ½),
+
+and its particle discretisation (Euler–Maruyama, time t = kη, first variation V_μ = δR/δμ):
+
+    θ_i ← θ_i − η [∇V_{μ̂}(θ_i) + λ θ_i] + √(2ητ) ξ_i,      ξ_i ~ N(0, I_{1+d}).
+
+mflab runs it on the Langevin kernel above with ``mfld_langevin_settings``: the loss is the kernel's
+MSE without ½ plus the weight decay, L_N = E(f − y)² + (λ/N) Σ_i |θ_i|² = 2 F_N without entropy, at
+temperature T = 2τ/N, base rate η/2 and multipliers N on a and w. Then η_θ ∇L_N = η(∇V + λθ) and
+√(2Tη_θ) = √(2ητ): the update above exactly, and the stationary law exp(−N F/τ) of the N-particle
+system. The noise variance 2ητ does not depend on N.
+
 Residual networks (width n, depth L; multiplier form, every trainable entry N(0, 1))
 ------------------------------------------------------------------------------------
 Pre-activation MLP-ResNet (Yao, Wu & Gao 2025, "Neural Feature Dynamics"; §1.2 Form A of
@@ -160,3 +176,13 @@ def temperature(noise: float, convention: str = "kappa") -> float:
 def likelihood_noise_variance(temp: float, n_train: int) -> float:
     """Gaussian-likelihood noise variance equivalent to MSE(mean) at temperature T: σ_ε² = T P / 2."""
     return 0.5 * temp * n_train
+
+
+def mfld_langevin_settings(width: int, eta: float, tau: float) -> dict:
+    """Langevin-kernel settings of mean-field Langevin noisy GD (module docstring): temperature
+    T = 2τ/N, base rate η/2, learning-rate multiplier N on every particle coordinate."""
+    if not eta > 0:
+        raise ConfigError("mfld.eta", f"must be > 0, got {eta!r}", "e.g. eta = 0.1")
+    if not tau >= 0:
+        raise ConfigError("mfld.tau", f"must be >= 0, got {tau!r}", "tau = 0 is noiseless gradient descent")
+    return {"temperature": 2.0 * tau / width, "lr_scale": eta / 2.0, "lr_mult": float(width)}

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..analysis.fits import mean_loglog_slope
 from ..analysis.reused_weight_coupling import history_train
 from ..networks.resnet import ResNet
 from .config import require
@@ -133,22 +134,10 @@ def _samples(rows, n, L, step, key, null_key):
 
 
 def excess_slope(xs, samples: list[np.ndarray], n_boot: int, seed: int = 0) -> dict:
-    """Means of the per-seed excesses, and the log-log slope of the mean against x with a bootstrap
-    95 % interval (resampling seeds per level; None where a mean is not positive)."""
-    means = [float(s.mean()) for s in samples]
-    out = {"x": list(xs), "excess": means, "stderr": [float(s.std(ddof=1) / np.sqrt(len(s))) for s in samples]}
-    if len(xs) < 2 or min(means) <= 0:
-        return out | {"slope": None, "ci95": None}
-    lx = np.log(np.asarray(xs, float))
-    fit = lambda ms: float(np.polyfit(lx, np.log(ms), 1)[0])  # noqa: E731
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        ms = [s[rng.integers(0, len(s), len(s))].mean() for s in samples]
-        if min(ms) > 0:
-            boots.append(fit(ms))
-    ci = [float(q) for q in np.quantile(boots, [0.025, 0.975])] if len(boots) >= n_boot / 2 else None
-    return out | {"slope": fit(means), "ci95": ci}
+    """Seed-mean excesses and their log-log slope against x with a bootstrap 95 % interval
+    (:func:`mflab.analysis.fits.mean_loglog_slope`; ``excess`` is the mean)."""
+    out = mean_loglog_slope(xs, samples, n_boot, seed)
+    return {"x": list(xs), "excess": out["means"], "stderr": out["stderr"], "slope": out["slope"], "ci95": out["ci95"]}
 
 
 def _slopes(cfg, rows):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConfigError, suggest
-from . import depth, depth_coupling, depth_limit, depth_transfer, phase, sgld
+from . import chaos_rate, depth, depth_coupling, depth_limit, depth_transfer, phase, sgld
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,17 @@ register(Preset(
               "n_train": 1024},
     quick={"width": 64, "depths": [2, 4, 8, 16], "steps": 100, "seeds": 2, "n_train": 256},
     tables={"points": ("task", "variant", "depth", "lr", "seed"), "optima": ("task", "variant", "depth")},
+))
+
+
+register(Preset(
+    "chaos-rate",
+    "propagation of chaos of muP mean-field Langevin dynamics: synchronously coupled N-particle systems vs an "
+    "M_ref reference, coupling and function-gap rates in N with replica CIs (expected -1), W2 diagnostics",
+    chaos_rate.ChaosRateConfig, chaos_rate.run,
+    defaults={"preset": "chaos-rate", "widths": [64, 128, 256, 512, 1024, 2048], "m_ref": 8192, "replicas": 16},
+    quick={"widths": [64, 128, 256, 512], "m_ref": 4096, "replicas": 16},
+    tables={"points": ("N", "replica", "t"), "rates": ("metric", "t")},
 ))
 
 

@@ -1,0 +1,214 @@
+r"""Mean-field Langevin dynamics of a μP two-layer network as an N-particle system.
+
+Network and objective (``shared/papers/A_muP_mean_field_identifiability.md`` §1; conventions and the
+mapping onto the Langevin kernel in :mod:`mflab.conventions`, "Mean-field Langevin dynamics"):
+
+    f_μ(x) = ∫ a σ(w·x) dμ(a, w) = (1/N) Σ_i a_i σ(w_i·x),
+    F_τ(μ) = ½ E(f_μ(x) − y)² + (λ/2) ∫|θ|² dμ + τ ∫ μ log μ,
+    θ_i ← θ_i − η [∇V_{μ̂}(θ_i) + λ θ_i] + √(2ητ) ξ_i.
+
+Two ways to evaluate the risk (the notes' §1.4):
+
+* **data mode** (:func:`data_objective`): the empirical risk over a fixed sample of n points, or an
+  online minibatch of fresh Gaussian inputs each step (``online_batch``), labels y = f*(x) + noise;
+* **population-kernel mode** (:func:`population_objective`): x ~ N(0, I_d) integrated out in closed
+  form, no data noise:
+
+      R(μ) = ½ [ (1/N²) Σ_ij a_i a_j K(w_i, w_j) − (2/N) Σ_i a_i E[f*(x) σ(w_i·x)] + E f*² ],
+      K(w, w') = E[σ(w·x) σ(w'·x)]  (the activation's dual kernel at (|w|², |w'|², w·w')).
+
+  For a Hermite-dictionary target f* = Σ_j b_j Σ_k c_jk h_k(v_j·x), |v_j| = 1 (Mehler),
+  E[f* σ(w·x)] = Σ_j b_j Σ_k c_jk c_k^σ(|w|) (v_j·w/|w|)^k; for a bias-free teacher network,
+  E[f* σ(w·x)] = s Σ_j a*_j K(w*_j, w). Cost O(N² d) per step.
+
+Particles live in a :class:`~mflab.networks.two_layer.TwoLayerParams` (rows of W and a are
+particles), so the kernel's ``"coupled"`` noise gives particle i the same Brownian increments in
+systems of any size, and :func:`init_particles` gives it the same initial point: the synchronous
+coupling of propagation-of-chaos experiments.
+
+Initialisations (:class:`ParticleInit`): θ = (a, w) with independent coordinates, Gaussian
+N(0, s²), Laplace(b) or Student-t(ν)·scale; the first-layer coordinates are divided by √d when
+``scale_w_by_dim`` (w·x = O(1) for x ~ N(0, I_d), the notes' default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from ..conventions import mfld_langevin_settings
+from ..errors import ConfigError, suggest
+from ..networks.activations import Activation, get_activation
+from ..networks.two_layer import TwoLayer, TwoLayerParams
+from .langevin import Hyper, Kernel, langevin
+from .objectives import TrainData
+from .schedules import constant
+
+INIT_FAMILIES = ("gaussian", "laplace", "student-t")
+
+
+@dataclass(frozen=True)
+class ParticleInit:
+    """Initial law μ0 of θ = (a, w): i.i.d. coordinates of ``family`` with ``scale`` (s for Gaussian,
+    b for Laplace, the scale of a Student-t with ``dof`` = ν degrees of freedom)."""
+
+    family: str = "gaussian"
+    scale: float = 1.0
+    dof: float = 3.0
+    scale_w_by_dim: bool = True
+
+    def validate(self, field: str = "init"):
+        if self.family not in INIT_FAMILIES:
+            raise ConfigError(f"{field}.family", f"unknown initialisation '{self.family}'",
+                              suggest(self.family, INIT_FAMILIES))
+        if not self.scale > 0:
+            raise ConfigError(f"{field}.scale", f"must be > 0, got {self.scale!r}", "e.g. scale = 1.0")
+        if self.family == "student-t" and not self.dof > 0:
+            raise ConfigError(f"{field}.dof", f"must be > 0, got {self.dof!r}", "e.g. dof = 3")
+        return self
+
+    def sample(self, key, shape, dtype=jnp.float32):
+        if self.family == "gaussian":
+            z = jax.random.normal(key, shape, dtype)
+        elif self.family == "laplace":
+            z = jax.random.laplace(key, shape, dtype)
+        else:
+            z = jax.random.t(key, self.dof, shape, dtype)
+        return self.scale * z
+
+
+def init_particles(init: ParticleInit, key, n: int, d: int, dtype=jnp.float32) -> TwoLayerParams:
+    """n particles; particle i depends only on (key, i), so the first n of a larger draw are these."""
+    init.validate()
+
+    def one(i):
+        th = init.sample(jax.random.fold_in(key, i), (d + 1,), dtype)
+        w = th[1:] / jnp.sqrt(d) if init.scale_w_by_dim else th[1:]
+        return w, th[0]
+
+    W, a = jax.vmap(one)(jnp.arange(n))
+    return TwoLayerParams(W, a)
+
+
+def particle_matrix(params: TwoLayerParams) -> jax.Array:
+    """θ_i = (a_i, w_i) as rows, shape (N, 1 + d)."""
+    return jnp.concatenate([params.a[..., None], params.W], axis=-1)
+
+
+def mup_network(width: int, activation) -> TwoLayer:
+    """f = (1/N) Σ a_i σ(w_i·x): the ``mup`` row of the two-layer table."""
+    return TwoLayer.create(width, activation, "mup")
+
+
+def _with_weight_decay(loss, grads: TwoLayerParams, params: TwoLayerParams, lam: float, width: int):
+    """L_N = loss + (λ/N) Σ|θ_i|² (module docstring of :mod:`mflab.conventions`)."""
+    if lam == 0:
+        return loss, grads
+    c = lam / width
+    loss = loss + c * (jnp.sum(params.W**2) + jnp.sum(params.a**2))
+    return loss, TwoLayerParams(grads.W + 2 * c * params.W, grads.a + 2 * c * params.a, None)
+
+
+def data_objective(net: TwoLayer, lam: float, online_batch: int | None = None, target: Callable | None = None,
+                   label_noise: float = 0.0) -> Callable:
+    """grad_fn(params, data, key) of L_N in data mode. With ``online_batch`` each step draws a fresh
+    Gaussian minibatch of that size and labels ``target(X)`` + N(0, label_noise²) from the step key
+    (``data`` is then unused); otherwise the risk is over ``data`` (a TrainData, weights summing to 1)."""
+    if online_batch is not None and target is None:
+        raise ConfigError("mfld.online_batch", "online minibatches need the target function", "pass target=task.target")
+
+    def grad_fn(params, data: TrainData, key):
+        if online_batch is None:
+            loss, g = net.mse_value_and_grad(params, data.X, data.y, data.weights)
+        else:
+            kx, ke = jax.random.split(key)
+            X = jax.random.normal(kx, (online_batch, params.W.shape[1]), params.W.dtype)
+            y = target(X) + label_noise * jax.random.normal(ke, (online_batch,), X.dtype)
+            loss, g = net.mse_value_and_grad(params, X, y)
+        return _with_weight_decay(loss, g, params, lam, net.width)
+
+    return grad_fn
+
+
+def _gram(act: Activation, W1, W2, same: bool):
+    """K(w_i, w'_j) = E[σ(w_i·x) σ(w'_j·x)], x ~ N(0, I). On the diagonal of a self-Gram the
+    off-diagonal formula is evaluated at c = 0 and replaced (arccos/arcsin have infinite slope at
+    |cos| = 1, which would turn gradients into NaN)."""
+    q1 = jnp.sum(W1**2, -1)[:, None]
+    q2 = jnp.sum(W2**2, -1)[None, :]
+    C = W1 @ W2.T
+    if not same:
+        return act.dual(q1, q2, C)
+    eye = jnp.eye(W1.shape[0], dtype=bool)
+    off = act.dual(q1, q2, jnp.where(eye, 0.0, C))
+    q = jnp.sum(W1**2, -1)
+    return jnp.where(eye, act.dual(q, q, q)[:, None] * jnp.ones_like(C), off)
+
+
+def gaussian_gram(activation, W1, W2=None):
+    """K(w_i, w'_j) for x ~ N(0, I_d) (closed-form dual kernel where known, Mehler series otherwise)."""
+    act = get_activation(activation)
+    return _gram(act, W1, W1 if W2 is None else W2, W2 is None)
+
+
+def target_cross_moments(activation, target, W) -> jax.Array:
+    """E[f*(x) σ(w_i·x)] per particle, x ~ N(0, I_d), for a HermiteDictionary or bias-free Teacher."""
+    from ..tasks.hermite import HermiteDictionary
+    from ..tasks.teacher import Teacher
+
+    act = get_activation(activation)
+    if isinstance(target, Teacher):
+        if target.params.b is not None:
+            raise ConfigError("target", "population mode needs a bias-free teacher", "use data mode or bias = false")
+        Wt = jnp.asarray(target.params.W, W.dtype)
+        K = _gram(target.net.activation, W, Wt, False) if target.net.activation == act else None
+        if K is None:
+            raise ConfigError("target", "a teacher in population mode must use the student's activation",
+                              "use a HermiteDictionary target for other links")
+        return target.net.output_scale * K @ jnp.asarray(target.params.a, W.dtype)
+    if isinstance(target, HermiteDictionary):
+        r = jnp.sqrt(jnp.sum(W**2, -1))
+        c_sig = act.hermite_coefficients(target.max_degree, r)  # (K+1, N)
+        cos = (W / jnp.maximum(r, 1e-30)[:, None]) @ jnp.asarray(target.directions.T, W.dtype)  # (N, J)
+        powers = cos[None] ** jnp.arange(target.max_degree + 1).reshape(-1, 1, 1)  # (K+1, N, J)
+        bc = jnp.asarray(target.amplitudes[:, None] * target.coefficients, W.dtype)  # (J, K+1)
+        return jnp.einsum("kn,knj,jk->n", c_sig, powers, bc)
+    raise ConfigError("target", f"population mode does not know targets of type {type(target).__name__}",
+                      "use a HermiteDictionary or a Teacher")
+
+
+def population_risk(activation, target, params: TwoLayerParams, noise_var: float = 0.0) -> jax.Array:
+    """R(μ̂) = ½ E(f − y)² in closed form (module docstring), y = f* + N(0, noise_var)."""
+    N = params.a.shape[0]
+    K = gaussian_gram(activation, params.W)
+    cross = target_cross_moments(activation, target, params.W)
+    return 0.5 * (params.a @ K @ params.a / N**2 - 2 * params.a @ cross / N + target.target_power + noise_var)
+
+
+def population_objective(activation, target, lam: float, width: int) -> Callable:
+    """grad_fn(params, data, key) of L_N = 2R(μ̂) + (λ/N)Σ|θ_i|² in population-kernel mode (autodiff of
+    the closed form; ``data`` and ``key`` are unused)."""
+    act = get_activation(activation)
+
+    def grad_fn(params, data, key):
+        p = TwoLayerParams(params.W, params.a)
+        loss, g = jax.value_and_grad(lambda q: 2 * population_risk(act, target, q))(p)
+        return _with_weight_decay(loss, g, p, lam, width)
+
+    return grad_fn
+
+
+def mfld_kernel(grad_fn: Callable, width: int, noise: str = "coupled") -> Kernel:
+    """The Langevin kernel running mean-field Langevin noisy GD for ``width`` particles; use
+    :func:`mfld_hyper` for its per-chain hyperparameters. ``noise="coupled"``: particle i's increments
+    depend only on (chain key, step, i)."""
+    lr_mult = mfld_langevin_settings(width, 1.0, 0.0)["lr_mult"]
+    return langevin(grad_fn, TwoLayerParams(None, None, None), constant(1.0), TwoLayerParams(lr_mult, lr_mult, None),
+                    noise=noise)
+
+
+def mfld_hyper(width: int, eta: float, tau: float, dtype=jnp.float32) -> Hyper:
+    s = mfld_langevin_settings(width, eta, tau)
+    return Hyper(jnp.asarray(s["temperature"], dtype), jnp.asarray(s["lr_scale"], dtype))

@@ -1,0 +1,178 @@
+r"""Propagation of chaos of μP mean-field Langevin dynamics (preset ``chaos-rate``).
+
+Synchronously coupled N-particle systems against an M_ref-particle reference
+(:mod:`mflab.analysis.propagation_of_chaos`), on the notes' pilot task (A §2.3): erf network,
+x ~ N(0, I_d), target y = erf(x₁) + ½ erf(x₂) (a two-neuron erf teacher, realizable), either on a
+fixed sample of ``n_train`` points (``mode = "data"``) or on the population risk in closed form
+(``mode = "population"``). Recorded per (N, replica, logged time): the coupling proxy C_N(t) and the
+function gap G_N(t); at the final time also the distribution diagnostics exact W₂²(μ̂_N, μ̂_ref)
+(POT, for N·M_ref small enough; sliced otherwise, with a warning) and the debiased sliced W₂².
+
+Summary: log-log slopes in N of sup_t C_N(t) and sup_t G_N(t) and at every logged t, with replica-
+bootstrap 95 % intervals (expected −1), and N·sup_t C_N(t) (bounded in N if the rate is uniform in
+time). Outputs: ``results/points.csv``, ``results/rates.csv``, ``results/distances.csv``,
+``figures/chaos_rate.png``, ``summary.json``. Each finished system size is kept in
+``results/clouds_<N>.npz``: an interrupted run resumes without redoing it.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..analysis.propagation_of_chaos import CoupledRuns, chaos_metrics, coupled_system, log_times, rate_fits
+from ..analysis.wasserstein import OTFallbackWarning, debiased_sliced_w2_squared, w2_squared
+from ..dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
+from ..dynamics.objectives import TrainData
+from ..errors import ConfigError, suggest
+from ..networks.activations import get_activation
+from ..networks.two_layer import TwoLayer, TwoLayerParams
+from ..tasks.teacher import Teacher
+from .config import require
+from .rundir import RunDir, provenance
+
+MODES = ("data", "population")
+
+
+@dataclass
+class ChaosRateConfig:
+    preset: str = "chaos-rate"
+    seed: int = 0
+    activation: str = "erf"
+    mode: str = "data"
+    d: int = 5
+    n_train: int = 512  # data mode: fixed sample size
+    widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
+    m_ref: int = 8192
+    replicas: int = 16
+    eta: float = 0.2
+    tau: float = 0.01
+    lam: float = 0.01
+    steps: int = 300
+    log_every: int = 30
+    init: ParticleInit = field(default_factory=ParticleInit)
+    exact_w2_max: int = 4096  # exact W2 for clouds up to this size, sliced above
+    sliced_projections: int = 200
+    n_boot: int = 1000
+
+    def validate(self):
+        get_activation(self.activation)
+        require(self.mode in MODES, "mode", f"unknown mode '{self.mode}'", suggest(self.mode, MODES))
+        for name in ("d", "n_train", "replicas", "steps", "log_every", "exact_w2_max", "sliced_projections", "n_boot"):
+            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
+        require(self.d >= 2, "d", f"the pilot target uses x_1 and x_2, got d = {self.d}", "use d >= 2")
+        require(len(set(self.widths)) >= 2, "widths", "needs at least two distinct sizes to fit a rate",
+                "e.g. widths = [64, 128, 256, 512]")
+        for i, n in enumerate(self.widths):
+            require(n >= 2, f"widths[{i}]", f"must be >= 2, got {n}", "particle counts are positive")
+        require(self.m_ref >= 4 * max(self.widths), "m_ref",
+                f"the reference must have at least 4·max(widths) = {4 * max(self.widths)} particles, got {self.m_ref}",
+                "raise m_ref or drop the largest widths (its own O(1/M_ref) error must stay small)")
+        require(self.replicas >= 2, "replicas", f"must be >= 2, got {self.replicas}", "confidence intervals need replicas")
+        require(self.eta > 0, "eta", f"must be > 0, got {self.eta}", "e.g. eta = 0.2")
+        require(self.tau >= 0, "tau", f"must be >= 0, got {self.tau}", "tau = 0 is noiseless gradient descent")
+        require(self.lam >= 0, "lam", f"must be >= 0, got {self.lam}", "e.g. lam = 0.01")
+        require(self.steps % self.log_every == 0, "log_every", f"must divide steps = {self.steps}",
+                "e.g. log_every = steps / 10")
+        self.init.validate("init")
+
+
+def pilot_task(cfg: ChaosRateConfig):
+    """The erf teacher f*(x) = erf(x₁) + ½ erf(x₂) and, in data mode, its fixed training sample."""
+    teacher = Teacher(TwoLayer.create(2, "erf", "standard"),
+                      TwoLayerParams(jnp.eye(cfg.d)[:2], jnp.array([1.0, 0.5])), name="erf-pilot")
+    X = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 7), (cfg.n_train, cfg.d))
+    return teacher, TrainData(X, teacher.target(X), jnp.full(cfg.n_train, 1.0 / cfg.n_train))
+
+
+def make_grad_fn(cfg: ChaosRateConfig, teacher):
+    if cfg.mode == "population":
+        if cfg.activation != "erf":
+            raise ConfigError("activation", "population mode of chaos-rate uses the erf teacher's closed form",
+                              "use activation = 'erf' or mode = 'data'")
+        return lambda n: population_objective(cfg.activation, teacher, cfg.lam, n)
+    return lambda n: data_objective(mup_network(n, cfg.activation), cfg.lam)
+
+
+def run(cfg: ChaosRateConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
+    log = log or (lambda m: print(m, file=sys.stderr))
+    rd.write_json("provenance.json", provenance(cfg.seed))
+    if get_activation(cfg.activation).name == "relu":
+        log("warning: uniform-in-time propagation of chaos assumes a smooth activation (LSI); relu may not show it")
+    teacher, data = pilot_task(cfg)
+    grad = make_grad_fn(cfg, teacher)
+    key = jax.random.PRNGKey(cfg.seed)
+    sizes = sorted(set(cfg.widths)) + [cfg.m_ref]
+    done = [n for n in sizes if (rd.path / "results" / f"clouds_{n}.npz").exists()]
+    if done:
+        log(f"resuming: {len(done)} system sizes done, {len(sizes) - len(done)} to go")
+    clouds, alive = {}, {}
+    for n in sizes:
+        path = rd.path / "results" / f"clouds_{n}.npz"
+        if n not in done:
+            cl, al = coupled_system(grad(n), n, cfg.init, key, cfg.d, cfg.eta, cfg.tau, cfg.steps, cfg.log_every,
+                                    cfg.replicas, data if cfg.mode == "data" else None, progress=progress)
+            rd.write_arrays(f"results/clouds_{n}.npz", clouds=cl, alive=al)
+        z = np.load(path)
+        clouds[n], alive[n] = z["clouds"], z["alive"]
+    runs = CoupledRuns(log_times(cfg.eta, cfg.steps, cfg.log_every), clouds, cfg.m_ref, alive)
+    dead = {n: int((~a).sum()) for n, a in alive.items() if (~a).any()}
+    if dead:
+        log(f"diverged replicas per N: {dead} (frozen at their last finite state); fix: lower eta")
+
+    metrics = chaos_metrics(runs, cfg.activation)
+    widths = sorted(metrics)
+    point_rows = [{"N": n, "replica": r, "t": float(t), "coupling": float(metrics[n]["coupling"][r, j]),
+                   "function_gap": float(metrics[n]["function_gap"][r, j])}
+                  for n in widths for r in range(cfg.replicas) for j, t in enumerate(runs.times)]
+    rd.write_table("points", point_rows)
+    fits = rate_fits(metrics, runs.times, cfg.n_boot, cfg.seed)
+    rate_rows = []
+    for name in ("coupling", "function_gap"):
+        for j, f in enumerate(fits[name]["per_time"]):
+            rate_rows.append({"metric": name, "t": float(runs.times[j + 1]), "slope": f["slope"],
+                              "ci_low": (f["ci95"] or [None, None])[0], "ci_high": (f["ci95"] or [None, None])[1]})
+        f = fits[name]["sup_over_time"]
+        rate_rows.append({"metric": name, "t": "sup", "slope": f["slope"], "ci_low": (f["ci95"] or [None, None])[0],
+                          "ci_high": (f["ci95"] or [None, None])[1]})
+    rd.write_table("rates", rate_rows)
+
+    dist_rows = _distances(cfg, runs, widths)
+    rd.write_table("distances", dist_rows)
+    from .mfld_plots import chaos_rate_figure
+
+    rd.save_figure(chaos_rate_figure(metrics, fits, runs.times, dist_rows), "chaos_rate")
+
+    def headline(name):
+        f = fits[name]["sup_over_time"]
+        ok = f["ci95"] is not None and f["ci95"][0] <= -1 <= f["ci95"][1]
+        return {"slope": f["slope"], "ci95": f["ci95"], "minus_one_in_ci": ok, "N_times_sup": fits[name]["n_times_sup"]}
+
+    summary = {"preset": cfg.preset, "status": "completed", "mode": cfg.mode, "activation": cfg.activation,
+               "widths": widths, "m_ref": cfg.m_ref, "replicas": cfg.replicas, "expected_slope": -1.0,
+               "coupling_sup_t": headline("coupling"), "function_gap_sup_t": headline("function_gap"),
+               "diverged_replicas": dead}
+    rd.write_json("summary.json", summary)
+    return summary
+
+
+def _distances(cfg, runs: CoupledRuns, widths) -> list[dict]:
+    """Exact W₂² (or sliced, above ``exact_w2_max``) and debiased sliced W₂² between μ̂_N and the
+    reference at the final time, for the first two replicas."""
+    ref = runs.clouds[runs.m_ref][:, -1]
+    rows = []
+    for n in widths:
+        for r in range(min(2, cfg.replicas)):
+            X = runs.clouds[n][r, -1]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", OTFallbackWarning)
+                w2, method = w2_squared(X, ref[r], cfg.exact_w2_max, cfg.sliced_projections, cfg.seed)
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
+            sw = debiased_sliced_w2_squared(X, ref[r], cfg.sliced_projections, cfg.seed + r)
+            rows.append({"N": n, "replica": r, "w2_sq": w2, "w2_method": method, **sw})
+    return rows

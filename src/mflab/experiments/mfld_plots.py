@@ -1,0 +1,65 @@
+"""Figures of the mean-field Langevin experiments (take plain arrays and rows, return a Figure)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .plotting import plt
+
+
+def chaos_rate_figure(metrics: dict, fits: dict, times, dist_rows):
+    """Left: N·C_N(t) against t, one curve per N (flat and N-independent if the O(1/N) rate is
+    uniform in time). Middle: sup_t C_N and sup_t G_N against N with the fitted slopes and a 1/N
+    guide. Right: the distribution diagnostics at the final time with the sliced i.i.d. floor."""
+    widths = sorted(metrics)
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(1, 3, figsize=(12.6, 3.6))
+    for i, n in enumerate(widths):
+        c = metrics[n]["coupling"][:, 1:]
+        m = n * c.mean(0)
+        e = n * c.std(0, ddof=1) / np.sqrt(c.shape[0])
+        axes[0].errorbar(times[1:], m, yerr=e, color=cmap(i / max(len(widths) - 1, 1)), marker="o", ms=2,
+                         capsize=2, label=f"N={n}")
+    axes[0].set(xlabel="time t = kη", ylabel="N · C_N(t)", title="coupling × N (uniform in time?)")
+    axes[0].legend(fontsize=7)
+    ax = axes[1]
+    for name, col, lab in (("coupling", "C0", "sup_t C_N"), ("function_gap", "C1", "sup_t G_N")):
+        f = fits[name]["sup_over_time"]
+        sup = [metrics[n][name][:, 1:].max(axis=1) for n in widths]
+        m = np.array([s.mean() for s in sup])
+        e = np.array([s.std(ddof=1) / np.sqrt(len(s)) for s in sup])
+        ci = f["ci95"] or [np.nan, np.nan]
+        ax.errorbar(widths, m, yerr=e, color=col, marker="o", ms=3, capsize=2,
+                    label=f"{lab}: slope {f['slope']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]")
+        ax.plot(widths, m[0] * widths[0] / np.asarray(widths, float), color=col, lw=0.8, ls=":")
+    ax.set(xscale="log", yscale="log", xlabel="particles N", title="rate in N (dotted: 1/N)")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    Ns = sorted({r["N"] for r in dist_rows})
+    for key, lab, col in (("w2_sq", "W₂² (exact OT)", "C2"), ("sliced_w2_sq", "sliced W₂²", "C3"),
+                          ("floor", "sliced floor (N-subsample of ref)", "0.5"), ("debiased", "sliced − floor", "C4")):
+        v = [np.mean([r[key] for r in dist_rows if r["N"] == n]) for n in Ns]
+        v = np.where(np.asarray(v) > 0, v, np.nan)
+        ax.plot(Ns, v, marker="o", ms=3, color=col, label=lab, ls="--" if key == "floor" else "-")
+    ax.set(xscale="log", yscale="log", xlabel="particles N", title="distribution diagnostics (final t)")
+    ax.legend(fontsize=7)
+    for a in axes[1:]:
+        a.set_xticks(widths, [str(n) for n in widths])
+        a.xaxis.set_minor_locator(plt.NullLocator())
+    fig.tight_layout()
+    return fig
+
+
+def movement_figure(rows, widths):
+    """Per-particle movement against N, one curve per parametrization, with fitted slopes."""
+    fig, ax = plt.subplots(figsize=(4.4, 3.4))
+    for i, par in enumerate(sorted({r["parametrization"] for r in rows})):
+        sel = sorted((r for r in rows if r["parametrization"] == par), key=lambda r: r["N"])
+        Ns = [r["N"] for r in sel]
+        for key, ls in (("rms_movement", "-"), ("max_movement", ":")):
+            ax.plot(Ns, [r[key] for r in sel], color=f"C{i}", ls=ls, marker="o", ms=3,
+                    label=f"{par} ({key.split('_')[0]})")
+    ax.set(xscale="log", yscale="log", xlabel="width N", ylabel="|θ_i(t) − θ_i(0)|",
+           title="per-particle movement (μP: Θ(1); NTK: N^-1/2)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
