@@ -336,3 +336,17 @@ def test_chaos_rate_preset_runs_resumes_and_reports_rates(tmp_path):
 def test_chaos_rate_config_errors(tmp_path, args, needle):
     r = mflab("run", "chaos-rate", "--quick", "--out", str(tmp_path / "x"), *args)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_sparse_atoms_preset_runs_and_resumes(tmp_path):
+    out = tmp_path / "sa"
+    args = ["run", "sparse-atoms", "--quick", "--out", str(out), "--no-progress", "--set", "width=32",
+            "--set", "steps=200", "--set", "log_every=100", "--set", "lams=[0.05,0.7]", "--set", "frank_wolfe=false"]
+    r = mflab(*args)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["S_up"] == [3, 0] and len(s["S_hat"]) == 2 and (out / "figures" / "sparse_atoms.png").exists()
+    r = mflab(*args)
+    assert r.returncode == 0 and "resuming: 2 weight decays done, 0 to go" in r.stderr
+    r = mflab("run", "sparse-atoms", "--quick", "--out", str(tmp_path / "bad"), "--set", "lams=[0.1,-1]")
+    assert r.returncode == 2 and "lams[1]" in r.stderr and "Traceback" not in r.stderr

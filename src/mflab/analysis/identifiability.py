@@ -191,8 +191,29 @@ def _merge(amp, W, tol):
     return np.array([amp[roots == r].sum() for r in uniq]), np.array([W[r] for r in uniq])
 
 
-def canonicalize(theta, activation, weights=None, tol: float = 1e-8) -> CanonicalForm:
-    """The canonical form of μ modulo the symmetries of σ (module docstring)."""
+def canonical_particles(theta, activation, weights=None, tol: float = 1e-8):
+    """Per-particle orbit representatives before merging: (amplitudes, directions, radii, active mask,
+    structure). Amplitude c_i = p_i a_i (times |w_i|^p for p-homogeneous σ, whose directions are then
+    unit vectors); with exactly one full part, the sign of each direction is fixed (first entry > 0),
+    flipping the amplitude too when that part is odd."""
+    st = symmetry_structure(activation)
+    c, W = signed_atoms(theta, weights)
+    norms = np.linalg.norm(W, axis=1)
+    active = norms > tol
+    amp, D = c.copy(), W.copy()
+    if st.homogeneity is not None:
+        amp = np.where(active, amp * norms**st.homogeneity, amp)
+        D = np.where(active[:, None], D / np.where(active, norms, 1.0)[:, None], D)
+    full = [p for p in (st.even, st.odd) if p.kind == "full"]
+    if len(full) == 1:
+        D, sgn = _sign_canonical(D)
+        if st.odd.kind == "full":
+            amp = amp * sgn
+    return amp, D, norms, active, st
+
+
+def moment_summary(theta, activation, weights=None) -> dict:
+    """{k: T_k = s_k Σ_i c_i w_i^{⊗k}} over the polynomial parts of σ."""
     st = symmetry_structure(activation)
     c, W = signed_atoms(theta, weights)
     moments = {}
@@ -201,21 +222,17 @@ def canonicalize(theta, activation, weights=None, tol: float = 1e-8) -> Canonica
             for k in part.degrees:
                 T = np.einsum("i,i...->...", c, _outer_power(W, k)) * part.coefficients[k]
                 moments[k] = moments.get(k, 0) + T
-    full = [p for p in (st.even, st.odd) if p.kind == "full"]
-    norms = np.linalg.norm(W, axis=1)
-    active = norms > tol
-    amp, D = c[active], W[active]
-    if not full:
-        amp, D = np.zeros(0), np.zeros((0, W.shape[1]))
+    return moments
+
+
+def canonicalize(theta, activation, weights=None, tol: float = 1e-8) -> CanonicalForm:
+    """The canonical form of μ modulo the symmetries of σ (module docstring)."""
+    amp, D, _, active, st = canonical_particles(theta, activation, weights, tol)
+    moments = moment_summary(theta, activation, weights)
+    if st.even.kind != "full" and st.odd.kind != "full":
+        amp, D = np.zeros(0), np.zeros((0, D.shape[1]))
     else:
-        if st.homogeneity is not None:
-            amp = amp * norms[active] ** st.homogeneity
-            D = D / norms[active][:, None]
-        if len(full) == 1:  # one full part: its sign symmetry acts on the atoms
-            D, s = _sign_canonical(D)
-            if st.odd.kind == "full":
-                amp = amp * s
-        amp, D = _merge(amp, D, tol * 10)
+        amp, D = _merge(amp[active], D[active], tol * 10)
     keep = np.abs(amp) > tol
     return CanonicalForm(amp[keep], D[keep], moments, st)
 

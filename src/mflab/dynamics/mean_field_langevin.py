@@ -134,8 +134,8 @@ def data_objective(net: TwoLayer, lam: float, online_batch: int | None = None, t
 
 def _gram(act: Activation, W1, W2, same: bool):
     """K(w_i, w'_j) = E[σ(w_i·x) σ(w'_j·x)], x ~ N(0, I). On the diagonal of a self-Gram the
-    off-diagonal formula is evaluated at c = 0 and replaced (arccos/arcsin have infinite slope at
-    |cos| = 1, which would turn gradients into NaN)."""
+    off-diagonal formula is evaluated at c = 0 and replaced by E[σ(u)²] (``second_moment``): the closed
+    duals have infinite slope in c at |cos| = 1, which would turn gradients into NaN."""
     q1 = jnp.sum(W1**2, -1)[:, None]
     q2 = jnp.sum(W2**2, -1)[None, :]
     C = W1 @ W2.T
@@ -144,7 +144,7 @@ def _gram(act: Activation, W1, W2, same: bool):
     eye = jnp.eye(W1.shape[0], dtype=bool)
     off = act.dual(q1, q2, jnp.where(eye, 0.0, C))
     q = jnp.sum(W1**2, -1)
-    return jnp.where(eye, act.dual(q, q, q)[:, None] * jnp.ones_like(C), off)
+    return jnp.where(eye, act.second_moment(q)[:, None] * jnp.ones_like(C), off)
 
 
 def gaussian_gram(activation, W1, W2=None):
@@ -179,22 +179,26 @@ def target_cross_moments(activation, target, W) -> jax.Array:
                       "use a HermiteDictionary or a Teacher")
 
 
-def population_risk(activation, target, params: TwoLayerParams, noise_var: float = 0.0) -> jax.Array:
-    """R(μ̂) = ½ E(f − y)² in closed form (module docstring), y = f* + N(0, noise_var)."""
+def population_risk(activation, target, params: TwoLayerParams, noise_var: float = 0.0,
+                    target_power: float | None = None) -> jax.Array:
+    """R(μ̂) = ½ E(f − y)² in closed form (module docstring), y = f* + N(0, noise_var). Inside a
+    trace pass ``target_power`` = E f*² (a float computed outside; teachers compute it eagerly)."""
     N = params.a.shape[0]
     K = gaussian_gram(activation, params.W)
     cross = target_cross_moments(activation, target, params.W)
-    return 0.5 * (params.a @ K @ params.a / N**2 - 2 * params.a @ cross / N + target.target_power + noise_var)
+    power = float(target.target_power) if target_power is None else target_power
+    return 0.5 * (params.a @ K @ params.a / N**2 - 2 * params.a @ cross / N + power + noise_var)
 
 
 def population_objective(activation, target, lam: float, width: int) -> Callable:
     """grad_fn(params, data, key) of L_N = 2R(μ̂) + (λ/N)Σ|θ_i|² in population-kernel mode (autodiff of
     the closed form; ``data`` and ``key`` are unused)."""
     act = get_activation(activation)
+    power = float(target.target_power)
 
     def grad_fn(params, data, key):
         p = TwoLayerParams(params.W, params.a)
-        loss, g = jax.value_and_grad(lambda q: 2 * population_risk(act, target, q))(p)
+        loss, g = jax.value_and_grad(lambda q: 2 * population_risk(act, target, q, target_power=power))(p)
         return _with_weight_decay(loss, g, p, lam, width)
 
     return grad_fn

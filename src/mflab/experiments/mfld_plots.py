@@ -63,3 +63,30 @@ def movement_figure(rows, widths):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def sparse_atoms_figure(rows, cfg):
+    """Left: the staircase Ŝ(λ) with S_up (closed form) and the Frank–Wolfe support. Right: the final
+    particle cloud of the smallest λ in the (w_1, w_2) plane, marker area ∝ |a||w|, atoms as stars."""
+    fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.5))
+    lams = [r["lam"] for r in rows]
+    ax = axes[0]
+    ax.step(lams, [r["S_hat"] for r in rows], where="mid", marker="o", label="Ŝ (atoms of the particle cloud)")
+    ax.step(lams, [r["S_up"] for r in rows], where="mid", ls="--", label="S_up (closed form)")
+    if "S_star_fw" in rows[0]:
+        ax.plot(lams, [r["S_star_fw"] for r in rows], "s", mfc="none", label="S* (Frank–Wolfe)")
+    for A in rows[0]["thresholds_A"]:
+        ax.axvline(A, color="0.7", lw=0.8, ls=":")
+    ax.set(xscale="log", xlabel="weight decay λ", ylabel="number of atoms", title="sparsity staircase")
+    ax.legend(fontsize=7)
+    r = rows[0]
+    th = np.asarray(r["theta"])
+    W, a = th[:, 1:], th[:, 0]
+    size = 200 * np.abs(a) * np.linalg.norm(W, axis=1) / max(np.max(np.abs(a) * np.linalg.norm(W, axis=1)), 1e-12)
+    axes[1].scatter(W[:, 0], W[:, 1], s=size + 1, c=np.sign(a), cmap="coolwarm", alpha=0.6)
+    for atom in r["atoms"]:
+        w = np.asarray(atom["direction"])
+        axes[1].plot(w[0], w[1], "k*", ms=10)
+    axes[1].set(xlabel="w₁", ylabel="w₂", title=f"particles at λ = {r['lam']:g} (stars: atom directions)")
+    fig.tight_layout()
+    return fig

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConfigError, suggest
-from . import chaos_rate, depth, depth_coupling, depth_limit, depth_transfer, phase, sgld
+from . import chaos_rate, depth, sparse_atoms, depth_coupling, depth_limit, depth_transfer, phase, sgld
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,17 @@ register(Preset(
     defaults={"preset": "chaos-rate", "widths": [64, 128, 256, 512, 1024, 2048], "m_ref": 8192, "replicas": 16},
     quick={"widths": [64, 128, 256, 512], "m_ref": 4096, "replicas": 16},
     tables={"points": ("N", "replica", "t"), "rates": ("metric", "t")},
+))
+
+
+register(Preset(
+    "sparse-atoms",
+    "sparse-dictionary decomposition of the long-time mean-field measure: atoms of the particle cloud vs weight "
+    "decay (the staircase), against the closed-form S_up and the Frank-Wolfe support of the TV problem",
+    sparse_atoms.SparseAtomsConfig, sparse_atoms.run,
+    defaults={"preset": "sparse-atoms", "width": 1024, "steps": 20000, "lams": [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6]},
+    quick={"width": 256, "steps": 4000, "lams": [0.02, 0.1, 0.2, 0.4, 0.6]},
+    tables={"atoms": ("lam",)},
 ))
 
 

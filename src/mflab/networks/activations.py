@@ -84,6 +84,18 @@ class Activation:
             return self.dual_closed(q1, q2, c)
         return _mehler(lambda k, r: self.hermite_coefficients(k, r, method=method), q1, q2, c, order)
 
+    def second_moment(self, q, order: int = MEHLER_ORDER) -> Array:
+        """E[φ(u)²], u ~ N(0, q): the diagonal of the dual kernel with a finite gradient in q (the
+        closed duals have infinite slope in c at c = q). Closed form for ReLU (q/2) and erf
+        ((2/π) arcsin(2q/(1+2q))); otherwise the Mehler series at c = q, the same truncation as the
+        off-diagonal entries (so that identical neurons have Gram entries that agree exactly)."""
+        q = jnp.asarray(q, dtype=jnp.result_type(float))
+        if self.name == "relu":
+            return q / 2
+        if self.name == "erf":
+            return (2 / jnp.pi) * jnp.arcsin(2 * q / (1 + 2 * q))
+        return self.dual(q, q, q, order)
+
     def deriv_dual(self, q1, q2, c, order: int = MEHLER_ORDER) -> Array:
         """E[φ'(u) φ'(v)] for the same Gaussian pair (the NTK's derivative kernel)."""
         q1, q2, c = (jnp.asarray(t, dtype=jnp.result_type(float)) for t in (q1, q2, c))
@@ -117,7 +129,11 @@ def _relu_hermite(k_max, r):
 
 
 def _angle(q1, q2, c):
-    return jnp.arccos(jnp.clip(c / jnp.sqrt(q1 * q2), -1.0, 1.0))
+    """arccos of the correlation; the value is exact, the gradient is taken 1e-7 inside ±1 (arccos'
+    is infinite at ±1, reached when two neurons align exactly, e.g. particles merging into an atom)."""
+    x = jnp.clip(c / jnp.sqrt(q1 * q2), -1.0, 1.0)
+    safe = jnp.arccos(jnp.clip(x, -1.0 + 1e-7, 1.0 - 1e-7))
+    return safe + jax.lax.stop_gradient(jnp.arccos(x) - safe)
 
 
 def _relu_dual(q1, q2, c):
