@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tomllib
 from pathlib import Path
@@ -171,6 +172,62 @@ def show_sweep(path: Path, as_json: bool) -> int:
     return 0
 
 
+def _floats(text: str, field: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(field, f"cannot read numbers from '{text}'", "write comma-separated numbers, e.g. 1,0.6,0.3") from None
+
+
+def cmd_cell(args) -> int:
+    """The learning cell (w*, D*_orb, S*) of an activation, initialisation and target, as JSON."""
+    import numpy as np
+
+    from .analysis.learning_cell import learning_cell
+    from .dynamics.mean_field_langevin import ParticleInit
+    from .errors import suggest
+
+    amps = _floats(args.amplitudes, "amplitudes")
+    if not 1 <= len(amps) <= args.d:
+        raise ConfigError("amplitudes", f"needs 1..d = {args.d} values (one atom per direction e_j), got {len(amps)}",
+                          "give fewer amplitudes or raise --d")
+    init = ParticleInit(args.init, args.init_scale, args.dof).validate("init")
+    V = np.eye(args.d)[:len(amps)]
+    if args.target == "teacher":
+        import jax.numpy as jnp
+
+        from .networks.two_layer import TwoLayer, TwoLayerParams
+        from .tasks.teacher import Teacher
+
+        target = Teacher(TwoLayer.create(len(amps), args.activation, "standard"),
+                         TwoLayerParams(jnp.asarray(V), jnp.asarray(amps)))
+    elif args.target == "hermite":
+        from .tasks.hermite import HermiteDictionary
+
+        degs = [int(k) for k in _floats(args.degrees or "", "degrees")]
+        if len(degs) != len(amps) or any(k < 0 for k in degs):
+            raise ConfigError("degrees", f"needs one non-negative degree per amplitude ({len(amps)}), got {degs}",
+                              "e.g. --degrees 1,3,2 with --amplitudes 1,0.5,0.3")
+        C = np.zeros((len(amps), max(degs) + 1))
+        C[np.arange(len(amps)), degs] = 1.0
+        target = HermiteDictionary(V, C, np.asarray(amps))
+    else:
+        raise ConfigError("target", f"unknown target '{args.target}'", suggest(args.target, ["teacher", "hermite"]))
+    cell = learning_cell(args.activation, args.rho, init, target, args.lam, args.tau,
+                         orbit_restarts=args.orbit_restarts, D_max=args.d_max)
+    def finite(v):  # strict JSON: infinities as strings
+        if isinstance(v, float) and not math.isfinite(v):
+            return str(v)
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [finite(x) for x in v]
+        return v
+
+    print(json.dumps(finite(cell), indent=2, ensure_ascii=False))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mflab", description="Feature learning in wide and deep networks: "
                                  "simulation and theory on one plot.")
@@ -193,6 +250,21 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(fn=cmd_show)
+    c = sub.add_parser("cell", help="the learning cell (w*, D*_orb, S*) of an activation, init and target (JSON)")
+    c.add_argument("--activation", default="relu")
+    c.add_argument("--rho", default="gaussian", help="input law (only gaussian: the closed forms assume it)")
+    c.add_argument("--init", default="gaussian", help="gaussian, laplace or student-t")
+    c.add_argument("--init-scale", type=float, default=1.0)
+    c.add_argument("--dof", type=float, default=3.0, help="Student-t degrees of freedom")
+    c.add_argument("--target", default="teacher", help="teacher (b_j σ(e_j·x)) or hermite (b_j h_{k_j}(e_j·x))")
+    c.add_argument("--amplitudes", default="1,0.6,0.3", help="b_j, comma-separated")
+    c.add_argument("--degrees", help="hermite target: k_j, comma-separated")
+    c.add_argument("--d", type=int, default=4, help="input dimension")
+    c.add_argument("--lam", type=float, default=0.1, help="weight decay λ")
+    c.add_argument("--tau", type=float, default=0.0, help="temperature τ (S* is its τ → 0 limit)")
+    c.add_argument("--orbit-restarts", type=int, default=4, help="random starts per depth of the collision search")
+    c.add_argument("--d-max", type=int, default=5, help="largest moment depth searched")
+    c.set_defaults(fn=cmd_cell)
     return ap
 
 

@@ -90,3 +90,30 @@ def sparse_atoms_figure(rows, cfg):
     axes[1].set(xlabel="w₁", ylabel="w₂", title=f"particles at λ = {r['lam']:g} (stars: atom directions)")
     fig.tight_layout()
     return fig
+
+
+def error_decomposition_figure(rows, cfg, tail):
+    """Left: the four components against t (smallest N and n, replica means) with the total and the
+    unrealizable Hermite tail. Middle: chaos at T against N. Right: statistical at T against n."""
+    fig, axes = plt.subplots(1, 3, figsize=(12.6, 3.5))
+    N0, n0 = min(cfg.widths), min(cfg.n_train)
+    ts = sorted({r["t"] for r in rows})
+    for i, c in enumerate(("chaos", "optimization", "statistical", "residual", "total")):
+        v = [np.mean([r[c] for r in rows if r["t"] == t and r["N"] == N0 and r["n"] == n0]) for t in ts]
+        axes[0].plot(ts, np.where(np.asarray(v) > 0, v, np.nan), marker="o", ms=2, color=f"C{i}", label=c,
+                     lw=2 if c == "total" else 1.2)
+    axes[0].axhline(tail["unrealizable"], color="0.5", ls=":", label="unrealizable Hermite tail")
+    axes[0].set(yscale="log", xlabel="time t", ylabel="‖Δ‖² in L²(ρ)", title=f"components (N = {N0}, n = {n0})")
+    axes[0].legend(fontsize=7)
+    T = max(ts)
+    final = [r for r in rows if r["t"] == T]
+    for ax, key, xs, comp, lab in ((axes[1], "N", sorted(set(cfg.widths)), "chaos", "particles N"),
+                                   (axes[2], "n", sorted(set(cfg.n_train)), "statistical", "samples n")):
+        for i, other in enumerate(sorted({r["n" if key == "N" else "N"] for r in final})):
+            m = [np.mean([r[comp] for r in final if r[key] == x and r["n" if key == "N" else "N"] == other]) for x in xs]
+            ax.plot(xs, m, marker="o", ms=3, color=f"C{i}", label=f"{'n' if key == 'N' else 'N'} = {other}")
+        ax.plot(xs, m[0] * xs[0] / np.asarray(xs, float), color="0.6", ls=":", label="∝ 1/x")
+        ax.set(xscale="log", yscale="log", xlabel=lab, title=f"{comp} at t = {T:g}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConfigError, suggest
-from . import chaos_rate, depth, sparse_atoms, depth_coupling, depth_limit, depth_transfer, phase, sgld
+from . import chaos_rate, depth, error_decomposition, sparse_atoms, depth_coupling, depth_limit, depth_transfer, phase, sgld
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,18 @@ register(Preset(
     defaults={"preset": "sparse-atoms", "width": 1024, "steps": 20000, "lams": [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6]},
     quick={"width": 256, "steps": 4000, "lams": [0.02, 0.1, 0.2, 0.4, 0.6]},
     tables={"atoms": ("lam",)},
+))
+
+
+register(Preset(
+    "error-decomposition",
+    "four-way split of the muP mean-field error into chaos, optimisation, statistical and residual parts with "
+    "exact cross terms; fitted scalings in N, t, n; the unrealizable Hermite tail and its independence of the init",
+    error_decomposition.ErrorDecompositionConfig, error_decomposition.run,
+    defaults={"preset": "error-decomposition", "widths": [128, 256, 512, 1024], "n_train": [256, 1024, 4096, 16384],
+              "m_ref": 4096, "m_pop": 2000, "replicas": 5, "steps": 5000, "log_every": 500},
+    quick={"widths": [64, 128, 256], "n_train": [128, 512, 2048], "m_ref": 1024, "m_pop": 512, "replicas": 3},
+    tables={"table": ("n", "N", "replica", "t")},
 ))
 
 
