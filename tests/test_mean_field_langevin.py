@@ -190,3 +190,26 @@ def test_bad_initialisations_and_modes_are_named():
         ParticleInit("gaussian", -1.0).validate()
     with pytest.raises(ConfigError, match="mfld.tau"):
         mfld_hyper(4, 0.1, -1.0)
+
+
+def test_online_minibatch_gradient_is_unbiased_for_the_population_gradient(x64):
+    d, N = 3, 6
+    teacher = Teacher(TwoLayer.create(1, "erf", "standard"), TwoLayerParams(jnp.eye(d)[:1], jnp.array([1.0])))
+    p = init_particles(ParticleInit(), jax.random.PRNGKey(4), N, d, jnp.float64)
+    online = data_objective(mup_network(N, "erf"), 0.1, online_batch=256, target=teacher.target)
+    pop = population_objective("erf", teacher, 0.1, N)
+    g = jax.jit(jax.vmap(lambda k: online(p, None, k)[1].a))(jax.random.split(jax.random.PRNGKey(0), 400))
+    exact = np.asarray(pop(p, None, None)[1].a)
+    se = np.asarray(g.std(0)) / np.sqrt(len(g))
+    assert np.all(np.abs(np.asarray(g.mean(0)) - exact) < 5 * se + 1e-9)
+    same = [float(online(p, None, jax.random.PRNGKey(1))[0]) for _ in range(2)]
+    assert same[0] == same[1] != float(online(p, None, jax.random.PRNGKey(2))[0])
+
+
+def test_movement_figure_draws_every_parametrization():
+    from mflab.experiments.mfld_plots import movement_figure
+
+    rows = [{"parametrization": par, "N": n, "rms_movement": m / n**e, "max_movement": 2 * m / n**e}
+            for par, e, m in (("mup", 0.0, 0.5), ("ntk", 0.5, 1.0)) for n in (16, 64)]
+    fig = movement_figure(rows, [16, 64])
+    assert len(fig.axes[0].lines) == 4

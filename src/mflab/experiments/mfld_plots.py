@@ -77,7 +77,10 @@ def sparse_atoms_figure(rows, cfg):
         ax.plot(lams, [r["S_star_fw"] for r in rows], "s", mfc="none", label="S* (Frank–Wolfe)")
     for A in rows[0]["thresholds_A"]:
         ax.axvline(A, color="0.7", lw=0.8, ls=":")
-    ax.set(xscale="log", xlabel="weight decay λ", ylabel="number of atoms", title="sparsity staircase")
+    ax.set(xscale="log", xlabel="weight decay λ (dotted: thresholds A_j)", ylabel="number of atoms",
+           title="sparsity staircase")
+    ax.set_xticks(lams, [f"{v:g}" for v in lams])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.legend(fontsize=7)
     r = rows[0]
     th = np.asarray(r["theta"])
@@ -87,7 +90,9 @@ def sparse_atoms_figure(rows, cfg):
     for atom in r["atoms"]:
         w = np.asarray(atom["direction"])
         axes[1].plot(w[0], w[1], "k*", ms=10)
-    axes[1].set(xlabel="w₁", ylabel="w₂", title=f"particles at λ = {r['lam']:g} (stars: atom directions)")
+    axes[1].set(xlabel="w₁", ylabel="w₂", title=f"particles at λ = {r['lam']:g}, (w₁, w₂) projection\n"
+                "(area ∝ |a||w|; stars: unit atom directions)")
+    axes[1].title.set_fontsize(9)
     fig.tight_layout()
     return fig
 

@@ -32,7 +32,7 @@ from .config import require
 from .rundir import RunDir, provenance
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
 from ..dynamics.objectives import TrainData
-from ..dynamics.runner import Trace, default_chain_batch
+from ..dynamics.runner import Trace, chain_map, default_chain_batch
 from .sgld import Grid, finish, krr_grid, prepare, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
@@ -170,7 +170,7 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
         s, fmean = jax.lax.cond(active, run_chunk, lambda s: (s, s.field), s)
         return s, fmean, mf_predict(mf, s, g.X_test)
 
-    chunk = jax.jit(lambda st, ks, dat, kp, act: jax.lax.map(one, (st, ks, dat, kp, act), batch_size=lane_batch))
+    chunk = jax.jit(lambda st, ks, dat, kp, act: chain_map(one, (st, ks, dat, kp, act), lane_batch))
     predict = jax.jit(jax.vmap(lambda s, X: mf_predict(mf, s, X)))
     max_chunks = m.iterations // m.chunk_iterations
     bar = None

@@ -32,11 +32,12 @@ from ..dynamics.mean_field_langevin import gaussian_gram, target_cross_moments
 from ..networks.activations import get_activation
 
 
-def _homogeneity(activation) -> float:
+def _homogeneity(activation) -> tuple[float, bool]:
+    """(cost exponent p, whether σ is positively homogeneous): p is σ's degree, or 1 by convention."""
     from ..analysis.identifiability import symmetry_structure
 
     p = symmetry_structure(activation).homogeneity
-    return 1.0 if p is None else p
+    return (1.0, False) if p is None else (p, True)
 
 
 def target_atoms(target):
@@ -60,7 +61,7 @@ def target_atoms(target):
 def s_up_closed_form(activation, target, lam: float, radii=None) -> dict:
     """S_up = #{j : A_j > λ} (module docstring), with the per-atom thresholds A_j."""
     act = get_activation(activation)
-    p = _homogeneity(act)
+    p, _ = _homogeneity(act)
     radii = np.geomspace(1e-2, 1e2, 81) if radii is None else np.asarray(radii, float)
     A = []
     for _, v, single in target_atoms(target):
@@ -134,11 +135,10 @@ def frank_wolfe(activation, target, lam: float, max_atoms: int = 20, starts: int
     ``S_star_raw`` counts all), the objective and the final certificate
     max_w |E[(f* − Tν)σ(w·x)]|/(λ|w|^p)."""
     act = get_activation(activation)
-    p = _homogeneity(act)
+    p, homog = _homogeneity(act)
     d = int(np.asarray(target_atoms(target)[0][1]).shape[0])
     rng = np.random.default_rng(seed)
     lo, hi = np.log(r_range[0]), np.log(r_range[1])
-    homog = p is not None and _homogeneity(act) == p and get_activation(act).name in ("relu", "quadratic")
 
     def residual_corr(w, Wc, c):
         """E[(f* − Tν)σ(w·x)] / |w|^p for directions w (m, d)."""
