@@ -332,6 +332,7 @@ def test_chaos_rate_preset_runs_resumes_and_reports_rates(tmp_path):
     (["--set", "init.family=cauchy"], "init.family"),
     (["--set", "widths=[64]"], "at least two distinct sizes"),
     (["--set", "log_every=7"], "must divide steps"),
+    (["--set", "mode=population", "--set", "activation=tanh"], "erf student"),
 ])
 def test_chaos_rate_config_errors(tmp_path, args, needle):
     r = mflab("run", "chaos-rate", "--quick", "--out", str(tmp_path / "x"), *args)
@@ -350,3 +351,20 @@ def test_sparse_atoms_preset_runs_and_resumes(tmp_path):
     assert r.returncode == 0 and "resuming: 2 weight decays done, 0 to go" in r.stderr
     r = mflab("run", "sparse-atoms", "--quick", "--out", str(tmp_path / "bad"), "--set", "lams=[0.1,-1]")
     assert r.returncode == 2 and "lams[1]" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
+    out = tmp_path / "ed"
+    args = ["run", "error-decomposition", "--quick", "--out", str(out), "--no-progress", "--set", "widths=[4,8]",
+            "--set", "n_train=[16,32]", "--set", "m_ref=32", "--set", "m_pop=16", "--set", "replicas=2",
+            "--set", "steps=20", "--set", "log_every=10", "--set", "ref_log_every=5", "--set", "n_boot=20"]
+    r = mflab(*args)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["max_relative_closure_error"] < 1e-9 and s["hermite_tail"]["unrealizable"] == pytest.approx(0.09)
+    assert len((out / "results" / "table.csv").read_text().splitlines()) == 1 + 2 * 2 * 2 * 2
+    assert (out / "figures" / "error_decomposition.png").exists()
+    r = mflab(*args)
+    assert r.returncode == 0 and "decomposition written" in r.stderr
+    r = mflab("run", "error-decomposition", "--quick", "--out", str(tmp_path / "bad"), "--set", "ref_log_every=7")
+    assert r.returncode == 2 and "ref_log_every" in r.stderr and "Traceback" not in r.stderr

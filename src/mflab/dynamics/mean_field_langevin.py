@@ -162,11 +162,10 @@ def target_cross_moments(activation, target, W) -> jax.Array:
     if isinstance(target, Teacher):
         if target.params.b is not None:
             raise ConfigError("target", "population mode needs a bias-free teacher", "use data mode or bias = false")
-        Wt = jnp.asarray(target.params.W, W.dtype)
-        K = _gram(target.net.activation, W, Wt, False) if target.net.activation == act else None
-        if K is None:
+        if target.net.activation.name != act.name:
             raise ConfigError("target", "a teacher in population mode must use the student's activation",
                               "use a HermiteDictionary target for other links")
+        K = _gram(act, W, jnp.asarray(target.params.W, W.dtype), False)
         return target.net.output_scale * K @ jnp.asarray(target.params.a, W.dtype)
     if isinstance(target, HermiteDictionary):
         r = jnp.sqrt(jnp.sum(W**2, -1))

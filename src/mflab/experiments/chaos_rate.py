@@ -31,7 +31,7 @@ from ..analysis.propagation_of_chaos import CoupledRuns, chaos_metrics, coupled_
 from ..analysis.wasserstein import OTFallbackWarning, debiased_sliced_w2_squared, w2_squared
 from ..dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
 from ..dynamics.objectives import TrainData
-from ..errors import ConfigError, suggest
+from ..errors import suggest
 from ..networks.activations import get_activation
 from ..networks.two_layer import TwoLayer, TwoLayerParams
 from ..tasks.teacher import Teacher
@@ -65,6 +65,9 @@ class ChaosRateConfig:
     def validate(self):
         get_activation(self.activation)
         require(self.mode in MODES, "mode", f"unknown mode '{self.mode}'", suggest(self.mode, MODES))
+        require(self.mode == "data" or get_activation(self.activation).name == "erf", "activation",
+                "population mode of chaos-rate integrates the erf teacher in closed form, which needs an erf student",
+                "use activation = 'erf' or mode = 'data'")
         for name in ("d", "n_train", "replicas", "steps", "log_every", "exact_w2_max", "sliced_projections", "n_boot"):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.d >= 2, "d", f"the pilot target uses x_1 and x_2, got d = {self.d}", "use d >= 2")
@@ -94,9 +97,6 @@ def pilot_task(cfg: ChaosRateConfig):
 
 def make_grad_fn(cfg: ChaosRateConfig, teacher):
     if cfg.mode == "population":
-        if cfg.activation != "erf":
-            raise ConfigError("activation", "population mode of chaos-rate uses the erf teacher's closed form",
-                              "use activation = 'erf' or mode = 'data'")
         return lambda n: population_objective(cfg.activation, teacher, cfg.lam, n)
     return lambda n: data_objective(mup_network(n, cfg.activation), cfg.lam)
 

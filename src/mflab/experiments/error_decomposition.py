@@ -107,8 +107,10 @@ def run(cfg: ErrorDecompositionConfig, rd: RunDir, progress: bool = True, log=No
             arrays = {}
             for N in sorted(set(cfg.widths)) + [cfg.m_ref]:
                 args = dict(sys_args, log_every=cfg.ref_log_every) if N == cfg.m_ref else sys_args
-                cl, _ = coupled_system(data_objective(mup_network(N, "erf"), cfg.lam), N, cfg.init, key,
-                                       data=data, **args)
+                cl, alive = coupled_system(data_objective(mup_network(N, "erf"), cfg.lam), N, cfg.init, key,
+                                           data=data, **args)
+                if not alive.all():
+                    log(f"n = {n}, N = {N}: {int((~alive).sum())} replicas diverged and were frozen; fix: lower eta")
                 arrays[f"N{N}"] = cl
             rd.write_arrays(f"results/n_{n}.npz", **arrays)
         z = np.load(path)

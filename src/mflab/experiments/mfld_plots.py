@@ -60,6 +60,8 @@ def movement_figure(rows, widths):
                     label=f"{par} ({key.split('_')[0]})")
     ax.set(xscale="log", yscale="log", xlabel="width N", ylabel="|θ_i(t) − θ_i(0)|",
            title="per-particle movement (μP: Θ(1); NTK: N^-1/2)")
+    ax.set_xticks(widths, [str(n) for n in widths])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
