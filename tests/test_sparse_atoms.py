@@ -2,7 +2,6 @@
 and atom extraction from particle clouds with planted atoms."""
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from mflab.analysis.sparse_atoms import extract_atoms
 from mflab.networks.two_layer import TwoLayer, TwoLayerParams

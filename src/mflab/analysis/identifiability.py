@@ -30,7 +30,6 @@ measures differ only inside the kernel of the finite-rank moment map.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import jax
