@@ -140,7 +140,7 @@ def run(cfg: ErrorDecompositionConfig, rd: RunDir, progress: bool = True, log=No
     rd.write_json("summary.json", summary)
     from .mfld_plots import error_decomposition_figure
 
-    rd.save_figure(error_decomposition_figure(rows, cfg, tail), "error_decomposition")
+    rd.save_figure(error_decomposition_figure(rows, cfg, tail, opt_rows), "error_decomposition")
     return summary
 
 

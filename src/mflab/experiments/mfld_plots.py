@@ -99,13 +99,19 @@ def sparse_atoms_figure(rows, cfg):
     return fig
 
 
-def error_decomposition_figure(rows, cfg, tail):
-    """Left: the four components against t (smallest N and n, replica means) with the total and the
-    unrealizable Hermite tail. Middle: chaos at T against N. Right: statistical at T against n."""
+def error_decomposition_figure(rows, cfg, tail, opt_rows=()):
+    """Left: the four components against t (smallest N and n, replica means; the optimisation part on
+    the reference's fine time grid when ``opt_rows`` are given) with the total and the unrealizable
+    Hermite tail. Middle: chaos at T against N. Right: statistical at T against n."""
     fig, axes = plt.subplots(1, 3, figsize=(12.6, 3.5))
     N0, n0 = min(cfg.widths), min(cfg.n_train)
     ts = sorted({r["t"] for r in rows})
     for i, c in enumerate(("chaos", "optimization", "statistical", "residual", "total")):
+        if c == "optimization" and opt_rows:
+            tf = sorted({r["t"] for r in opt_rows})[:-1]
+            v = [np.mean([r[c] for r in opt_rows if r["t"] == t and r["n"] == n0]) for t in tf]
+            axes[0].plot(tf, np.where(np.asarray(v) > 0, v, np.nan), color=f"C{i}", label=c, lw=1.2)
+            continue
         v = [np.mean([r[c] for r in rows if r["t"] == t and r["N"] == N0 and r["n"] == n0]) for t in ts]
         axes[0].plot(ts, np.where(np.asarray(v) > 0, v, np.nan), marker="o", ms=2, color=f"C{i}", label=c,
                      lw=2 if c == "total" else 1.2)
@@ -121,6 +127,8 @@ def error_decomposition_figure(rows, cfg, tail):
             ax.plot(xs, m, marker="o", ms=3, color=f"C{i}", label=f"{'n' if key == 'N' else 'N'} = {other}")
         ax.plot(xs, m[0] * xs[0] / np.asarray(xs, float), color="0.6", ls=":", label="∝ 1/x")
         ax.set(xscale="log", yscale="log", xlabel=lab, title=f"{comp} at t = {T:g}")
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
