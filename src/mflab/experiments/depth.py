@@ -22,7 +22,7 @@ from ..dynamics.optimizers import check_optimizer
 from ..errors import ConfigError
 from ..networks.resnet import ResNet
 from .config import require
-from .rundir import RunDir, provenance
+from .rundir import RunDir, provenance, resumable
 
 
 @dataclass
@@ -98,23 +98,12 @@ def run(cfg: CoordinateCheckConfig, rd: RunDir, progress: bool = True, log=None)
     finished = {(r["variant"], r["width"], r["depth"]) for r in done["rows"]}
     todo = [(vi, n, L) for vi in range(len(cfg.variants)) for n in cfg.widths for L in cfg.depths
             if (vi, n, L) not in finished]
-    if finished:
-        log(f"resuming: {len(finished)} points done, {len(todo)} to go")
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="coordinate check", unit="pt", file=sys.stderr)
-    for vi, n, L in todo:
+    for vi, n, L in resumable(todo, len(finished), "points", "coordinate check", "pt", progress, log):
         v = cfg.variants[vi]
         rows = coordinate_check(lambda n, L: v.net(n, L, cfg.activation), [n], [L], X, y, cfg.lr, cfg.steps, cfg.seeds,
                                 key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), optimizer=v.optimizer)
         done["rows"] += [dict(r, variant=vi, label=v.label) for r in rows]
         rd.write_json("results/partial.json", done)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
     rows = done["rows"]
     rd.write_table("points", rows)
     diverged = [r for r in rows if not r["alive"]]

@@ -30,7 +30,7 @@ from ..analysis.fits import mean_loglog_slope
 from ..analysis.reused_weight_coupling import history_train
 from ..networks.resnet import ResNet
 from .config import require
-from .rundir import RunDir, provenance
+from .rundir import RunDir, provenance, resumable
 
 
 @dataclass
@@ -92,14 +92,7 @@ def run(cfg: DepthCouplingConfig, rd: RunDir, progress: bool = True, log=None) -
     done = rd.read_json("results/partial.json") or {"rows": []}
     finished = {(r["width"], r["depth"]) for r in done["rows"]}
     todo = [(n, L) for n in cfg.widths for L in cfg.depths if (n, L) not in finished]
-    if finished:
-        log(f"resuming: {len(finished)} cells done, {len(todo)} to go")
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="coupling", unit="cell", file=sys.stderr)
-    for n, L in todo:
+    for n, L in resumable(todo, len(finished), "cells", "coupling", "cell", progress, log):
         m = measure_cell(cfg, n, L, X, y)
         for s in range(cfg.seeds):
             for k in range(cfg.steps + 1):
@@ -110,10 +103,6 @@ def run(cfg: DepthCouplingConfig, rd: RunDir, progress: bool = True, log=None) -
                     "ablation_effect": float(m["abl"][s, k]), "null_effect": float(m["null"][s, k]),
                     "output_move": float(m["move"][s])})
         rd.write_json("results/partial.json", done)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
     rows = done["rows"]
     rd.write_table("points", rows)
     dead = {(r["width"], r["depth"], r["seed"]) for r in rows if not r["alive"]}

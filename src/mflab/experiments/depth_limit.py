@@ -26,7 +26,7 @@ from ..analysis.depth_limit import OBSERVABLES, coupled_level, increment_stats, 
 from ..errors import ConfigError
 from ..networks.resnet import ResNet
 from .config import require
-from .rundir import RunDir, provenance
+from .rundir import RunDir, provenance, resumable
 
 STAGES = ("init", "trained")
 
@@ -78,15 +78,8 @@ def run(cfg: DepthLimitConfig, rd: RunDir, progress: bool = True, log=None) -> d
     part = rd.path / "results" / "increments.npz"
     raw = dict(np.load(part)) if part.exists() else {}
     todo = [L for L in Ls if f"L{L}_alive" not in raw]
-    if len(todo) < len(Ls):
-        log(f"resuming: {len(Ls) - len(todo)} depths done, {len(todo)} to go")
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="depth levels", unit="L", file=sys.stderr)
     base = jax.random.PRNGKey(cfg.seed)
-    for L in todo:
+    for L in resumable(todo, len(Ls) - len(todo), "depths", "depth levels", "L", progress, log):
         fine = ResNet.create(cfg.width, 2 * L, cfg.activation, cfg.parametrization)
         keys = jax.random.split(jax.random.fold_in(base, L), cfg.seeds)
         parts = [coupled_level(fine, X, y, cfg.lr, cfg.steps, keys[i:i + cfg.seed_batch])
@@ -94,10 +87,6 @@ def run(cfg: DepthLimitConfig, rd: RunDir, progress: bool = True, log=None) -> d
         for k in parts[0]:
             raw[f"L{L}_{k}"] = np.concatenate([p[k] for p in parts])
         rd.write_arrays("results/increments.npz", **raw)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
 
     rows, slopes = [], {}
     alive = {L: raw[f"L{L}_alive"].astype(bool) for L in Ls}

@@ -34,7 +34,7 @@ from ..tasks.base import Dataset, make_dataset
 from ..tasks.teacher import Teacher
 from .config import require
 from .depth import Variant, validate_variants
-from .rundir import RunDir, provenance
+from .rundir import RunDir, provenance, resumable
 
 TASKS = ("digits", "teacher")
 
@@ -150,14 +150,7 @@ def run(cfg: DepthTransferConfig, rd: RunDir, progress: bool = True, log=None) -
     finished = {(r["task"], r["variant"], r["depth"]) for r in done["rows"]}
     todo = [(t, vi, L) for t in cfg.tasks for vi in range(len(cfg.variants)) for L in cfg.depths
             if (t, vi, L) not in finished]
-    if finished:
-        log(f"resuming: {len(finished)} cells done, {len(todo)} to go")
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="depth transfer", unit="cell", file=sys.stderr)
-    for t, vi, L in todo:
+    for t, vi, L in resumable(todo, len(finished), "cells", "depth transfer", "cell", progress, log):
         v = cfg.variants[vi]
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 * L + vi), cfg.seeds)
         res = train_grid(v.net(cfg.width, L, cfg.activation), data[t], cfg.lrs, cfg.steps, keys, v.optimizer)
@@ -168,10 +161,6 @@ def run(cfg: DepthTransferConfig, rd: RunDir, progress: bool = True, log=None) -
                                 else float(a[s, j]) if a[s, j] == a[s, j] else None) for k, a in res.items()})
                 done["rows"].append(row)
         rd.write_json("results/partial.json", done)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
     rows = done["rows"]
     rd.write_table("points", rows)
     optima, drift = _optima(cfg, rows)

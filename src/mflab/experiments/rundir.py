@@ -178,3 +178,25 @@ def provenance(seed: int, extra: dict | None = None) -> dict:
     }
     out.update(extra or {})
     return out
+
+
+def resumable(todo: list, n_done: int, what: str, desc: str, unit: str, progress: bool = True, log=None):
+    """Iterate over the unfinished cells of a resumable run: says "resuming: <n_done> <what> done, <k> to
+    go" when some are finished, and advances a progress bar (stderr) after each cell's body has run
+    (so the caller writes its partial results before the bar moves)."""
+    log = log or (lambda m: print(m, file=sys.stderr))
+    if n_done:
+        log(f"resuming: {n_done} {what} done, {len(todo)} to go")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=desc, unit=unit, file=sys.stderr)
+    try:
+        for item in todo:
+            yield item
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
