@@ -10,6 +10,15 @@ settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True
 settings.load_profile("ci")
 
 
+@pytest.fixture(scope="module")
+def x64_module():
+    """Run a whole test module in float64; restores the previous setting."""
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", old)
+
+
 @pytest.fixture
 def x64():
     """Run a test in float64 (references are float64); restores the previous setting."""

@@ -10,12 +10,7 @@ from mflab.errors import ConfigError
 from mflab.networks.resnet import ResNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def float64():
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
+pytestmark = pytest.mark.usefixtures("x64_module")  # float64 references (conftest)
 
 
 def _orth(M):

@@ -13,12 +13,7 @@ from mflab.theory.depth import depth_limit_covariance, gaussian_phi_covariance, 
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def float64():
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
+pytestmark = pytest.mark.usefixtures("x64_module")  # float64 references (conftest)
 
 
 def _data(P=4, d=6, seed=0):

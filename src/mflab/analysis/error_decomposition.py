@@ -29,7 +29,7 @@ COMPONENTS = ("chaos", "optimization", "statistical", "residual")
 
 def function_gram(activation, clouds, target) -> np.ndarray:
     """G_ij = ⟨f_i, f_j⟩_{L²(N(0,I))} for the particle networks ``clouds`` (rows (a, w), weights 1/N)
-    followed by the target f* (last row/column; ``target=None``: the networks only)."""
+    followed by the target f* (last row/column)."""
     atoms = [signed_atoms(th) for th in clouds]
     k = len(atoms)
     G = np.zeros((k + 1, k + 1))
@@ -39,10 +39,7 @@ def function_gram(activation, clouds, target) -> np.ndarray:
             for j in range(i, k):
                 cj, Wj = atoms[j]
                 G[i, j] = G[j, i] = float(ci @ np.asarray(gaussian_gram(activation, jnp.asarray(Wi), jnp.asarray(Wj))) @ cj)
-            if target is not None:
-                G[i, k] = G[k, i] = float(ci @ np.asarray(target_cross_moments(activation, target, jnp.asarray(Wi))))
-        if target is None:
-            return G[:k, :k]
+            G[i, k] = G[k, i] = float(ci @ np.asarray(target_cross_moments(activation, target, jnp.asarray(Wi))))
         G[k, k] = float(target.target_power)
     return G
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..analysis.error_decomposition import COMPONENTS, decomposition_table, function_gram, hermite_tail
 from ..analysis.fits import mean_loglog_slope
+from ..analysis.identifiability import l2_distance
 from ..analysis.propagation_of_chaos import coupled_system, log_times
 from ..dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
 from ..dynamics.objectives import TrainData
@@ -116,11 +117,10 @@ def run(cfg: ErrorDecompositionConfig, rd: RunDir, progress: bool = True, log=No
         z = np.load(path)
         B_fine = z[f"N{cfg.m_ref}"]
         B = B_fine[:, ::cfg.log_every // cfg.ref_log_every]  # at the logged times of the A runs
-        e = np.array([1.0, -1.0])
         for r in range(cfg.replicas):
             for j in range(1, B_fine.shape[1]):
                 opt_rows.append({"n": n, "replica": r, "t": float(j * cfg.ref_log_every * cfg.eta),
-                                 "optimization": float(e @ function_gram("erf", [B_fine[r, j], B_fine[r, -1]], None) @ e)})
+                                 "optimization": l2_distance(B_fine[r, j], B_fine[r, -1], "erf")})
         for N in sorted(set(cfg.widths)):
             A = z[f"N{N}"]
             for r in range(cfg.replicas):
