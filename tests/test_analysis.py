@@ -32,3 +32,14 @@ def test_late_jump_and_bad_values():
     np.testing.assert_array_equal(equilibration_steps(s, np.stack([v, v])), [60, 60])
     with pytest.raises(ValueError):
         equilibration_step(s, v[:-1])
+
+
+def test_mf_points_are_charged_by_the_same_equilibration_criterion_as_sgld():
+    from mflab.experiments.phase import mf_equilibration_iterations
+
+    settled_late = [0.0, 0.2, 0.5, 0.7, 0.7, 0.7, 0.7, 0.7]  # enters the band at the 4th chunk end
+    settled_at_once = [0.7] * 6 + [np.nan, np.nan]  # a warm-started point: one chunk is still charged
+    too_short = [0.3] + [np.nan] * 7  # cannot be judged: charged in full
+    res = {"trace_overlap": np.array([settled_late, settled_at_once, too_short]),
+           "iterations_used": np.array([400, 300, 50])}
+    np.testing.assert_array_equal(mf_equilibration_iterations(res, 50, tol=0.05), [200, 50, 50])

@@ -165,7 +165,10 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     assert len(trace) == 1 + 4 * 3  # 4 chains, steps 0, 50, 100
     e = s["sgld_equilibration"]
     assert e["steps_run"] == 100 and 0 <= e["budget_fraction_needed"] <= 1
-    assert "equal accuracy" in report
+    assert "equal accuracy" in report and "mf-ard equilibration" in report
+    for b in ("mf", "mf-ard"):  # MF points are charged by SGLD's criterion, on their per-chunk overlap trace
+        assert 0 < s[f"{b}_equilibration"]["budget_fraction_needed"] <= 1
+        assert s[f"speed_ratio_equal_accuracy_sgld_over_{b}"] > 0
     # stage resume: a finished stage is not recomputed after an interruption
     (out / "summary.json").unlink()
     (out / "results/stage_mf.npz").unlink()
