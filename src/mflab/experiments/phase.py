@@ -218,7 +218,7 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
                 break
         f_avg = np.stack([np.mean(t, 0) for t in tests])
         y_test = np.asarray(g.y_test)
-        ov = np.asarray(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test))(jnp.asarray(f_avg)))
+        ov = np.asarray(overlaps(jnp.asarray(f_avg)))
         ok, W_np, rho_np = np.asarray(states.ok), np.asarray(states.W), np.asarray(states.rho)
         for li, (k, r) in enumerate(lanes):
             c = index[(P, k, r)]
