@@ -1,6 +1,7 @@
 """Is the MF single-neuron law in the learning phase one equilibrium, or several?
 
-In a frozen residual r the MF particles sample p_r(w) ∝ exp(−U(w)) with (docs/mean_field.md)
+In a frozen residual r the MF particles sample p_r(w) ∝ exp(−U(w)) with
+(``mflab.theory.mean_field.single_neuron_energy``; docs/mean_field.md)
 
     U(w) = ½ρ|w|² + ½ log D(w) − Ĵ_r(w)²/(2κ² D(w)),   D = Aκ² + Σ̂(w),   A = N^{2γ}/σ_a².
 
@@ -27,8 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mflab.dynamics.objectives import TrainData
 from mflab.tasks import SparseParity
 from mflab.tasks.base import sample
+from mflab.theory.mean_field import MeanField, single_neuron_energy
 
 
 def main():
@@ -41,14 +44,12 @@ def main():
     d, k, P, N, B = 12, 4, 400, 128, 256
     task = SparseParity(d, k)
     X, y = sample(task, jax.random.key(2), P)
-    r = 0.3 * y
-    k2, A, rho = a.kappa**2, float(N), float(d)
+    data = TrainData(X, y, jnp.full((P,), 1.0 / P))
+    mf = MeanField.create("relu", N)  # γ = ½, σ_a = σ_w = 1
+    rho = jnp.full((d,), mf.rho0(d))
 
     def U(w):
-        phi = jax.nn.relu(X @ w)
-        sig, J = jnp.mean(phi**2), jnp.mean(r * phi)
-        D = A * k2 + sig
-        return 0.5 * rho * w @ w + 0.5 * jnp.log(D) - J**2 / (2 * k2 * D)
+        return single_neuron_energy(mf, w, rho, 0.3 * y, data, a.kappa**2)
 
     U_b, gU_b = jax.vmap(U), jax.vmap(jax.grad(U))
     eta = a.eta
@@ -68,10 +69,9 @@ def main():
     run = jax.jit(lambda W, key: jax.lax.scan(step, (W, 0.0), jax.random.split(key, half))[0])
 
     def stats(W):
-        W = np.asarray(W)
-        return (float(np.mean(U_b(jnp.asarray(W)))), float(np.mean(W[:, :k] ** 2)), float(np.mean(W[:, k:] ** 2)))
+        return float(jnp.mean(U_b(W))), float(jnp.mean(W[:, :k] ** 2)), float(jnp.mean(W[:, k:] ** 2))
 
-    W0 = jax.random.normal(jax.random.key(0), (B, d)) / np.sqrt(rho)
+    W0 = jax.random.normal(jax.random.key(0), (B, d)) / np.sqrt(mf.rho0(d))
     starts = {"isotropic prior": W0, "relevant coordinates only": W0.at[:, k:].set(0.0) * np.sqrt(d / k)}
     print(f"κ = {a.kappa:g}, MALA η = {eta:g}, {a.steps} steps, {B} particles per start")
     print(f"{'start':28s} {'half':>5s} {'<U>':>9s} {'<w_j²> relevant':>16s} {'<w_j²> irrelevant':>18s} {'acceptance':>10s}")

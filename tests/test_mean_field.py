@@ -14,6 +14,7 @@ from mflab.theory.hypercube import nngp_eigenvalues, population_krr_overlap
 from mflab.theory.kernels import nngp_kernel
 from mflab.theory.krr import krr_predict
 from mflab.theory.mean_field import (MeanField, _field_solve, _langevin_step, mf_init, mf_predict, mf_run,
+                                     single_neuron_energy,
                                      population_data, population_parity_sweep)
 
 
@@ -32,13 +33,7 @@ def test_particle_drift_is_the_gradient_of_the_single_neuron_energy(act):
     rho = jnp.linspace(2.0, 8.0, 6)
     kappa2 = 0.1**2
 
-    def U(w):
-        phi = mf.activation.fn(data.X @ w)
-        Sig, J = jnp.sum(data.weights * phi**2), jnp.sum(data.weights * r * phi)
-        D = mf.A * kappa2 + Sig
-        return 0.5 * jnp.sum(rho * w**2) + 0.5 * jnp.log(D) - J**2 / (2 * kappa2 * D)
-
-    ref = jax.vmap(jax.grad(U))(W)
+    ref = jax.vmap(jax.grad(lambda w: single_neuron_energy(mf, w, rho, r, data, kappa2)))(W)
     eta, T = 1e-3, 1.0
     # a step with the noise key fixed: (W − step)/(ηT) − noise/(ηT)·√(2Tη) isolates the drift
     new = _langevin_step(mf, W, jax.random.key(3), rho, r, data, kappa2, T, eta)

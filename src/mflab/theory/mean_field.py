@@ -116,6 +116,15 @@ def _features(mf, W, X):
     return H, mf.activation.fn(H)
 
 
+def single_neuron_energy(mf: MeanField, w, rho, r, data: TrainData, kappa2):
+    """U(w) = ½Σ_j ρ_j w_j² + ½ log D(w) − Ĵ_r(w)²/(2κ²D(w)) of one particle w (d,) in a frozen
+    residual r: p_r(w) ∝ exp(−U). The particle step below uses its hand-written gradient."""
+    phi = mf.activation.fn(data.X @ w)
+    D = mf.A * kappa2 + jnp.sum(data.weights * phi**2)
+    J = jnp.sum(data.weights * r * phi)
+    return 0.5 * jnp.sum(rho * w**2) + 0.5 * jnp.log(D) - J**2 / (2 * kappa2 * D)
+
+
 def _langevin_step(mf: MeanField, W, key, rho, r, data: TrainData, kappa2, T, eta):
     """One Langevin step of all particles on U(w) = ½Σρ_j w_j² + ½ log D − Ĵ_r²/(2κ²D) (hand gradient)."""
     H, Phi = _features(mf, W, data.X)
