@@ -1,1 +1,0 @@
-"""Experiments: configuration, presets, run directories, figures. The edge of the library."""
