@@ -5,7 +5,7 @@ number of Monte-Carlo particles) a numerical parameter that does not depend on N
 advantage should grow like N/B. This runs the quick parity-phase grid (P = 25 … 800, three κ,
 2 replicas) for SGLD and MF-ARD at several widths, and prints the wall times, the ratios (whole
 budgets, and at equal accuracy: each method charged only up to each point's equilibration step,
-see ``mflab.experiments.phase.mf_equilibration_iterations``; MF compiles charged in full), the plateau overlaps and the
+see ``mflab.studies.bayes.phase.mf_equilibration_iterations``; MF compiles charged in full), the plateau overlaps and the
 MF-ARD-vs-SGLD agreement.
 
     python benchmarks/mf_cost_vs_width.py [--widths 128,256,512] [--particles 128] [--out DIR]

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mflab.analysis.coordinate_check import train_kernel
+from mflab.dynamics.resnet_training import train_kernel
 from mflab.dynamics.objectives import TrainData
 from mflab.networks.resnet import ResNet
 from sgld_parity_throughput import matmul_rate  # the benchmarks' one f32 matmul-rate probe (numpy 2048³)

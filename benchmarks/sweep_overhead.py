@@ -27,10 +27,10 @@ import tomli_w
 
 DIRECT = """
 import sys, json, time
-from mflab.experiments.config import from_dict
-from mflab.experiments.presets import get_preset
-from mflab.experiments.rundir import RunDir
-from mflab.experiments.sweep import load_sweep
+from mflab.framework.config import from_dict
+from mflab.framework.presets import get_preset
+from mflab.framework.rundir import RunDir
+from mflab.framework.sweeps.spec import load_sweep
 import tomllib
 sw = load_sweep(tomllib.loads(open(sys.argv[1]).read()))
 for i, pt in enumerate(sw.points):

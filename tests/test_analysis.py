@@ -35,7 +35,7 @@ def test_late_jump_and_bad_values():
 
 
 def test_mf_points_are_charged_by_the_same_equilibration_criterion_as_sgld():
-    from mflab.experiments.phase import mf_equilibration_iterations
+    from mflab.studies.bayes.phase import mf_equilibration_iterations
 
     settled_late = [0.0, 0.2, 0.5, 0.7, 0.7, 0.7, 0.7, 0.7]  # enters the band at the 4th chunk end
     settled_at_once = [0.7] * 6 + [np.nan, np.nan]  # a warm-started point: one chunk is still charged

@@ -72,32 +72,32 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     """Kill the run after its first checkpoint (an exception from the checkpoint hook), rerun:
     the result equals an uninterrupted run bit for bit."""
     from mflab.cli import build_config
-    from mflab.experiments import sgld
-    from mflab.experiments.config import to_dict
-    from mflab.experiments.rundir import RunDir
+    from mflab.studies.bayes import design, sgld_parity as sgld
+    from mflab.framework.config import to_dict
+    from mflab.framework.rundir import RunDir
 
     _, cfg = build_config("sgld-parity", True, [s for s in TINY if s != "--set"])
     ref = RunDir(tmp_path / "ref")
     ref.prepare(to_dict(cfg))
-    sgld.run(cfg, ref, progress=False, log=lambda m: None)
+    sgld.STUDY.run(cfg, ref, progress=False, log=lambda m: None)
 
-    real_save = sgld._save_checkpoint
+    real_save = design._save_checkpoint
     calls = []
 
-    def save_then_die(rd, result, name="checkpoint.npz"):
+    def save_then_die(rd, result, name):
         real_save(rd, result, name)
         calls.append(result.steps_done)
         raise KeyboardInterrupt
 
     rd = RunDir(tmp_path / "cut")
     rd.prepare(to_dict(cfg))
-    monkeypatch.setattr(sgld, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(design, "_save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        sgld.run(cfg, rd, progress=False, log=lambda m: None)
-    assert calls == [100] and (rd.path / "checkpoint.npz").exists() and not (rd.path / "summary.json").exists()
-    monkeypatch.setattr(sgld, "_save_checkpoint", real_save)
+        sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)
+    assert calls == [100] and (rd.path / "checkpoints" / "sgld.npz").exists() and not (rd.path / "summary.json").exists()
+    monkeypatch.setattr(design, "_save_checkpoint", real_save)
     assert rd.prepare(to_dict(cfg)) is True
-    sgld.run(cfg, rd, progress=False, log=lambda m: None)
+    sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)
     assert (rd.path / "results/final.csv").read_text() == (ref.path / "results/final.csv").read_text()
     a, b = np.load(rd.path / "results/final_params.npz"), np.load(ref.path / "results/final_params.npz")
     assert np.array_equal(a["W"], b["W"])
@@ -122,8 +122,8 @@ KEYS = st.sampled_from(["seed", "precision", "task", "task.d", "task.k", "task.n
 @given(st.dictionaries(KEYS, VALUES, max_size=4))
 def test_config_parser_never_crashes(overrides):
     """Any malformed input gives a ConfigError/MflabError, never another exception."""
-    from mflab.experiments.config import deep_merge, from_dict
-    from mflab.experiments.presets import get_preset
+    from mflab.framework.config import deep_merge, from_dict
+    from mflab.framework.presets import get_preset
 
     preset = get_preset("sgld-parity")
     nested: dict = {}
@@ -151,10 +151,12 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY)
     assert r.returncode == 0, r.stderr
     for f in ["report.md", "figures/phase_diagram.png", "figures/learning_curves.png", "figures/weight_marginals.png",
-              "results/points.csv", "results/critical.csv", "results/stage_sgld.npz", "results/stage_mf-ard.npz"]:
+              "results/points.csv", "results/critical.csv", "results/units/sgld.npz", "results/units/mf-ard.npz"]:
         assert (out / f).is_file(), f
     s = json.loads((out / "summary.json").read_text())
     assert set(s["methods"]) == {"sgld", "mf", "mf-ard", "krr"}
+    show = mflab("show", str(out))  # was: TypeError in the SGLD-only table
+    assert show.returncode == 0 and "P_c" in show.stdout and "Gibbs error" in show.stdout, show.stderr
     # 2 chunks < 2·patience: the drift test cannot pass, and that must be said, not hidden
     assert s["non_converged_points"]["mf"] == 4 and "did not converge" in r.stderr
     report = (out / "report.md").read_text()
@@ -171,11 +173,11 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
         assert s[f"speed_ratio_equal_accuracy_sgld_over_{b}"] > 0
     # stage resume: a finished stage is not recomputed after an interruption
     (out / "summary.json").unlink()
-    (out / "results/stage_mf.npz").unlink()
-    before = (out / "results/stage_sgld.npz").stat().st_mtime_ns
+    (out / "results/units/mf.npz").unlink()
+    before = (out / "results/units/sgld.npz").stat().st_mtime_ns
     r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY)
     assert r.returncode == 0 and "resuming" in r.stderr
-    assert (out / "results/stage_sgld.npz").stat().st_mtime_ns == before and (out / "results/stage_mf.npz").exists()
+    assert (out / "results/units/sgld.npz").stat().st_mtime_ns == before and (out / "results/units/mf.npz").exists()
 
 
 def test_mf_lanes_stop_individually(tmp_path):
@@ -186,11 +188,11 @@ def test_mf_lanes_stop_individually(tmp_path):
     base = PHASE_TINY[:-2] + ["--set", 'methods=["mf"]', "--set", "mf.patience=1", "--set", "mf.iterations=60"]
     r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *base, "--set", "mf.tol=1e9")
     assert r.returncode == 0, r.stderr
-    used = np.load(out / "results/stage_mf.npz")["iterations_used"]
+    used = np.load(out / "results/units/mf.npz")["iterations_used"]
     np.testing.assert_array_equal(used, 20)  # 2·patience chunks of 10: the earliest a lane can stop
     r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", "--force", *base,
               "--set", "mf.tol=1e-9")
-    z = np.load(out / "results/stage_mf.npz")
+    z = np.load(out / "results/units/mf.npz")
     np.testing.assert_array_equal(z["iterations_used"], 60)
     assert not z["converged"].any()
 
@@ -368,6 +370,6 @@ def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
     assert len((out / "results" / "table.csv").read_text().splitlines()) == 1 + 2 * 2 * 2 * 2
     assert (out / "figures" / "error_decomposition.png").exists()
     r = mflab(*args)
-    assert r.returncode == 0 and "decomposition written" in r.stderr
+    assert r.returncode == 0 and "resuming: 4 systems done, 0 to go" in r.stderr and "decomposition done" in r.stderr
     r = mflab("run", "error-decomposition", "--quick", "--out", str(tmp_path / "bad"), "--set", "ref_log_every=7")
     assert r.returncode == 2 and "ref_log_every" in r.stderr and "Traceback" not in r.stderr

@@ -6,7 +6,7 @@ import pytest
 from scipy import integrate, special
 
 from mflab.networks.activations import ACTIVATIONS, get_activation
-from mflab.theory.hermite import hermite_he, hermite_normalized
+from mflab.maths.hermite import hermite_he, hermite_normalized
 
 from conftest import gauss2d
 
@@ -85,7 +85,7 @@ def test_dual_kernel_matches_2d_quadrature(x64, name, q1, q2, c):
 def test_mehler_identity_against_closed_form(x64, name):
     """The Mehler series from the Hermite coefficients reproduces the dual kernel (closed form or
     2-D quadrature), i.e. the Mehler identity holds."""
-    from mflab.theory.hermite import mehler_kernel
+    from mflab.maths.hermite import mehler_kernel
 
     act = get_activation(name)
     q1, q2, c = 1.2, 0.8, 0.5

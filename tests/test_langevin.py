@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mflab.dynamics import Hyper, TrainData, constant, langevin, masked_train_data, mse_objective, run_chains
+from mflab.dynamics import Hyper, TrainData, constant, guard, langevin, masked_train_data, mse_objective, run_chains
 from mflab.networks import TwoLayer
 
 
@@ -14,7 +14,7 @@ def _setup(C=4, N=6, d=3, P=8, seed=0, lr=1e-2, freeze_w=False, noise="independe
     y = jnp.sin(X[:, 0]) + 0.1 * jax.random.normal(ky, (P,))
     data = jax.tree_util.tree_map(lambda t: jnp.broadcast_to(t, (C,) + t.shape), TrainData(X, y, jnp.full((P,), 1 / P)))
     mult = net.lr_multipliers()._replace(W=0.0) if freeze_w else net.lr_multipliers()
-    kern = langevin(mse_objective(net), net.prior_variances(d), constant(lr), mult, noise)
+    kern = guard(langevin(mse_objective(net), net.prior_variances(d), constant(lr), mult, noise))
     keys = jax.random.split(jax.random.key(seed + 1), C)
     W0 = net.init(jax.random.key(99), d).W
     states = jax.vmap(lambda k: kern.init(net.init(k, d)._replace(W=W0) if freeze_w else net.init(k, d)))(keys)
@@ -74,7 +74,7 @@ def test_a_diverging_chain_stops_alone_and_keeps_its_history():
     alive = np.asarray(res.states.alive)
     assert alive.tolist() == [True, False, True]
     assert len(res.diverged) == 1 and res.diverged[0]["chain"] == 1 and res.diverged[0]["step"] >= 0
-    assert any("chain 1 diverged" in m and "learning rate" in m for m in msgs)
+    assert any("chain 1 diverged" in m and "step size" in m for m in msgs)
     assert res.trace.values["a2"].shape == (3, 6)  # the whole history is kept ...
     assert np.all(np.isfinite(res.trace.values["a2"][[0, 2]]))  # ... and the healthy chains are untouched
     assert res.trace.values["alive"][1].tolist() == [False] * 6 and res.trace.values["alive"][0].all()
@@ -128,7 +128,7 @@ def test_frozen_leaves_do_not_move_and_divergence_names_the_right_leaf():
     def grad_fn(params, data, key):
         return jnp.zeros(()), (jnp.ones(3), jnp.full(2, 3e38, jnp.float32))
 
-    k = langevin(grad_fn, (None, None), constant(1.0), (0.0, 1.0), noise="none")
+    k = guard(langevin(grad_fn, (None, None), constant(1.0), (0.0, 1.0), noise="none"))
     s = k.init((jnp.arange(3.0), jnp.full(2, 3e38, jnp.float32)))
     s, _ = k.step(s, jax.random.PRNGKey(0), Hyper(jnp.zeros(()), jnp.asarray(-1.0)), None)
     assert not bool(s.alive) and int(s.bad_leaf) == 1 and int(s.diverged_at) == 0

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mflab.analysis.coordinate_check import coordinate_check, feature_updates, loglog_slope
+from mflab.analysis.coordinate_check import coordinate_check, feature_updates
+from mflab.analysis.fits import loglog_slope
 from mflab.dynamics.objectives import TrainData
 from mflab.errors import ConfigError
 from mflab.networks.resnet import ResNet
@@ -190,7 +191,7 @@ def test_coarsening_is_the_euler_maruyama_coupling(x64):
 def test_first_adam_step_is_a_sign_step_with_the_tabled_rates():
     """Adam's first bias-corrected step is lr·m·g/(|g| + ε) = lr·m·sign(g): U and v move by lr, hidden
     increments by lr/√(nL) under depth-μP (the Adam column of mflab.conventions)."""
-    from mflab.analysis.coordinate_check import train
+    from mflab.dynamics.resnet_training import train
     from mflab.networks.resnet import resnet_mse
 
     X, y = _data(P=4, d=6)
@@ -249,7 +250,7 @@ def _empirical_ntk(net, p, X):
 def test_init_ntk_recursion_matches_wide_networks_and_predicts_the_first_step():
     """The infinite-width tangent kernel of theory.depth (forward Σ, backward Γ recursions) against
     the empirical NTK of width-1024 networks (seed mean), and −ηKχ against one small SGD step."""
-    from mflab.analysis.coordinate_check import train
+    from mflab.dynamics.resnet_training import train
     from mflab.theory.depth import resnet_init_ntk
 
     X, y = _data(P=3, d=6)

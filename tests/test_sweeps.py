@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mflab.errors import MflabError
-from mflab.experiments.executors import LocalExecutor, compute_point
-from mflab.experiments.store import SweepStore
-from mflab.experiments.sweep import load_sweep
-from mflab.experiments.sweep_runner import run_sweep
+from mflab.framework.sweeps.executors import LocalExecutor, compute_point
+from mflab.framework.sweeps.store import SweepStore
+from mflab.framework.sweeps.spec import load_sweep
+from mflab.framework.sweeps.runner import run_sweep
 
 # Cheapest real points: a width-8 ResNet coordinate check, about 1.5 s each once compiled.
 DEPTH = {
@@ -295,7 +295,7 @@ def test_dask_cluster_matches_local_survives_a_killed_worker_and_leaks_nothing(t
     in-flight point is retried elsewhere, the dataset is identical to the local executor's, and
     no host path or environment secret reaches the run directory."""
     pytest.importorskip("distributed")
-    from mflab.experiments.executors import DaskExecutor
+    from mflab.framework.sweeps.executors import DaskExecutor
 
     monkeypatch.setenv("MFLAB_TEST_SECRET", "s3cr3t-t0ken-value")
     spec = copy.deepcopy(DEPTH)

@@ -78,7 +78,7 @@ def test_parity_on_gaussian_inputs_is_refused():
 
 
 def test_normalized_hermite_links_give_unit_target_power():
-    from mflab.experiments.sections import TaskConfig, build_task
+    from mflab.studies.bayes.sections import TaskConfig, build_task
 
     for name in ("single-index", "multi-index"):
         raw = build_task(TaskConfig(name=name, d=6, k=2, degree=4))

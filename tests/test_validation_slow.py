@@ -30,9 +30,9 @@ PUBLISHED_MF_ARD_TEST_MSE = {500: 1.20, 1000: 0.033, 2133: 0.028}
 @pytest.mark.slow
 def test_reduced_published_parity_setting(tmp_path):
     from mflab.cli import build_config
-    from mflab.experiments import phase
-    from mflab.experiments.config import to_dict
-    from mflab.experiments.rundir import RunDir
+    from mflab.studies.bayes import phase
+    from mflab.framework.config import to_dict
+    from mflab.framework.rundir import RunDir
 
     sets = ["task.d=35", "task.k=4", "task.n_train=[500,1000,2133]", "task.n_test=20000", "network.width=512",
             "sgld.kappa=[5e-3]", 'sgld.schedule="constant"', "sgld.lr=1e-2", "sgld.steps=150000",

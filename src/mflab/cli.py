@@ -30,8 +30,8 @@ def read_toml(target: str) -> dict | None:
 
 def build_config(target: str, quick: bool, sets: list[str], data: dict | None = None):
     """Resolve (preset, config object) from a preset name or a TOML file, --quick and --set."""
-    from .experiments.config import deep_merge, from_dict, parse_set
-    from .experiments.presets import get_preset
+    from .framework.config import deep_merge, from_dict, parse_set
+    from .framework.presets import get_preset
 
     path = Path(target)
     if data is not None:
@@ -51,10 +51,10 @@ def build_config(target: str, quick: bool, sets: list[str], data: dict | None = 
 
 
 def cmd_sweep(args, data: dict) -> int:
-    from .experiments.executors import check_executor, make_executor
-    from .experiments.store import SweepStore
-    from .experiments.sweep import load_sweep
-    from .experiments.sweep_runner import run_sweep
+    from .framework.sweeps.executors import check_executor, make_executor
+    from .framework.sweeps.store import SweepStore
+    from .framework.sweeps.spec import load_sweep
+    from .framework.sweeps.runner import run_sweep
 
     if args.set:
         raise MflabError("--set does not apply to sweep files; fix: edit the file (fixed values go outside [sweep])")
@@ -80,9 +80,9 @@ def cmd_sweep(args, data: dict) -> int:
 
 
 def cmd_run(args) -> int:
-    from .experiments.config import to_dict
-    from .experiments.rundir import RunDir
-    from .experiments.sweep import is_sweep
+    from .framework.config import to_dict
+    from .framework.rundir import RunDir
+    from .framework.sweeps.spec import is_sweep
 
     data = read_toml(args.target)
     if is_sweep(data):
@@ -101,15 +101,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from .experiments.presets import PRESETS
+    from .framework.presets import all_presets
 
-    for p in PRESETS.values():
+    for p in all_presets().values():
         print(f"{p.name:20s} {p.description}")
     return 0
 
 
 def cmd_show(args) -> int:
-    from .experiments.rundir import RunDir
+    from .framework.rundir import RunDir
 
     rd = RunDir(args.dir)
     if not rd.path.is_dir():
@@ -126,31 +126,45 @@ def cmd_show(args) -> int:
     if prov:
         print(f"mflab {prov.get('mflab')} (git {prov.get('git_revision')}), jax {prov.get('jax')}, {prov.get('device')}")
     if summary is None:
-        state = "interrupted (checkpoint present: rerun the same command to resume)" if (rd.path / "checkpoint.npz").exists() else "not finished"
+        partial = any(rd.path.glob("checkpoint*.npz")) or (rd.path / "checkpoints").is_dir() or (rd.path / "results" / "units").is_dir()
+        state = "interrupted (partial results present: rerun the same command to resume)" if partial else "not finished"
         print(f"status: {state}")
         return 0
-    print(f"status: {summary.get('status')}   chains: {summary.get('chains')}   steps: {summary.get('steps')}   "
-          f"wall: {summary.get('wall_seconds', 0):.1f}s")
-    for d in summary.get("diverged_chains", []):
-        print(f"  diverged: chain {d['chain']} (P={d['n_train']}, kappa={d['kappa']}) at step {d['step']}")
-    pts = summary.get("points", [])
-    if pts:
-        print(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'test MSE':>16} {'KRR overlap':>12} {'KRR MSE':>9}")
-        for r in pts:
-            print(f"{r['n_train']:>7} {r['kappa']:>8.2g} {r['overlap']:>7.3f} ± {r['overlap_std'] or 0:<5.3f}"
-                  f"{r['test_mse']:>9.4f} ± {r['test_mse_std'] or 0:<6.4f}"
-                  f"{(r['krr_overlap'] if r['krr_overlap'] is not None else float('nan')):>10.3f}"
-                  f"{(r['krr_test_mse'] if r['krr_test_mse'] is not None else float('nan')):>10.4f}")
+    for line in describe_summary(cfg.get("preset"), summary):
+        print(line)
     figs = sorted(p.name for p in (rd.path / "figures").glob("*.png")) if (rd.path / "figures").is_dir() else []
     print("figures: " + ", ".join(figs))
     return 0
 
 
+def describe_summary(preset_name, summary: dict) -> list[str]:
+    """The lines `mflab show` prints for a finished run: the study's own ``describe`` when it has one,
+    otherwise its status and the scalar headline numbers of the summary."""
+    from .framework.presets import all_presets
+
+    preset = all_presets().get(preset_name)
+    lines = [f"status: {summary.get('status')}"]
+    if preset is not None and preset.describe is not None:
+        try:
+            return lines + list(preset.describe(summary))
+        except (KeyError, TypeError, ValueError, AttributeError):  # a damaged or older summary
+            lines.append("  (the summary does not have this study's fields; the headline numbers follow)")
+    for k, v in summary.items():
+        if k in ("preset", "status"):
+            continue
+        if isinstance(v, bool) or v is None or isinstance(v, (int, float, str)):
+            lines.append(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+        elif isinstance(v, dict) and v and all(isinstance(x, (int, float)) or x is None for x in v.values()):
+            lines.append(f"  {k}: " + ", ".join(f"{a}={x:.4g}" if isinstance(x, float) else f"{a}={x}"
+                                               for a, x in v.items()))
+    return lines
+
+
 def show_sweep(path: Path, as_json: bool) -> int:
-    from .experiments.dataset import point_status
-    from .experiments.rundir import RunDir
-    from .experiments.store import SweepStore
-    from .experiments.sweep import load_sweep
+    from .framework.sweeps.dataset import point_status
+    from .framework.rundir import RunDir
+    from .framework.sweeps.store import SweepStore
+    from .framework.sweeps.spec import load_sweep
 
     store = SweepStore(path)
     sw = load_sweep(store.read_spec())

@@ -100,6 +100,7 @@ factor is needed in the SGD rate because the branch multiplier puts L^{-1/2} int
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ConfigError, suggest
 
@@ -178,11 +179,25 @@ def likelihood_noise_variance(temp: float, n_train: int) -> float:
     return 0.5 * temp * n_train
 
 
-def mfld_langevin_settings(width: int, eta: float, tau: float) -> dict:
+class MFLDScaling(NamedTuple):
+    """The Langevin-kernel values of mean-field Langevin noisy GD for N particles (module docstring)."""
+
+    width: int
+    temperature: float  # T = 2τ/N
+    lr_scale: float  # η/2
+    lr_mult: float  # N, on every particle coordinate
+
+
+def mfld_lr_multiplier(width: int) -> float:
+    """The learning-rate multiplier N of every particle coordinate (μP: each gradient is O(1/N))."""
+    return float(width)
+
+
+def mfld_langevin_settings(width: int, eta: float, tau: float) -> MFLDScaling:
     """Langevin-kernel settings of mean-field Langevin noisy GD (module docstring): temperature
     T = 2τ/N, base rate η/2, learning-rate multiplier N on every particle coordinate."""
     if not eta > 0:
-        raise ConfigError("mfld.eta", f"must be > 0, got {eta!r}", "e.g. eta = 0.1")
+        raise ConfigError("eta", f"must be > 0, got {eta!r}", "e.g. eta = 0.1")
     if not tau >= 0:
-        raise ConfigError("mfld.tau", f"must be >= 0, got {tau!r}", "tau = 0 is noiseless gradient descent")
-    return {"temperature": 2.0 * tau / width, "lr_scale": eta / 2.0, "lr_mult": float(width)}
+        raise ConfigError("tau", f"must be >= 0, got {tau!r}", "tau = 0 is noiseless gradient descent")
+    return MFLDScaling(int(width), 2.0 * tau / width, eta / 2.0, mfld_lr_multiplier(width))

@@ -16,32 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.objectives import TrainData
-from ..dynamics.optimizers import optimizer_kernel
-from ..errors import ConfigError
-from ..networks.resnet import ResNet, resnet_mse
-
-
-def train_kernel(net: ResNet, params, optimizer: str = "sgd"):
-    """Full-batch SGD or Adam with the network's per-group rates (:mod:`mflab.conventions`)."""
-    return optimizer_kernel(resnet_mse(net), net.lr_multipliers(params, optimizer), optimizer)
-
-
-def train(net: ResNet, params, X, y, lr: float, steps: int, optimizer: str = "sgd"):
-    """``steps`` full-batch steps on the mean squared error (traceable: jit/vmap it, also over ``lr``).
-    Returns the optimizer state: ``.params``, and ``.alive`` / ``.diverged_at`` (a diverging step is
-    rejected). Mode ``"ablate-coupling"`` trains through
-    :func:`mflab.analysis.reused_weight_coupling.history_train` (SGD only: it keeps histories)."""
-    if net.mode == "ablate-coupling":
-        from .reused_weight_coupling import history_train
-
-        if optimizer != "sgd":
-            raise ConfigError("optimizer", "the coupling ablation is defined for SGD", "use optimizer = 'sgd'")
-        return history_train(net, params, X, y, lr, steps, swap="coupling")
-    kernel = train_kernel(net, params, optimizer)
-    data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
-    lr = jnp.asarray(lr, X.dtype)
-    return jax.lax.fori_loop(0, steps, lambda i, s: kernel.step(s, None, lr, data)[0], kernel.init(params))
+from ..dynamics.resnet_training import train
+from ..networks.resnet import ResNet
 
 
 def feature_updates(net: ResNet, params, X, y, lr: float, steps: int = 1, optimizer: str = "sgd") -> dict:
@@ -83,8 +59,3 @@ def coordinate_check(make_net, widths, depths, X, y, lr: float, steps: int = 1, 
                     row["dz_own"] = float(np.mean(u["dz_own"]))
                 rows.append(row)
     return rows
-
-
-def loglog_slope(x, y) -> float:
-    """Least-squares slope of log y against log x."""
-    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..networks.resnet import ResNet, coarsen
-from .coordinate_check import train
+from ..dynamics.resnet_training import train
 
 OBSERVABLES = ("f", "K_h", "K_phi")
 

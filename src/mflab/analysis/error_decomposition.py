@@ -21,7 +21,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.mean_field_langevin import gaussian_gram, target_cross_moments
+from ..theory.gaussian import gaussian_gram, target_cross_moments
 from .identifiability import float64, signed_atoms
 
 COMPONENTS = ("chaos", "optimization", "statistical", "residual")

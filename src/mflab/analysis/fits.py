@@ -1,7 +1,12 @@
-"""Rate fits shared by the convergence experiments."""
+"""Rate fits shared by the convergence studies: the plain log-log slope and the replica-bootstrap slope."""
 from __future__ import annotations
 
 import numpy as np
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x."""
+    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
 def mean_loglog_slope(xs, samples: list, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:

@@ -38,7 +38,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from ..dynamics.mean_field_langevin import gaussian_gram
+from ..theory.gaussian import gaussian_gram
 from ..networks.activations import get_activation
 
 POLY_MAX_DEGREE = 4

@@ -17,24 +17,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..dynamics.kernel import guard
 from ..dynamics.langevin import Hyper, langevin
+from ..dynamics.runner import advance
 from ..dynamics.objectives import TrainData, mse_objective
 from ..dynamics.schedules import constant
 from ..networks.two_layer import TwoLayer
-from .coordinate_check import loglog_slope
+from .fits import loglog_slope
 
 
 def gd_movement(net: TwoLayer, X, y, lr: float, steps: int, keys) -> dict:
     """Per-seed movement of ``steps`` GD steps from the prior: rms_i and max_i |θ_i(t) − θ_i(0)| and
     the rms output movement on X, arrays over ``keys``."""
-    kernel = langevin(mse_objective(net), net.prior_variances(X.shape[1])._replace(W=None, a=None, b=None),
-                      constant(1.0), net.lr_multipliers(), noise="none")
+    kernel = guard(langevin(mse_objective(net), net.prior_variances(X.shape[1])._replace(W=None, a=None, b=None),
+                            constant(1.0), net.lr_multipliers(), noise="none"))
     data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
     hyper = Hyper(jnp.zeros((), X.dtype), jnp.asarray(lr, X.dtype))
 
     def one(key):
         p0 = net.init(key, X.shape[1])
-        st = jax.lax.fori_loop(0, steps, lambda t, s: kernel.step(s, key, hyper, data)[0], kernel.init(p0))
+        st = advance(kernel, kernel.init(p0), key, hyper, data, steps)
         d = jnp.sqrt(jnp.sum((st.params.W - p0.W) ** 2, -1) + (st.params.a - p0.a) ** 2)
         df = net.apply(st.params, X) - net.apply(p0, X)
         return {"rms_movement": jnp.sqrt(jnp.mean(d**2)), "max_movement": jnp.max(d),

@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.mean_field_langevin import (ParticleInit, gaussian_gram, init_particles, mfld_hyper, mfld_kernel,
-                                            particle_matrix)
+from ..dynamics.mean_field_langevin import ParticleInit, init_particles, mfld_hyper, mfld_kernel, particle_matrix
+from ..theory.gaussian import gaussian_gram
 from ..dynamics.runner import initial_observations, run_chains
 from .fits import mean_loglog_slope
 

@@ -30,7 +30,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..dynamics.kernel import Guarded, Kernel, guard
 from ..dynamics.objectives import TrainData
+from ..dynamics.runner import advance
 from ..errors import ConfigError
 from ..networks.resnet import ResNet
 
@@ -45,8 +47,11 @@ class HistoryState(NamedTuple):
     coupling: jax.Array  # (T,) a_k
     coupling_null: jax.Array  # (T,) a_k^null
     outputs: jax.Array  # (T+1, P) f at every step
-    alive: jax.Array
-    diverged_at: jax.Array
+    k: jax.Array  # steps taken (the column offset of the histories)
+
+
+class HistoryInfo(NamedTuple):
+    loss: jax.Array
 
 
 def _masked_basis(M, count, rtol: float = 1e-7):
@@ -69,10 +74,20 @@ def _masked_basis(M, count, rtol: float = 1e-7):
     return jax.lax.fori_loop(0, M.shape[1], body, jnp.zeros_like(M))
 
 
-def history_train(net: ResNet, params, X, y, lr: float, steps: int, swap: str = "none", key=None) -> HistoryState:
+def history_train(net: ResNet, params, X, y, lr: float, steps: int, swap: str = "none", key=None) -> Guarded:
     """``steps`` full-batch SGD steps that keep the per-layer histories A, C and record a_k, a_k^null
     and the outputs. ``swap``: ``"none"`` (plain backprop), ``"coupling"`` (the ablation) or
-    ``"null"`` (the null ablation, random subspace drawn from ``key``). Traceable (jit/vmap)."""
+    ``"null"`` (the null ablation, random subspace drawn from ``key``). Traceable (jit/vmap). The
+    history kernel runs on the step protocol under the divergence guard (:mod:`mflab.dynamics.kernel`):
+    the result is a guarded :class:`HistoryState` (``.params``, ``.coupling``, ``.outputs``, ``.alive``, ...)."""
+    kernel, st0 = history_kernel(net, params, X, y, lr, steps, swap, key)
+    kernel = guard(kernel)
+    return advance(kernel, kernel.init(st0), None, None, None, steps)
+
+
+def history_kernel(net: ResNet, params, X, y, lr: float, steps: int, swap: str = "none", key=None):
+    """(kernel, initial HistoryState) of the history trainer: ``step(state, key, hyper, data)`` with the
+    data, the rate and the history sizes fixed at construction (``hyper`` and ``data`` are unused)."""
     if swap not in SWAPS:
         raise ConfigError("swap", f"unknown swap '{swap}'", f"one of {list(SWAPS)}")
     if net.mode != "ablate-coupling" or net.block_layers != 1:
@@ -93,10 +108,11 @@ def history_train(net: ResNet, params, X, y, lr: float, steps: int, swap: str = 
         f = net.readout_scale * phi(net.features(p, X, swap=sw)) @ p.v
         return jnp.sum(data.weights * (f - y) ** 2)
 
-    def step(k, st: HistoryState):
-        p = st.params
+    def step(st: HistoryState, _key, _hyper, _data):
+        p, k = st.params, st.k
+        z0 = jnp.zeros((), k.dtype)  # slice indices of one integer type (x64 mode)
         _, hs, _ = net.features(p, X, return_all=True)
-        A = jax.lax.dynamic_update_slice(st.A, jnp.swapaxes(phi(hs[:-1]), 1, 2), (0, 0, k * P))
+        A = jax.lax.dynamic_update_slice(st.A, jnp.swapaxes(phi(hs[:-1]), 1, 2), (z0, z0, k * P))
         QA = jax.vmap(_masked_basis, (0, None))(A, (k + 1) * P)
         QR = jax.vmap(_masked_basis, (0, None))(st.R, (k + 1) * P)
         QC = jax.vmap(_masked_basis, (0, None))(st.C, k * P)
@@ -110,18 +126,14 @@ def history_train(net: ResNet, params, X, y, lr: float, steps: int, swap: str = 
             return jnp.sqrt(jnp.mean(jnp.sum(s * dphi(hs[:-1]) * c / jnp.sqrt(n), axis=0) ** 2))
 
         a, a_null = accumulated(p.W0[0]), accumulated(p.Wb0[0])
-        C = jax.lax.dynamic_update_slice(st.C, jnp.swapaxes(g, 1, 2), (0, 0, k * P))
-        new = jax.tree_util.tree_map(lambda th, gr, m: th - lr * m * gr if m else th, p, grads, mult)
-        ok = st.alive & jnp.isfinite(loss) & jnp.all(
-            jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new)]))
-        keep = lambda a_, b_: jnp.where(ok, a_, b_)  # noqa: E731
-        p1 = jax.tree_util.tree_map(keep, new, p)
+        C = jax.lax.dynamic_update_slice(st.C, jnp.swapaxes(g, 1, 2), (z0, z0, k * P))
+        p1 = jax.tree_util.tree_map(lambda th, gr, m: th - lr * m * gr if m else th, p, grads, mult)
         f1 = net.readout_scale * phi(net.features(p1, X)) @ p1.v
         return HistoryState(p1, A, C, st.R, st.coupling.at[k].set(a), st.coupling_null.at[k].set(a_null),
-                            st.outputs.at[k + 1].set(f1), ok, jnp.where(st.alive & ~ok, k, st.diverged_at))
+                            st.outputs.at[k + 1].set(f1), k + 1), HistoryInfo(loss)
 
     f0 = net.readout_scale * phi(net.features(params, X)) @ params.v
     st0 = HistoryState(params, jnp.zeros((L, n, (steps + 1) * P), X.dtype), jnp.zeros((L, n, max(steps, 1) * P), X.dtype),
                        R, jnp.zeros(steps, X.dtype), jnp.zeros(steps, X.dtype),
-                       jnp.zeros((steps + 1, P), X.dtype).at[0].set(f0), jnp.ones((), bool), jnp.full((), -1, jnp.int32))
-    return jax.lax.fori_loop(0, steps, step, st0)
+                       jnp.zeros((steps + 1, P), X.dtype).at[0].set(f0), jnp.zeros((), jnp.int32))
+    return Kernel(lambda st: st, step), st0

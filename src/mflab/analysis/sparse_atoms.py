@@ -25,7 +25,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 
-from ..dynamics.mean_field_langevin import gaussian_gram, target_cross_moments
+from ..theory.gaussian import gaussian_gram, target_cross_moments
 from ..networks.activations import get_activation
 from .identifiability import canonical_particles, float64, signed_atoms
 

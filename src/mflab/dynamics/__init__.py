@@ -1,9 +1,14 @@
-"""Dynamics: Langevin kernels, objectives, schedules, and the chunked chain runner."""
-from .langevin import Hyper, Kernel, LangevinState, langevin
+"""Dynamics: kernels of the one step protocol (Langevin/SGLD, SGD/Adam, MALA, mean-field Langevin),
+the divergence guard, objectives, step-size schedules and the chunked chain runner."""
+from .kernel import Guarded, Kernel, guard
+from .langevin import Hyper, LangevinInfo, LangevinState, langevin
+from .mala import MALAInfo, MALAState, mala
 from .objectives import TrainData, masked_train_data, mse_objective
-from .runner import RunResult, Trace, initial_observations, run_chains
-from .schedules import constant, exponential, make_schedule, polynomial
+from .optimizers import OptInfo, OptState, optimizer_kernel
+from .runner import RunResult, Trace, advance, initial_observations, run_chains, stack_chains
+from .schedules import constant, exponential, make_schedule, polynomial_decay
 
-__all__ = ["Hyper", "Kernel", "LangevinState", "langevin", "TrainData", "masked_train_data", "mse_objective",
-           "RunResult", "Trace", "run_chains", "initial_observations", "constant", "polynomial", "exponential",
-           "make_schedule"]
+__all__ = ["Kernel", "Guarded", "guard", "Hyper", "LangevinState", "LangevinInfo", "langevin", "MALAState",
+           "MALAInfo", "mala", "OptState", "OptInfo", "optimizer_kernel", "TrainData", "masked_train_data",
+           "mse_objective", "RunResult", "Trace", "advance", "run_chains", "stack_chains", "initial_observations", "constant",
+           "polynomial_decay", "exponential", "make_schedule"]

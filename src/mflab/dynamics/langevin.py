@@ -21,9 +21,18 @@ Noise:
   Brownian increments of their common particles: the synchronous coupling of
   propagation-of-chaos experiments.
 
-Divergence: a step whose result is not finite is rejected; the chain is frozen at its last
-finite state with ``alive = False``, ``diverged_at`` = that step and ``bad_leaf`` = the index of
-the first non-finite leaf (−1 for the loss). Other chains in a batch are unaffected.
+The kernel follows the step protocol of :mod:`mflab.dynamics.kernel`: ``step(state, key, hyper,
+data) -> (state, LangevinInfo)``. Divergence is handled by wrapping it in
+:func:`mflab.dynamics.kernel.guard` (a non-finite step is rejected and recorded).
+
+Example::
+
+    >>> import jax, jax.numpy as jnp
+    >>> from mflab.dynamics import Hyper, constant, langevin
+    >>> k = langevin(lambda p, data, key: (0.5 * jnp.sum(p ** 2), p), prior_var=None, schedule=constant(0.1))
+    >>> s, info = k.step(k.init(jnp.ones(2)), jax.random.key(0), Hyper(jnp.asarray(0.0), jnp.asarray(1.0)), None)
+    >>> [round(float(v), 6) for v in s.params], int(s.step), float(info.loss)
+    ([0.9, 0.9], 1, 1.0)
 """
 from __future__ import annotations
 
@@ -32,25 +41,25 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .kernel import Kernel
+
 NOISE_MODES = ("independent", "coupled", "none")
 
 
 class Hyper(NamedTuple):
+    """Per-chain Langevin hyperparameters: temperature T and a multiplier of the step-size schedule."""
+
     temperature: jax.Array
     lr_scale: jax.Array
 
 
 class LangevinState(NamedTuple):
     params: Any
-    step: jax.Array
-    alive: jax.Array
-    diverged_at: jax.Array
-    bad_leaf: jax.Array
+    step: jax.Array  # steps taken (the schedule's clock)
 
 
-class Kernel(NamedTuple):
-    init: Callable
-    step: Callable
+class LangevinInfo(NamedTuple):
+    loss: jax.Array
 
 
 def _coupled_normal(key, shape, dtype):
@@ -73,8 +82,7 @@ def langevin(grad_fn: Callable, prior_var: Any, schedule: Callable, lr_mult: Any
     normal = _coupled_normal if noise == "coupled" else jax.random.normal
 
     def init(params) -> LangevinState:
-        return LangevinState(params, jnp.zeros((), jnp.int32), jnp.ones((), bool),
-                             jnp.full((), -1, jnp.int32), jnp.full((), -1, jnp.int32))
+        return LangevinState(params, jnp.zeros((), jnp.int32))
 
     def step(state: LangevinState, key, hyper: Hyper, data):
         k_grad, k_noise = jax.random.split(key)
@@ -85,31 +93,17 @@ def langevin(grad_fn: Callable, prior_var: Any, schedule: Callable, lr_mult: Any
         g_leaves = treedef.flatten_up_to(grads)
         var_leaves = treedef.flatten_up_to(prior_var)
         mult_leaves = [1.0] * len(leaves) if lr_mult is None else treedef.flatten_up_to(lr_mult)
-        new, finite = [], [jnp.isfinite(loss)]
+        new = []
         for i, (th, g, var, m) in enumerate(zip(leaves, g_leaves, var_leaves, mult_leaves)):
-            if isinstance(m, (int, float)) and m == 0:  # frozen leaf (keeps its slot in `finite`)
+            if isinstance(m, (int, float)) and m == 0:  # frozen leaf: passed through unchanged
                 new.append(th)
-                finite.append(jnp.asarray(True))
                 continue
             eta = base * m
             drift = g if var is None else g + (T / var) * th
             th_new = th - eta * drift
             if noise != "none":
                 th_new = th_new + jnp.sqrt(2.0 * T * eta) * normal(jax.random.fold_in(k_noise, i), th.shape, th.dtype)
-            th_new = th_new.astype(th.dtype)  # keep the leaf's dtype (x64 mode with float32 leaves)
-            new.append(th_new)
-            finite.append(jnp.all(jnp.isfinite(th_new)))
-        finite = jnp.stack(finite)
-        ok = state.alive & jnp.all(finite)
-        params = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), treedef.unflatten(new), state.params)
-        just_died = state.alive & ~ok
-        first_bad = (jnp.argmin(finite) - 1).astype(jnp.int32)  # -1: the loss itself; i: leaf i
-        return LangevinState(
-            params,
-            state.step + ok.astype(jnp.int32),
-            ok,
-            jnp.where(just_died, state.step, state.diverged_at),
-            jnp.where(just_died, first_bad, state.bad_leaf),
-        ), loss
+            new.append(th_new.astype(th.dtype))  # keep the leaf's dtype (x64 mode with float32 leaves)
+        return LangevinState(treedef.unflatten(new), state.step + 1), LangevinInfo(loss)
 
     return Kernel(init, step)

@@ -38,11 +38,13 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from ..conventions import mfld_langevin_settings
+from ..conventions import mfld_langevin_settings, mfld_lr_multiplier
 from ..errors import ConfigError, suggest
-from ..networks.activations import Activation, get_activation
+from ..networks.activations import get_activation
+from ..theory.gaussian import population_risk
 from ..networks.two_layer import TwoLayer, TwoLayerParams
-from .langevin import Hyper, Kernel, langevin
+from .kernel import Kernel, guard
+from .langevin import Hyper, langevin
 from .objectives import TrainData
 from .schedules import constant
 
@@ -132,63 +134,6 @@ def data_objective(net: TwoLayer, lam: float, online_batch: int | None = None, t
     return grad_fn
 
 
-def _gram(act: Activation, W1, W2, same: bool):
-    """K(w_i, w'_j) = E[σ(w_i·x) σ(w'_j·x)], x ~ N(0, I). On the diagonal of a self-Gram the
-    off-diagonal formula is evaluated at c = 0 and replaced by E[σ(u)²] (``second_moment``): the closed
-    duals have infinite slope in c at |cos| = 1, which would turn gradients into NaN."""
-    q1 = jnp.sum(W1**2, -1)[:, None]
-    q2 = jnp.sum(W2**2, -1)[None, :]
-    C = W1 @ W2.T
-    if not same:
-        return act.dual(q1, q2, C)
-    eye = jnp.eye(W1.shape[0], dtype=bool)
-    off = act.dual(q1, q2, jnp.where(eye, 0.0, C))
-    q = jnp.sum(W1**2, -1)
-    return jnp.where(eye, act.second_moment(q)[:, None] * jnp.ones_like(C), off)
-
-
-def gaussian_gram(activation, W1, W2=None):
-    """K(w_i, w'_j) for x ~ N(0, I_d) (closed-form dual kernel where known, Mehler series otherwise)."""
-    act = get_activation(activation)
-    return _gram(act, W1, W1 if W2 is None else W2, W2 is None)
-
-
-def target_cross_moments(activation, target, W) -> jax.Array:
-    """E[f*(x) σ(w_i·x)] per particle, x ~ N(0, I_d), for a HermiteDictionary or bias-free Teacher."""
-    from ..tasks.hermite import HermiteDictionary
-    from ..tasks.teacher import Teacher
-
-    act = get_activation(activation)
-    if isinstance(target, Teacher):
-        if target.params.b is not None:
-            raise ConfigError("target", "population mode needs a bias-free teacher", "use data mode or bias = false")
-        if target.net.activation.name != act.name:
-            raise ConfigError("target", "a teacher in population mode must use the student's activation",
-                              "use a HermiteDictionary target for other links")
-        K = _gram(act, W, jnp.asarray(target.params.W, W.dtype), False)
-        return target.net.output_scale * K @ jnp.asarray(target.params.a, W.dtype)
-    if isinstance(target, HermiteDictionary):
-        r = jnp.sqrt(jnp.sum(W**2, -1))
-        c_sig = act.hermite_coefficients(target.max_degree, r)  # (K+1, N)
-        cos = (W / jnp.maximum(r, 1e-30)[:, None]) @ jnp.asarray(target.directions.T, W.dtype)  # (N, J)
-        powers = cos[None] ** jnp.arange(target.max_degree + 1).reshape(-1, 1, 1)  # (K+1, N, J)
-        bc = jnp.asarray(target.amplitudes[:, None] * target.coefficients, W.dtype)  # (J, K+1)
-        return jnp.einsum("kn,knj,jk->n", c_sig, powers, bc)
-    raise ConfigError("target", f"population mode does not know targets of type {type(target).__name__}",
-                      "use a HermiteDictionary or a Teacher")
-
-
-def population_risk(activation, target, params: TwoLayerParams, noise_var: float = 0.0,
-                    target_power: float | None = None) -> jax.Array:
-    """R(μ̂) = ½ E(f − y)² in closed form (module docstring), y = f* + N(0, noise_var). Inside a
-    trace pass ``target_power`` = E f*² (a float computed outside; teachers compute it eagerly)."""
-    N = params.a.shape[0]
-    K = gaussian_gram(activation, params.W)
-    cross = target_cross_moments(activation, target, params.W)
-    power = float(target.target_power) if target_power is None else target_power
-    return 0.5 * (params.a @ K @ params.a / N**2 - 2 * params.a @ cross / N + power + noise_var)
-
-
 def population_objective(activation, target, lam: float, width: int) -> Callable:
     """grad_fn(params, data, key) of L_N = 2R(μ̂) + (λ/N)Σ|θ_i|² in population-kernel mode (autodiff of
     the closed form; ``data`` and ``key`` are unused)."""
@@ -206,12 +151,13 @@ def population_objective(activation, target, lam: float, width: int) -> Callable
 def mfld_kernel(grad_fn: Callable, width: int, noise: str = "coupled") -> Kernel:
     """The Langevin kernel running mean-field Langevin noisy GD for ``width`` particles; use
     :func:`mfld_hyper` for its per-chain hyperparameters. ``noise="coupled"``: particle i's increments
-    depend only on (chain key, step, i)."""
-    lr_mult = mfld_langevin_settings(width, 1.0, 0.0)["lr_mult"]
-    return langevin(grad_fn, TwoLayerParams(None, None, None), constant(1.0), TwoLayerParams(lr_mult, lr_mult, None),
-                    noise=noise)
+    depend only on (chain key, step, i). Returned guarded (:func:`mflab.dynamics.kernel.guard`), ready
+    for :func:`mflab.dynamics.runner.run_chains`."""
+    lr_mult = mfld_lr_multiplier(width)
+    return guard(langevin(grad_fn, TwoLayerParams(None, None, None), constant(1.0), TwoLayerParams(lr_mult, lr_mult, None),
+                          noise=noise))
 
 
 def mfld_hyper(width: int, eta: float, tau: float, dtype=jnp.float32) -> Hyper:
     s = mfld_langevin_settings(width, eta, tau)
-    return Hyper(jnp.asarray(s["temperature"], dtype), jnp.asarray(s["lr_scale"], dtype))
+    return Hyper(jnp.asarray(s.temperature, dtype), jnp.asarray(s.lr_scale, dtype))

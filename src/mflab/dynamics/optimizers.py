@@ -7,9 +7,9 @@ For every parameter leaf θ with learning-rate multiplier m_θ (the parametrizat
     Adam:  θ ← θ − η m_θ · adam(∇_θ L)      (optax.scale_by_adam: bias-corrected m̂/(√v̂ + ε))
 
 A leaf with m_θ = 0 (a Python number) is frozen: it gets no optimizer state and costs nothing.
-A step whose loss or result is not finite is rejected: the state stays at its last finite value
-with ``alive = False`` and ``diverged_at`` = that step (the Langevin kernel's convention), so the
-trajectory collected so far is kept.
+Wrap it in :func:`mflab.dynamics.kernel.guard` to reject a step whose loss or result is not finite:
+the state stays at its last finite value with ``alive = False`` and ``diverged_at`` = that step, so
+the trajectory collected so far is kept.
 
 The Bayesian samplers use :func:`mflab.dynamics.langevin` instead; this kernel has no noise and
 no prior.
@@ -19,11 +19,10 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from ..errors import ConfigError, suggest
-from .langevin import Kernel
+from .kernel import Kernel
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -31,9 +30,10 @@ OPTIMIZERS = ("sgd", "adam")
 class OptState(NamedTuple):
     params: Any
     inner: Any  # optax state over the trainable leaves (() for SGD)
-    step: jax.Array
-    alive: jax.Array
-    diverged_at: jax.Array
+
+
+class OptInfo(NamedTuple):
+    loss: jax.Array
 
 
 def check_optimizer(name: str, field: str = "optimizer") -> str:
@@ -57,8 +57,7 @@ def optimizer_kernel(grad_fn: Callable, lr_mult: Any, optimizer: str = "sgd", b1
 
     def init(params) -> OptState:
         treedef = jax.tree_util.tree_structure(params)
-        return OptState(params, transform.init(split(params, treedef)), jnp.zeros((), jnp.int32),
-                        jnp.ones((), bool), jnp.full((), -1, jnp.int32))
+        return OptState(params, transform.init(split(params, treedef)))
 
     def step(state: OptState, key, lr, data):
         loss, grads = grad_fn(state.params, data, key)
@@ -72,11 +71,6 @@ def optimizer_kernel(grad_fn: Callable, lr_mult: Any, optimizer: str = "sgd", b1
                 new.append(th)
             else:
                 new.append((th - lr * m * next(it)).astype(th.dtype))
-        ok = state.alive & jnp.isfinite(loss) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in new]))
-        keep = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
-        return OptState(jax.tree_util.tree_map(keep, treedef.unflatten(new), state.params),
-                        jax.tree_util.tree_map(keep, inner, state.inner),
-                        state.step + ok.astype(jnp.int32), ok,
-                        jnp.where(state.alive & ~ok, state.step, state.diverged_at)), loss
+        return OptState(treedef.unflatten(new), inner), OptInfo(loss)
 
     return Kernel(init, step)

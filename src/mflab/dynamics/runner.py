@@ -11,6 +11,24 @@ activations stay in cache: fastest on CPU, see benchmarks/), ``chain_batch=C`` i
 
 The key of step t of a chain is ``fold_in(chain_key, t)``: chunking, resuming from a checkpoint
 and the chain batch leave the random stream unchanged.
+
+Any kernel of the step protocol (:mod:`mflab.dynamics.kernel`) runs here, wrapped in
+:func:`~mflab.dynamics.kernel.guard`: the runner reads the divergence record of the guarded state,
+whatever the kernel. An optional ``stop`` predicate ends chains early: after every chunk it sees the
+trace and returns which chains are done; those are skipped from then on (a ``lax.cond`` branch, no
+recompilation) and the run ends when every chain is done or has diverged.
+
+Example (four chains of a 2-d Gaussian posterior)::
+
+    >>> import jax, jax.numpy as jnp
+    >>> from mflab.dynamics import Hyper, constant, guard, langevin, run_chains, stack_chains
+    >>> kernel = guard(langevin(lambda p, d, k: (0.5 * jnp.sum(p ** 2), p), None, constant(0.05)))
+    >>> states = jax.vmap(kernel.init)(jnp.zeros((4, 2)))
+    >>> res = run_chains(kernel, states, jax.random.split(jax.random.key(0), 4),
+    ...                  stack_chains(Hyper(1.0, 1.0), 4), stack_chains(jnp.zeros(()), 4),
+    ...                  n_steps=200, log_every=100, observe=lambda p, d: {"r2": jnp.sum(p ** 2)})
+    >>> res.trace.values["r2"].shape, res.steps_done
+    ((4, 2), 200)
 """
 from __future__ import annotations
 
@@ -22,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .langevin import Kernel, LangevinState
+from .kernel import Guarded, Kernel, divergence_message
 
 
 @dataclass
@@ -44,10 +62,17 @@ class Trace:
 
 @dataclass
 class RunResult:
-    states: LangevinState
+    states: Guarded
     trace: Trace
     steps_done: int
     diverged: list[dict]  # one dict per diverged chain
+    stopped_at: np.ndarray | None = None  # per chain: the step at which ``stop`` ended it (-1: not stopped)
+
+
+def stack_chains(tree, n_chains: int):
+    """Give every leaf of ``tree`` a leading chain axis of length ``n_chains`` (shared data or
+    hyperparameters, broadcast to every chain)."""
+    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n_chains,) + jnp.shape(x)), tree)
 
 
 def default_chain_batch(n_chains: int) -> int:
@@ -65,60 +90,93 @@ def chain_map(fn, xs, chain_batch: int):
     return jax.lax.map(fn, xs, batch_size=chain_batch)
 
 
-def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch: int):
-    """A jitted function (states, keys, hypers, data, t0, n_logs) -> (states, observables)."""
+def advance(kernel: Kernel, state, key, hyper, data, n_steps, t0=0):
+    """``n_steps`` kernel steps as one ``lax.fori_loop`` (traceable: jit/vmap it). Step t uses the key
+    ``fold_in(key, t0 + t)``; ``key=None`` passes None to a deterministic kernel. The one stepping loop
+    of mflab: :func:`run_chains` runs it chunk by chunk."""
 
-    def chunk(states, keys, hypers, data, t0, n_logs):
+    def body(i, s):
+        k = None if key is None else jax.random.fold_in(key, t0 + i)
+        return kernel.step(s, k, hyper, data)[0]
+
+    return jax.lax.fori_loop(0, n_steps, body, state)
+
+
+def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch: int, skippable: bool = False):
+    """A jitted function (states, keys, hypers, data, t0, n_logs[, active]) -> (states, observables).
+    With ``skippable`` a chain whose ``active`` flag is False is passed through unchanged."""
+
+    def chunk(states, keys, hypers, data, t0, n_logs, active=None):
         def one_chain(args):
-            state, key, hyper, dat = args
+            state, key, hyper, dat = args[:4]
 
             def block(state, j):
                 t_start = t0 + j * log_every
 
-                def body(i, s):
-                    return kernel.step(s, jax.random.fold_in(key, t_start + i), hyper, dat)[0]
+                def block_steps(state):
+                    return advance(kernel, state, key, hyper, dat, log_every, t_start)
 
-                state = jax.lax.fori_loop(0, log_every, body, state)
+                state = jax.lax.cond(args[4], block_steps, lambda s: s, state) if skippable else block_steps(state)
                 obs = dict(observe(state.params, dat))
                 obs["alive"] = state.alive
                 return state, obs
 
             return jax.lax.scan(block, state, jnp.arange(n_logs))
 
-        return chain_map(one_chain, (states, keys, hypers, data), chain_batch)
+        xs = (states, keys, hypers, data) + ((active,) if skippable else ())
+        return chain_map(one_chain, xs, chain_batch)
 
     return jax.jit(chunk, static_argnums=5)
 
 
-def run_chains(kernel: Kernel, states: LangevinState, keys, hypers, data, *, n_steps: int, log_every: int,
+def _check_guarded(states):
+    if not isinstance(states, Guarded):
+        raise TypeError("run_chains needs guarded states: build the kernel as mflab.dynamics.guard(kernel) and the "
+                        "states with jax.vmap(guarded_kernel.init)(params)")
+    leaves = jax.tree_util.tree_leaves(states.params)
+    if not leaves or jnp.ndim(states.alive) != 1:
+        raise ValueError("run_chains needs a leading chain axis on the states (jax.vmap(kernel.init)(params)); "
+                         "for shared data or hyperparameters use mflab.dynamics.stack_chains")
+    return int(states.alive.shape[0])
+
+
+def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: int, log_every: int,
                observe: Callable, chunk_steps: int = 10_000, chain_batch: int | None = None, start_step: int = 0,
                trace: Trace | None = None, progress: bool = False, desc: str = "chains",
-               on_chunk: Callable[[RunResult], None] | None = None, log=None) -> RunResult:
+               on_chunk: Callable[[RunResult], None] | None = None, log=None,
+               stop: Callable[[Trace], np.ndarray] | None = None,
+               divergence_fix: str = "lower the step size or the temperature") -> RunResult:
     """Advance C chains from ``start_step`` to ``n_steps``, logging ``observe(params, data)`` every
-    ``log_every`` steps. ``states``, ``keys``, ``hypers`` and ``data`` carry a leading chain axis.
+    ``log_every`` steps. ``kernel`` is a :func:`~mflab.dynamics.kernel.guard`-ed kernel; ``states``,
+    ``keys``, ``hypers`` and ``data`` carry a leading chain axis.
 
     ``on_chunk`` is called after every chunk (checkpointing). Chains that diverge are frozen and
-    reported once through ``log`` (default: stderr); the run stops early if all have diverged."""
+    reported once through ``log`` (default: stderr) with ``divergence_fix``; the run stops early if all
+    have diverged. ``stop(trace) -> bool (C,)`` marks chains as done after a chunk (module docstring)."""
     if n_steps % log_every or start_step % log_every:
         raise ValueError("n_steps and start_step must be multiples of log_every")
-    n_chains = jax.tree_util.tree_leaves(states.params)[0].shape[0]
+    n_chains = _check_guarded(states)
     chain_batch = chain_batch or default_chain_batch(n_chains)
     chunk_steps = max(log_every, (chunk_steps // log_every) * log_every)
-    chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains))
+    chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains), skippable=stop is not None)
     trace = trace or Trace()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     reported = set(np.flatnonzero(~np.asarray(states.alive)).tolist())
     diverged = []
+    stopped_at = np.full(n_chains, -1, np.int64)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, initial=start_step, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr)
     t = start_step
-    result = RunResult(states, trace, t, diverged)
+    result = RunResult(states, trace, t, diverged, stopped_at)
     while t < n_steps:
         n = min(chunk_steps, n_steps - t)
-        states, obs = chunk_fn(states, keys, hypers, data, jnp.asarray(t, jnp.int32), n // log_every)
+        args = (states, keys, hypers, data, jnp.asarray(t, jnp.int32), n // log_every)
+        if stop is not None:
+            args += (jnp.asarray(stopped_at < 0),)
+        states, obs = chunk_fn(*args)
         obs = jax.device_get(obs)
         trace.append(t + log_every * np.arange(1, n // log_every + 1), obs)
         t += n
@@ -128,10 +186,11 @@ def run_chains(kernel: Kernel, states: LangevinState, keys, hypers, data, *, n_s
                 reported.add(int(c))
                 info = {"chain": int(c), "step": int(states.diverged_at[c]), "leaf": int(states.bad_leaf[c])}
                 diverged.append(info)
-                log(f"chain {c} diverged at step {info['step']} (non-finite "
-                    f"{'loss' if info['leaf'] < 0 else 'parameter leaf %d' % info['leaf']}); it is frozen at its "
-                    "last finite state. Fix: lower the learning rate (sgld.lr) or the temperature.")
-        result = RunResult(states, trace, t, diverged)
+                log(divergence_message(int(c), info["step"], info["leaf"], divergence_fix))
+        if stop is not None:
+            done = np.asarray(stop(trace), bool) & (stopped_at < 0)
+            stopped_at[done] = t
+        result = RunResult(states, trace, t, diverged, stopped_at)
         if bar is not None:
             post = {k: float(np.nanmean(v[:, -1])) for k, v in obs.items() if k != "alive"}
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(post.items())[:3]}, refresh=False)
@@ -141,12 +200,14 @@ def run_chains(kernel: Kernel, states: LangevinState, keys, hypers, data, *, n_s
         if not alive.any():
             log(f"all {n_chains} chains diverged; stopping at step {t}. Results so far are kept.")
             break
+        if stop is not None and np.all((stopped_at >= 0) | ~alive):
+            break
     if bar is not None:
         bar.close()
     return result
 
 
-def initial_observations(observe: Callable, states: LangevinState, data) -> dict:
+def initial_observations(observe: Callable, states: Guarded, data) -> dict:
     """observe() at the initial states (the step-0 point of a trace), shape (C, 1) per name."""
     obs = jax.jit(jax.vmap(lambda s, d: dict(observe(s.params, d), alive=s.alive)))(states, data)
     return {k: np.asarray(v)[:, None] for k, v in obs.items()}

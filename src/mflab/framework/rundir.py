@@ -132,13 +132,22 @@ class RunDir:
         self.write_config(config)
         return old == config
 
+    def finish(self, summary: dict):
+        """Write the summary and remove checkpoints: the run is complete."""
+        import shutil
+
+        self.write_json("summary.json", summary)
+        for ck in self.path.glob("checkpoint*.npz"):
+            ck.unlink()
+        if (self.path / "checkpoints").is_dir():
+            shutil.rmtree(self.path / "checkpoints")
 
     def clear(self):
         """Remove what a run wrote (results, figures, checkpoints, summaries), so nothing computed
         under another configuration survives an overwrite. Other files are left alone."""
         import shutil
 
-        for sub in ("results", "figures"):
+        for sub in ("results", "figures", "checkpoints"):
             if (self.path / sub).is_dir():
                 shutil.rmtree(self.path / sub)
         for pattern in ("checkpoint*.npz", "summary.json", "report.md", "provenance.json", "config.toml"):

@@ -4,7 +4,7 @@ Each :class:`Activation` carries
 
 * ``fn`` and its derivative ``deriv`` (written by hand; checked against ``jax.grad`` in tests);
 * ``parity``: ``"odd"``, ``"even"`` or ``None`` (used by symmetry canonicalisation);
-* Hermite coefficients c_k(r) = E[φ(r z) h_k(z)] (see :mod:`mflab.theory.hermite`): closed form
+* Hermite coefficients c_k(r) = E[φ(r z) h_k(z)] (see :mod:`mflab.maths.hermite`): closed form
   for ReLU and erf, Gauss–Hermite quadrature otherwise (exact for polynomials);
 * the dual kernel E[φ(u) φ(v)] for (u, v) ~ N(0, [[q1, c], [c, q2]]): closed form for ReLU
   (arc-cosine, Cho & Saul 2009) and erf (Williams 1997), the Mehler series otherwise;
@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError, suggest
-from ..theory.hermite import hermite_coefficients_quadrature, log_double_factorial, log_sqrt_factorial, mehler_kernel
+from ..maths.hermite import hermite_coefficients_quadrature, log_double_factorial, log_sqrt_factorial, mehler_kernel
 
 Array = jax.Array
 MEHLER_ORDER = 40  # default truncation of the Mehler series for activations without a closed form

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
-from ..theory.hermite import hermite_normalized
+from ..maths.hermite import hermite_normalized
 from .base import check_support
 
 
@@ -81,6 +81,16 @@ class HermiteDictionary:
     def order_parameter(self, f, X):
         """Normalised target overlap m = E[f f*]/E[f*²], estimated on the given inputs."""
         return jnp.mean(f * self.target(X), axis=-1) / self.target_power
+
+    def gaussian_cross_moments(self, act, W):
+        """E[f*(x) σ(w_i·x)] per row w_i of W, x ~ N(0, I_d), by Mehler:
+        Σ_j b_j Σ_k c_jk c_k^σ(|w_i|) (v_j·w_i/|w_i|)^k."""
+        r = jnp.sqrt(jnp.sum(W**2, -1))
+        c_sig = act.hermite_coefficients(self.max_degree, r)  # (K+1, N)
+        cos = (W / jnp.maximum(r, 1e-30)[:, None]) @ jnp.asarray(self.directions.T, W.dtype)  # (N, J)
+        powers = cos[None] ** jnp.arange(self.max_degree + 1).reshape(-1, 1, 1)  # (K+1, N, J)
+        bc = jnp.asarray(self.amplitudes[:, None] * self.coefficients, W.dtype)  # (J, K+1)
+        return jnp.einsum("kn,knj,jk->n", c_sig, powers, bc)
 
 
 def _he_link(p: int, normalized: bool) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 
 from ..networks.two_layer import TwoLayer, TwoLayerParams
@@ -46,10 +47,24 @@ class Teacher:
     def order_parameter(self, f, X):
         return jnp.mean(f * self.target(X), axis=-1) / jnp.mean(self.target(X) ** 2)
 
+    def gaussian_cross_moments(self, act, W) -> jax.Array:
+        """E[f*(x) σ(w_i·x)] per row w_i of W, x ~ N(0, I_d): s Σ_j a*_j K(w_i, w*_j) (bias-free teacher with
+        the student's activation ``act``)."""
+        from ..errors import ConfigError
+        from ..theory.gaussian import dual_gram
+
+        if self.params.b is not None:
+            raise ConfigError("target", "population mode needs a bias-free teacher", "use data mode or bias = false")
+        if self.net.activation.name != act.name:
+            raise ConfigError("target", "a teacher in population mode must use the student's activation",
+                              "use a HermiteDictionary target for other links")
+        K = dual_gram(act, W, jnp.asarray(self.params.W, W.dtype))
+        return self.net.output_scale * K @ jnp.asarray(self.params.a, W.dtype)
+
 
 def _biased_pair_moments(phi, G, b, n_nodes: int = 80):
     """E[φ(u_i)φ(u_j)] for u ~ N(b, G), pairwise, by 2-D Gauss–Hermite quadrature on the 2×2 Cholesky factor."""
-    from ..theory.hermite import gauss_hermite
+    from ..maths.hermite import gauss_hermite
 
     x, w = gauss_hermite(n_nodes)
     x, w = jnp.asarray(x, G.dtype), jnp.asarray(w, G.dtype)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .hermite import gauss_hermite
+from ..maths.hermite import gauss_hermite
 
 
 def gaussian_phi_covariance(phi, Sigma: np.ndarray, n_nodes: int = 48) -> np.ndarray:

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.mean_field_langevin import gaussian_gram, target_cross_moments
+from .gaussian import gaussian_gram, target_cross_moments
 from ..networks.activations import get_activation
 
 

@@ -11,10 +11,10 @@ variable over the sweep axes: it is the one quantity that differs between identi
 """
 from __future__ import annotations
 
-from ..errors import MflabError
-from .rundir import atomic_write_bytes, tidy_csv
+from ...errors import MflabError
+from ..rundir import atomic_write_bytes, tidy_csv
 from .store import SweepStore
-from .sweep import Sweep
+from .spec import Sweep
 
 
 def point_status(sw: Sweep, store: SweepStore) -> list[dict]:

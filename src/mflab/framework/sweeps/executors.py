@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import MflabError
+from ...errors import MflabError
 
 EXECUTORS = ("local", "dask")
 
@@ -34,9 +34,9 @@ def compute_point(preset_name: str, config: dict) -> dict:
         os.environ.setdefault("MPLBACKEND", "Agg")
         import jax
 
-        from .config import from_dict
-        from .presets import get_preset
-        from .rundir import RunDir
+        from ..config import from_dict
+        from ..presets import get_preset
+        from ..rundir import RunDir
 
         jax.config.update("jax_enable_x64", False)
         preset = get_preset(preset_name)
@@ -129,7 +129,7 @@ class DaskExecutor:
 def check_executor(name: str, scheduler: str | None = None, workers: int | None = None):
     """Validate executor options without starting anything."""
     if name not in EXECUTORS:
-        from ..errors import ConfigError, suggest
+        from ...errors import ConfigError, suggest
 
         raise ConfigError("--executor", f"unknown executor '{name}'", suggest(name, EXECUTORS))
     if workers is not None and workers < 1:

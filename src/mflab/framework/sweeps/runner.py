@@ -12,9 +12,9 @@ import sys
 import time
 
 from .dataset import gather
-from .rundir import RunDir, provenance
+from ..rundir import RunDir, provenance
 from .store import SweepStore
-from .sweep import Sweep
+from .spec import Sweep
 
 
 def _where(pt) -> str:

@@ -44,8 +44,8 @@ import typing
 from dataclasses import dataclass
 from typing import Union
 
-from ..errors import ConfigError, MflabError, suggest
-from .config import deep_merge, from_dict, to_dict
+from ...errors import ConfigError, MflabError, suggest
+from ..config import deep_merge, from_dict, to_dict
 
 SWEEP_KEYS = ("seed", "seeds", "quick", "vectorize", "tables", "grid", "zip")
 REPLICATE = "replicate"
@@ -62,7 +62,7 @@ class Point:
 
 @dataclass
 class Sweep:
-    preset: object  # mflab.experiments.presets.Preset
+    preset: object  # mflab.framework.presets.Preset
     spec: dict  # the sweep file as given (re-runnable; stored as sweep.toml)
     axes: list[str]  # dataset dimensions spanned by points: grid axes, the first zip axis, "replicate"
     batched: list[str]  # grid axes handed whole to each point
@@ -159,7 +159,7 @@ def load_sweep(data: dict, quick: bool = False) -> Sweep:
     Every point's configuration is built and validated here, before anything runs, so a bad value
     anywhere in the grid is reported up front with the field and the point it belongs to.
     """
-    from .presets import get_preset
+    from ..presets import get_preset
 
     if not isinstance(data, dict) or not isinstance(data.get("sweep"), dict):
         raise ConfigError("sweep", "must be a table", "write a [sweep] section (see docs/sweeps.md)")

@@ -13,7 +13,7 @@ Layout::
       results/<table>.nc    the same as a labelled xarray Dataset (netCDF3, scipy engine)
       results/status.csv    one row per point: labels, key, seed, status, run seconds, error
 
-``<key>`` is :func:`mflab.experiments.sweep.config_hash` of the point's resolved configuration.
+``<key>`` is :func:`mflab.framework.sweeps.spec.config_hash` of the point's resolved configuration.
 
 **Atomicity.** Workers never write here. A finished point arrives as a dict of files; the store
 writes them into ``points/.<key>.<pid>.tmp``, fsyncs them and renames the folder to
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import tomli_w
 
-from ..errors import MflabError
-from .rundir import _jsonable, atomic_write_bytes
+from ...errors import MflabError
+from ..rundir import _jsonable, atomic_write_bytes
 
 POINT_FILE = "point.json"
 

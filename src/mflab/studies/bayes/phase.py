@@ -1,13 +1,14 @@
 r"""Phase-diagram experiment: SGLD, mean-field (MF), MF-ARD and NNGP-KRR on one (P, κ) grid.
 
 Every method sees the same data: replica r's training set (nested subsets over P) and one shared
-test set (:func:`mflab.experiments.sgld.prepare`). Outputs: a tidy table with one row per
+test set (:func:`mflab.studies.bayes.design.prepare`). Outputs: a tidy table with one row per
 (method, P, κ, replica), phase diagrams of the target overlap m, learning curves with all
 methods on one figure, weight marginals (input feature selection), the critical sample sizes
 P_c(κ) and noises κ_c(P) per method (:mod:`mflab.analysis.phase`), and ``report.md``.
 
-Resuming: each method is a stage. A finished stage writes ``results/stage_<method>.npz`` and is
-not rerun. SGLD and the MF solvers checkpoint every chunk.
+Resuming: each method is a unit of :mod:`mflab.framework.study` (``results/units/<method>.npz``, the raw
+per-method results) and is not rerun once finished. SGLD and the MF solvers checkpoint every chunk
+(``checkpoints/<method>.npz``).
 
 MF test quantities use the posterior-mean predictor ⟨f⟩ averaged over the last ``mf.patience``
 chunks of each point's solve (:func:`solve_mean_field`). SGLD's test MSE is the mean over logged posterior samples of the per-sample
@@ -28,16 +29,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.equilibration import equilibration_step, equilibration_steps
-from ..analysis.phase import critical_values
-from ..errors import ConfigError, suggest
-from ..theory.mean_field import MeanField, mf_init, mf_predict, mf_step
-from .config import require
-from .rundir import RunDir, provenance
+from ...conventions import get_parametrization
+from ...analysis.equilibration import equilibration_step, equilibration_steps
+from ...analysis.phase import critical_values
+from ...errors import ConfigError, MflabError, suggest
+from ...theory.mean_field import MeanField, mf_init, mf_predict, mf_step
+from ...dynamics.objectives import TrainData
+from ...dynamics.runner import Trace, chain_map, default_chain_batch
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.rundir import RunDir
+from ...framework.study import Reduced, Study
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
-from ..dynamics.objectives import TrainData
-from ..dynamics.runner import Trace, chain_map, default_chain_batch
-from .sgld import Grid, finish, krr_grid, prepare, simulate, trace_rows
+from .design import PosteriorDesign, krr_grid, prepare, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
 
@@ -110,16 +114,17 @@ class PhaseConfig:
 
 
 # --- MF stage ---------------------------------------------------------------------------------
-def _mean_field(cfg: PhaseConfig, g: Grid, ard: bool) -> MeanField:
+def _mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool) -> MeanField:
     n = cfg.network
-    gamma = n.gamma if n.gamma is not None else {"ntk": 0.5, "mup": 1.0, "standard": 0.0}[n.parametrization]
+    gamma = n.gamma if n.gamma is not None else get_parametrization(n.parametrization).gamma
     m = cfg.mf
     return MeanField.create(n.activation, n.width, gamma=gamma, sigma_a=n.sigma_a, sigma_w=n.sigma_w,
                             particles=m.particles, inner_steps=m.inner_steps, lr=m.lr, ard=ard, alpha0=m.alpha0,
                             beta0=m.beta0, ard_damping=m.ard_damping)
 
 
-def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=True, log=None) -> dict:
+def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir, progress=True, log=None,
+                     checkpoint: str = "checkpoints/mf.npz") -> dict:
     """MF (or MF-ARD) fixed points on the whole grid.
 
     Lanes are the (κ, replica) pairs, vectorised with lax.map. Along each lane the sample sizes are
@@ -130,7 +135,7 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
     on (a ``lax.cond`` branch; on CPU lanes run one after another, so skipping saves its compute);
     a P group ends when every lane has stopped or at ``mf.iterations``. The test predictor is the
     average over the lane's last ``patience`` chunks.
-    A checkpoint is written after every finished P group."""
+    A checkpoint (``checkpoint``, relative to ``rd``) is written after every finished P group."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     name = "mf-ard" if ard else "mf"
     mf, m = _mean_field(cfg, g, ard), cfg.mf
@@ -147,17 +152,21 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
            "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
            "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32),
            "trace_overlap": np.full((C, m.iterations // m.chunk_iterations), np.nan)}
-    ck = rd.path / f"checkpoint_{name}.npz"
+    ck = rd.path / checkpoint
     lane_batch = default_chain_batch(len(lanes))
     done, wall, compile_s = 0, 0.0, 0.0
     leaves, treedef = jax.tree_util.tree_flatten(states)
     if ck.exists():
-        z = np.load(ck)
-        done, wall = int(z["groups_done"]), float(z["wall"])
-        compile_s = float(z["compile"]) if "compile" in z.files else 0.0  # checkpoints written before it was timed
-        out = {k: z["out_" + k] for k in out}
-        if done:  # the directory's config equals this one (RunDir.prepare), so the shapes match
-            states = treedef.unflatten([jnp.asarray(z[f"s{i}"]) for i in range(len(leaves))])
+        try:
+            with np.load(ck, allow_pickle=False) as z:
+                done, wall = int(z["groups_done"]), float(z["wall"])
+                compile_s = float(z["compile"])
+                out = {k: z["out_" + k] for k in out}
+                if done:  # the directory's config equals this one (RunDir.prepare), so the shapes match
+                    states = treedef.unflatten([jnp.asarray(z[f"s{i}"]) for i in range(len(leaves))])
+        except Exception as e:
+            raise MflabError(f"checkpoint '{ck.relative_to(rd.path)}' cannot be resumed ({type(e).__name__}: {e}); "
+                             "fix: delete it to restart that method, or rerun with --force") from None
         log(f"resuming {name} after P = {Ps[done - 1] if done else '-'}")
 
     def one(args):
@@ -230,7 +239,7 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
             out["trace_overlap"][c] = trace[li]
             out["W"][c], out["rho"][c] = W_np[li], rho_np[li]
         wall += time.perf_counter() - t0
-        rd.write_arrays(ck.name, groups_done=gi + 1, wall=wall, compile=compile_s,
+        rd.write_arrays(str(ck.relative_to(rd.path)), groups_done=gi + 1, wall=wall, compile=compile_s,
                         **{"out_" + k: v for k, v in out.items()},
                         **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))})
         if bar is not None:
@@ -251,83 +260,98 @@ def solve_mean_field(cfg: PhaseConfig, g: Grid, ard: bool, rd: RunDir, progress=
     return out
 
 
-# --- the experiment -----------------------------------------------------------------------------
-def _stage(rd: RunDir, name: str, compute):
-    p = rd.path / "results" / f"stage_{name}.npz"
-    if p.exists():
-        z = np.load(p, allow_pickle=False)
-        return {k: z[k] for k in z.files}
-    out = compute()
-    rd.write_arrays(f"results/stage_{name}.npz", **{k: np.asarray(v) for k, v in out.items()})
-    return out
+# --- the study ------------------------------------------------------------------------------------
+def _setup(cfg: PhaseConfig):
+    return prepare(cfg.task, cfg.network, cfg.sgld, cfg.seed)
 
 
-def run(cfg: PhaseConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    jax.config.update("jax_enable_x64", cfg.precision == "float64")
-    g = prepare(cfg.task, cfg.network, cfg.sgld, cfg.seed)
-    rd.write_json("provenance.json", provenance(cfg.seed))
-    C = len(g.points)
-    results = {}
-    if "sgld" in cfg.methods:
-        def sgld_stage():
-            sim = simulate(g, cfg.sgld, rd, progress, log, checkpoint="checkpoint_sgld.npz")
-            if not sim.alive.any():
-                log("every SGLD chain diverged; lower sgld.lr. The other methods still run.")
-            tr = sim.trace
-            return {"overlap": sim.final["overlap"], "test_mse": sim.final["test_mse"], "alive": sim.alive,
-                    "wall": sim.wall, "W": sim.params.W, "converged": sim.alive,
-                    "diverged_at": np.asarray(sim.states.diverged_at), "steps_done": sim.steps_done,
-                    "trace_steps": tr.steps, **{f"trace_{k}": v for k, v in tr.values.items()},
-                    "equilibrated_at": equilibration_steps(tr.steps, tr.values["overlap"], cfg.equilibration_tol)}
-        results["sgld"] = _stage(rd, "sgld", sgld_stage)
-    for name, ard in (("mf", False), ("mf-ard", True)):
-        if name in cfg.methods:
-            results[name] = _stage(rd, name, lambda ard=ard: solve_mean_field(cfg, g, ard, rd, progress, log))
-    if "krr" in cfg.methods:
-        def krr_stage():
-            t = time.perf_counter()
-            out = krr_grid(g)
-            return {**out, "wall": time.perf_counter() - t, "converged": np.ones(C, bool)}
-        results["krr"] = _stage(rd, "krr", krr_stage)
+def _units(cfg: PhaseConfig):
+    return [m for m in METHODS if m in cfg.methods]
 
+
+def _compute(cfg: PhaseConfig, method, ctx) -> dict:
+    g, rd, progress, log = ctx.shared, ctx.rd, ctx.progress, ctx.log
+    if method == "sgld":
+        sim = simulate(g, cfg.sgld, rd, progress, log, checkpoint=ctx.checkpoint_name)
+        if not sim.alive.any():
+            log("every SGLD chain diverged; lower sgld.lr. The other methods still run.")
+        tr = sim.trace
+        return {"overlap": sim.final["overlap"], "test_mse": sim.final["test_mse"], "alive": sim.alive,
+                "wall": np.asarray(sim.wall), "W": sim.params.W, "converged": sim.alive,
+                "diverged_at": np.asarray(sim.states.diverged_at), "steps_done": np.asarray(sim.steps_done),
+                "trace_steps": tr.steps, **{f"trace_{k}": v for k, v in tr.values.items()},
+                "equilibrated_at": equilibration_steps(tr.steps, tr.values["overlap"], cfg.equilibration_tol)}
+    if method in ("mf", "mf-ard"):
+        out = solve_mean_field(cfg, g, method == "mf-ard", rd, progress, log, checkpoint=ctx.checkpoint_name)
+        return {k: np.asarray(v) for k, v in out.items()}
+    t = time.perf_counter()
+    out = krr_grid(g)
+    return {**out, "wall": np.asarray(time.perf_counter() - t), "converged": np.ones(len(g.points), bool)}
+
+
+def _reduce(cfg: PhaseConfig, results, ctx) -> Reduced:
+    g = ctx.shared
     rows = []
     for meth, res in results.items():
         for c, (P, kap, r) in enumerate(g.points):
             rows.append({"method": meth, "n_train": P, "kappa": kap, "replica": r, "overlap": float(res["overlap"][c]),
                          "test_mse": float(res["test_mse"][c]), "converged": bool(res["converged"][c]),
                          "residual": float(res["residual"][c]) if "residual" in res else None})
-    rd.write_table("points", rows)
+    tables = {"points": rows}
     if "sgld" in results:
         sg = results["sgld"]
         trace = Trace(sg["trace_steps"], {k[6:]: v for k, v in sg.items() if k.startswith("trace_") and k != "trace_steps"})
-        rd.write_table("trace_sgld", trace_rows(trace, g))
+        tables["trace_sgld"] = trace_rows(trace, g)
     crit = []
     for meth in results:
         crit += [dict(r, kind="P_c") for r in critical_values(rows, meth, "n_train", "kappa", cfg.threshold)]
         crit += [dict(r, kind="kappa_c") for r in critical_values(rows, meth, "kappa", "n_train", cfg.threshold)]
-    rd.write_table("critical", [{k: v for k, v in r.items() if k != "per_replica"} for r in crit])
-
-    from . import phase_plots
-
+    tables["critical"] = [{k: v for k, v in r.items() if k != "per_replica"} for r in crit]
     main_kappa = cfg.main_kappa if cfg.main_kappa is not None else cfg.sgld.kappa[0]
-    rd.save_figure(phase_plots.phase_diagrams(rows, list(results), cfg.task.n_train, cfg.sgld.kappa, crit,
-                                              cfg.threshold), "phase_diagram")
-    rd.save_figure(phase_plots.learning_curves(rows, list(results), main_kappa, g.task.name), "learning_curves")
-    clouds = {m: results[m]["W"] for m in ("sgld", "mf", "mf-ard") if m in results}
-    if clouds:
-        sel = int(np.flatnonzero((g.Ps == max(cfg.task.n_train)) & (g.kappas == main_kappa))[0])
-        rd.save_figure(phase_plots.weight_marginals({m: W[sel] for m, W in clouds.items()},
-                                                    getattr(g.task, "support", ()),
-                                                    f"P={g.Ps[sel]}, κ={main_kappa:g}"), "weight_marginals")
     summary = _summary(cfg, g, results, rows, crit, main_kappa)
-    rd.write_text("report.md", _report(cfg, summary, rows))
+    report = _report(cfg, summary, rows)
     if "sgld" in results:
         summary["diverged_chains"] = [
             {"chain": int(c), "n_train": g.Ps[c], "kappa": g.kappas[c], "replica": g.reps[c],
              "step": int(results["sgld"]["diverged_at"][c])} for c in np.flatnonzero(~results["sgld"]["alive"])]
-    finish(rd, summary)  # stage_*.npz files stay: they are the raw per-method results
-    return summary
+    return Reduced(tables, summary, report, extra={"results": results, "crit": crit, "main_kappa": main_kappa})
+
+
+def _figures(cfg: PhaseConfig, red, ctx) -> dict:
+    from . import plots as phase_plots
+
+    g, results, crit, main_kappa = ctx.shared, red.extra["results"], red.extra["crit"], red.extra["main_kappa"]
+    rows = red.tables["points"]
+    figs = {"phase_diagram": phase_plots.phase_diagrams(rows, list(results), cfg.task.n_train, cfg.sgld.kappa, crit,
+                                                         cfg.threshold),
+            "learning_curves": phase_plots.learning_curves(rows, list(results), main_kappa, g.task.name)}
+    clouds = {m: results[m]["W"] for m in ("sgld", "mf", "mf-ard") if m in results}
+    if clouds:
+        sel = int(np.flatnonzero((g.Ps == max(cfg.task.n_train)) & (g.kappas == main_kappa))[0])
+        figs["weight_marginals"] = phase_plots.weight_marginals({m: W[sel] for m, W in clouds.items()},
+                                                                getattr(g.task, "support", ()),
+                                                                f"P={g.Ps[sel]}, κ={main_kappa:g}")
+    return figs
+
+
+def describe(s: dict) -> list[str]:
+    """`mflab show` for the phase studies: P_c per method and κ, plateau numbers, costs. SGLD's test MSE is
+    its Gibbs error (posterior average of each sample's error); MF, MF-ARD and KRR report the error of
+    their posterior-mean predictor."""
+    kaps = s["grid"]["kappa"]
+    lines = [f"P = {s['grid']['n_train']}, κ = {kaps}, {s['grid']['replicas']} replicas; P_c(κ) per method "
+             "(— : no transition in range):",
+             f"  {'method':8s} " + " ".join(f"{'κ=' + format(k, 'g'):>10s}" for k in kaps)]
+    for m in s["methods"]:
+        pc = s["critical_sample_size"].get(m, {})
+        lines.append(f"  {m:8s} " + " ".join(f"{_fmt(pc.get(str(k)), '.4g'):>10s}" for k in kaps))
+    lines.append(f"at κ = {s['main_kappa']:g}, P = {s['grid']['n_train'][-1]}:")
+    for m in s["methods"]:
+        kind = "Gibbs error" if m == "sgld" else "posterior-mean error"
+        lines.append(f"  {m:8s} m = {_fmt(s['plateau_overlap'].get(m), '.3f')}, test MSE = "
+                     f"{_fmt(s['plateau_test_mse'].get(m), '.4f')} ({kind}), wall {s['wall_seconds'].get(m, 0):.1f} s, "
+                     f"non-converged points {s['non_converged_points'].get(m)}")
+    return lines
 
 
 def _agg(rows, meth, P, kap, key):
@@ -445,3 +469,57 @@ def _report(cfg, s, rows) -> str:
     L += ["", "Figures: figures/phase_diagram.png, figures/learning_curves.png, figures/weight_marginals.png.",
           "Tables: results/points.csv (one row per method, P, κ, replica), results/critical.csv.", ""]
     return "\n".join(L)
+
+
+# --- presets ------------------------------------------------------------------------------------
+_PUBLISHED_P = [10, 100, 500, 750, 1000, 2133, 3666, 5000, 7500, 10000]
+_PUBLISHED_KAPPA = [5e-4, 1e-3, 5e-3, 7.5e-3, 1e-2, 2.5e-2, 5e-2, 7.5e-2]
+
+STUDY = Study("parity-phase", "SGLD, MF, MF-ARD and NNGP-KRR on one (P, κ) design", PhaseConfig, units=_units,
+              compute=_compute, reduce=_reduce, setup=_setup, figures=_figures, describe=describe, unit_name="method")
+
+register(STUDY.preset(
+    "parity-phase",
+    "flagship: feature-learning phase diagram of 4-sparse parity over (P, κ) for SGLD, MF, MF-ARD and "
+    "NNGP-KRR (full: the published d=35, N=512 grid with 3 seeds; GPU-scale, resumable)",
+    defaults={
+        "preset": "parity-phase", "main_kappa": 5e-3,
+        "task": {"name": "parity", "d": 35, "k": 4, "n_train": _PUBLISHED_P, "n_test": 100_000},
+        "network": {"width": 512, "activation": "relu", "parametrization": "ntk", "sigma_a": 1.0, "sigma_w": 1.0},
+        "sgld": {"kappa": _PUBLISHED_KAPPA, "lr": 1e-3, "lr_final": 5e-4, "schedule": "polynomial",
+                 "decay_steps": 2_000_000, "steps": 4_000_000, "log_every": 20_000, "chunk_steps": 200_000,
+                 "replicas": 3},
+        "mf": {"particles": 512, "inner_steps": 10, "lr": 0.5, "iterations": 20_000, "chunk_iterations": 500,
+               "alpha0": 8.0},
+    },
+    quick={
+        "task": {"d": 12, "k": 4, "n_train": [25, 50, 100, 200, 400, 800], "n_test": 4096},
+        "network": {"width": 128},
+        "sgld": {"kappa": [2e-3, 5e-3, 2e-2], "lr": 5e-2, "schedule": "constant", "steps": 20_000, "log_every": 500,
+                 "chunk_steps": 5_000, "replicas": 2},
+        "mf": {"particles": 128, "inner_steps": 10, "lr": 2.0, "iterations": 1_500, "chunk_iterations": 50},
+    },
+    tables={"points": ("method", "n_train", "kappa", "replica")},
+))
+
+register(STUDY.preset(
+    "hermite-index",
+    "single-index target He_4(v·x), v on k=2 of d=18 Gaussian coordinates: SGLD vs MF-ARD learning curves",
+    defaults={
+        "preset": "hermite-index", "methods": ["sgld", "mf-ard", "krr"], "main_kappa": 1e-1,
+        "task": {"name": "single-index", "d": 18, "k": 2, "degree": 4,
+                 "n_train": [50, 100, 1000, 5000, 10000, 25000], "n_test": 20_000},
+        "network": {"width": 1024, "activation": "relu", "parametrization": "ntk", "sigma_w": 0.5 ** 0.5},
+        "sgld": {"kappa": [1e-1], "lr": 1e-2, "lr_final": 5e-4, "schedule": "polynomial", "decay_steps": 2_500_000,
+                 "steps": 4_000_000, "log_every": 20_000, "chunk_steps": 200_000, "replicas": 4},
+        "mf": {"particles": 1024, "lr": 0.5, "iterations": 20_000, "chunk_iterations": 500, "alpha0": 0.1},
+    },
+    quick={
+        "task": {"d": 8, "k": 2, "n_train": [50, 100, 200, 400, 800], "n_test": 4096},
+        "network": {"width": 128},
+        "sgld": {"lr": 2e-2, "schedule": "constant", "steps": 20_000, "log_every": 500, "chunk_steps": 5_000,
+                 "replicas": 2},
+        "mf": {"particles": 128, "iterations": 1_000, "chunk_iterations": 100},
+    },
+    tables={"points": ("method", "n_train", "kappa", "replica")},
+))

@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..conventions import TEMPERATURE_CONVENTIONS, get_parametrization
-from ..dynamics.langevin import NOISE_MODES
-from ..dynamics.schedules import SCHEDULES
-from ..errors import ConfigError, suggest
-from ..networks.activations import get_activation
-from ..networks.two_layer import TwoLayer
-from ..tasks import SparseParity, multi_index, single_index
-from .config import require
+from ...conventions import TEMPERATURE_CONVENTIONS, get_parametrization
+from ...dynamics.langevin import NOISE_MODES
+from ...dynamics.schedules import SCHEDULES
+from ...errors import ConfigError, suggest
+from ...networks.activations import get_activation
+from ...networks.two_layer import TwoLayer
+from ...tasks import SparseParity, multi_index, single_index
+from ...framework.config import require
 
 TASKS = ("parity", "single-index", "multi-index")
 

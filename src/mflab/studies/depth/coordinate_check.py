@@ -5,56 +5,23 @@ train ``seeds`` networks for ``steps`` full-batch GD steps on a small synthetic 
 record the feature updates of :mod:`mflab.analysis.coordinate_check`. Outputs: ``results/points.csv``
 (one row per variant, n, L, seed), ``figures/coordinate_check.png`` (Δh_L and, for two-layer blocks,
 the first internal layer's own update Δz^own against L, one line per n) and the fitted log-log slopes
-in L at the largest width. Finished (variant, n, L) points are kept in ``results/partial.json``:
-an interrupted run resumes without redoing them.
+in L at the largest width. Each (variant, n, L) point is a unit of :mod:`mflab.framework.study`:
+an interrupted run resumes without redoing finished ones.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.coordinate_check import coordinate_check, loglog_slope
-from ..dynamics.optimizers import check_optimizer
-from ..errors import ConfigError
-from ..networks.resnet import ResNet
-from .config import require
-from .rundir import RunDir, provenance, resumable
-
-
-@dataclass
-class Variant:
-    """One ResNet family of a depth study: parametrization, block size, first-layer rate exponent ζ
-    (the depth-aware correction) and optimizer (rates from the table in :mod:`mflab.conventions`)."""
-
-    parametrization: str = "depth-mup"
-    block_layers: int = 1
-    first_layer_lr_exponent: float = 0.0
-    optimizer: str = "sgd"
-
-    @property
-    def label(self) -> str:
-        s = f"{self.parametrization}, {self.block_layers}-layer blocks"
-        s += f", ζ={self.first_layer_lr_exponent:g}" if self.first_layer_lr_exponent else ""
-        return s + (f", {self.optimizer}" if self.optimizer != "sgd" else "")
-
-    def net(self, width: int, depth: int, activation: str) -> ResNet:
-        return ResNet.create(width, depth, activation, self.parametrization, self.block_layers,
-                             first_layer_lr_exponent=self.first_layer_lr_exponent)
-
-
-def validate_variants(variants: list, activation: str):
-    """Every variant builds a ResNet and names a known optimizer; errors name ``variants[i].field``."""
-    require(len(variants) >= 1, "variants", "is empty", "list at least one variant")
-    for i, v in enumerate(variants):
-        try:
-            v.net(8, 2, activation)
-            check_optimizer(v.optimizer, "variants.optimizer")
-        except ConfigError as e:
-            raise ConfigError(f"variants[{i}].{e.field.split('.')[-1]}", e.problem, e.fix) from None
+from ...analysis.coordinate_check import coordinate_check
+from ...analysis.fits import loglog_slope
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
+from .variants import Variant, validate_variants
 
 
 def _default_variants():
@@ -90,28 +57,24 @@ def _task(cfg: CoordinateCheckConfig):
     return X, jnp.tanh(X[:, 0] + 0.5 * X[:, 1])
 
 
-def run(cfg: CoordinateCheckConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    rd.write_json("provenance.json", provenance(cfg.seed))
-    X, y = _task(cfg)
-    done = rd.read_json("results/partial.json") or {"rows": []}
-    finished = {(r["variant"], r["width"], r["depth"]) for r in done["rows"]}
-    todo = [(vi, n, L) for vi in range(len(cfg.variants)) for n in cfg.widths for L in cfg.depths
-            if (vi, n, L) not in finished]
-    for vi, n, L in resumable(todo, len(finished), "points", "coordinate check", "pt", progress, log):
-        v = cfg.variants[vi]
-        rows = coordinate_check(lambda n, L: v.net(n, L, cfg.activation), [n], [L], X, y, cfg.lr, cfg.steps, cfg.seeds,
-                                key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), optimizer=v.optimizer)
-        done["rows"] += [dict(r, variant=vi, label=v.label) for r in rows]
-        rd.write_json("results/partial.json", done)
-    rows = done["rows"]
-    rd.write_table("points", rows)
+def _units(cfg):
+    return [(vi, n, L) for vi in range(len(cfg.variants)) for n in cfg.widths for L in cfg.depths]
+
+
+def _compute(cfg, unit, ctx) -> dict:
+    vi, n, L = unit
+    v = cfg.variants[vi]
+    X, y = ctx.shared
+    rows = coordinate_check(lambda n, L: v.net(n, L, cfg.activation), [n], [L], X, y, cfg.lr, cfg.steps, cfg.seeds,
+                            key=jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), optimizer=v.optimizer)
+    return {"rows": [dict(r, variant=vi, label=v.label) for r in rows]}
+
+
+def _reduce(cfg, results, ctx) -> Reduced:
+    rows = [r for res in results.values() for r in res["rows"]]
     diverged = [r for r in rows if not r["alive"]]
     if diverged:
-        log(f"{len(diverged)} runs diverged (alive = false in results/points.csv); fix: lower lr")
-    from .depth_plots import coordinate_check_figure
-
-    rd.save_figure(coordinate_check_figure(rows, cfg), "coordinate_check")
+        ctx.log(f"{len(diverged)} runs diverged (alive = false in results/points.csv); fix: lower lr")
     n_max = max(cfg.widths)
     slopes = {}
     for vi, v in enumerate(cfg.variants):
@@ -126,5 +89,32 @@ def run(cfg: CoordinateCheckConfig, rd: RunDir, progress: bool = True, log=None)
             slopes[v.label]["dz_own"] = loglog_slope(Ls, [mean("dz_own", L) for L in Ls])
     summary = {"preset": cfg.preset, "status": "completed", "width_for_slopes": n_max,
                "loglog_slopes_in_depth": slopes, "diverged_runs": len(diverged)}
-    rd.write_json("summary.json", summary)
-    return summary
+    return Reduced({"points": rows}, summary)
+
+
+def _figures(cfg, red, ctx) -> dict:
+    from .plots import coordinate_check_figure
+
+    return {"coordinate_check": coordinate_check_figure(red.tables["points"], cfg)}
+
+
+def _describe(s: dict) -> list[str]:
+    lines = [f"diverged runs: {s.get('diverged_runs')}   log-log slopes in depth L at width {s.get('width_for_slopes')} "
+             "(depth-muP expects 0 for dh_L and df):"]
+    for label, sl in (s.get("loglog_slopes_in_depth") or {}).items():
+        lines.append(f"  {label}: " + ", ".join(f"{k} {v:+.2f}" for k, v in sl.items()))
+    return lines
+
+
+STUDY = Study(
+    "depth-coordinate-check",
+    "ResNet feature updates after GD vs depth L and width n for SP, muP, depth-muP, two-layer blocks "
+    "and the depth-aware first-layer rate (seconds to minutes on CPU)",
+    CoordinateCheckConfig, units=_units, compute=_compute, reduce=_reduce, setup=_task, figures=_figures,
+    describe=_describe, unit_name="point",
+    defaults={"preset": "depth-coordinate-check", "widths": [128, 256, 512], "depths": [2, 4, 8, 16, 32, 64, 128],
+              "seeds": 4},
+    quick={"widths": [64, 128, 256], "depths": [2, 4, 8, 16, 32, 64], "seeds": 2},
+    tables={"points": ("variant", "width", "depth", "seed")},
+)
+register(STUDY.preset())

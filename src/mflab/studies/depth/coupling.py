@@ -15,22 +15,22 @@ step and of the ablation excess Δ − Δ^null at the last step, and slopes in n
 step 0, each with a seed-bootstrap 95 % interval when every level's excess is positive. The notes
 expect: at init (k = 0) the excess is at the floor (O(1/n)); the paper claims the ablation effect
 decays as L⁻². Outputs: ``results/points.csv`` (one row per n, L, seed, step), ``summary.json``,
-``figures/depth_coupling.png``. Finished (n, L) cells are kept in ``results/partial.json``.
+``figures/depth_coupling.png``. Each finished (n, L) cell is a unit of :mod:`mflab.framework.study`.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.fits import mean_loglog_slope
-from ..analysis.reused_weight_coupling import history_train
-from ..networks.resnet import ResNet
-from .config import require
-from .rundir import RunDir, provenance, resumable
+from ...analysis.fits import mean_loglog_slope
+from ...analysis.reused_weight_coupling import history_train
+from ...networks.resnet import ResNet
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
 
 
 @dataclass
@@ -85,35 +85,52 @@ def measure_cell(cfg, n: int, L: int, X, y) -> dict:
     return {k: np.asarray(v) for k, v in jax.jit(lambda ks: jax.lax.map(one, ks))(keys).items()}
 
 
-def run(cfg: DepthCouplingConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    rd.write_json("provenance.json", provenance(cfg.seed))
-    X, y = _task(cfg)
-    done = rd.read_json("results/partial.json") or {"rows": []}
-    finished = {(r["width"], r["depth"]) for r in done["rows"]}
-    todo = [(n, L) for n in cfg.widths for L in cfg.depths if (n, L) not in finished]
-    for n, L in resumable(todo, len(finished), "cells", "coupling", "cell", progress, log):
-        m = measure_cell(cfg, n, L, X, y)
-        for s in range(cfg.seeds):
-            for k in range(cfg.steps + 1):
-                done["rows"].append({
-                    "width": n, "depth": L, "seed": s, "step": k, "alive": bool(m["alive"][s]),
-                    "coupling": float(m["a"][s, k]) if k < cfg.steps else None,
-                    "coupling_null": float(m["a_null"][s, k]) if k < cfg.steps else None,
-                    "ablation_effect": float(m["abl"][s, k]), "null_effect": float(m["null"][s, k]),
-                    "output_move": float(m["move"][s])})
-        rd.write_json("results/partial.json", done)
-    rows = done["rows"]
-    rd.write_table("points", rows)
+def _setup(cfg):
+    return _task(cfg)
+
+
+def _units(cfg):
+    return [(n, L) for n in cfg.widths for L in cfg.depths]
+
+
+def _compute(cfg, unit, ctx) -> dict:
+    n, L = unit
+    m = measure_cell(cfg, n, L, *ctx.shared)
+    rows = []
+    for s in range(cfg.seeds):
+        for k in range(cfg.steps + 1):
+            rows.append({
+                "width": n, "depth": L, "seed": s, "step": k, "alive": bool(m["alive"][s]),
+                "coupling": float(m["a"][s, k]) if k < cfg.steps else None,
+                "coupling_null": float(m["a_null"][s, k]) if k < cfg.steps else None,
+                "ablation_effect": float(m["abl"][s, k]), "null_effect": float(m["null"][s, k]),
+                "output_move": float(m["move"][s])})
+    return {"rows": rows}
+
+
+def _reduce(cfg, results, ctx) -> Reduced:
+    rows = [r for res in results.values() for r in res["rows"]]
     dead = {(r["width"], r["depth"], r["seed"]) for r in rows if not r["alive"]}
     if dead:
-        log(f"{len(dead)} runs diverged (alive = false in results/points.csv); fix: lower lr")
+        ctx.log(f"{len(dead)} runs diverged (alive = false in results/points.csv); fix: lower lr")
     summary = {"preset": cfg.preset, "status": "completed", "diverged_runs": len(dead), **_slopes(cfg, rows)}
-    rd.write_json("summary.json", summary)
-    from .depth_plots import depth_coupling_figure
+    return Reduced({"points": rows}, summary)
 
-    rd.save_figure(depth_coupling_figure(rows, cfg), "depth_coupling")
-    return summary
+
+def _figures(cfg, red, ctx) -> dict:
+    from .plots import depth_coupling_figure
+
+    return {"depth_coupling": depth_coupling_figure(red.tables["points"], cfg)}
+
+
+def _describe(s: dict) -> list[str]:
+    lines = [f"diverged runs: {s.get('diverged_runs')}   slopes (log-log, 95% bootstrap CI):"]
+    for key in ("coupling_excess_vs_depth_first_step", "coupling_excess_vs_depth_last_step", "ablation_excess_vs_depth",
+                "coupling_excess_vs_width_first_step"):
+        v = s.get(key) or {}
+        sl, ci = v.get("slope"), v.get("ci95")
+        lines.append(f"  {key}: " + ("—" if sl is None else f"{sl:+.2f}") + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""))
+    return lines
 
 
 def _samples(rows, n, L, step, key, null_key):
@@ -142,3 +159,16 @@ def _slopes(cfg, rows):
         "coupling_excess_vs_width_first_step": excess_slope(
             ns, [_samples(rows, n, L_max, 0, "coupling", "coupling_null") for n in ns], cfg.n_boot),
     }
+
+
+STUDY = Study(
+    "depth-coupling",
+    "the reused-weight coupling of depth-muP ResNets: its size in the backward pass and the effect of removing it "
+    "on the outputs, vs depth and width, each against a null swap",
+    DepthCouplingConfig, units=_units, compute=_compute, reduce=_reduce, setup=_setup, figures=_figures,
+    describe=_describe, unit_name="cell",
+    defaults={"preset": "depth-coupling", "widths": [256, 512, 1024], "depths": [2, 4, 8, 16, 32, 64], "seeds": 32},
+    quick={"widths": [128, 256, 512], "depths": [2, 4, 8, 16, 32], "seeds": 8},
+    tables={"points": ("width", "depth", "seed", "step")},
+)
+register(STUDY.preset())

@@ -9,24 +9,24 @@ kernel K_φ are recorded at initialisation and after training (:mod:`mflab.analy
 Outputs: ``results/levels.csv`` (one row per L, stage and observable: |E Δ_L| raw and noise-debiased,
 its standard error, whether it is resolved, the spread of coupled vs independent differences and,
 for K_h at init, the infinite-width prediction), ``figures/depth_limit.png``, and in the summary the
-log-log slope in L with a seed-bootstrap 95 % interval (the theory expects −1). Finished levels are
-kept in ``results/increments.npz`` (every seed's observables): an interrupted run resumes without
-redoing them.
+log-log slope in L with a seed-bootstrap 95 % interval (the theory expects −1). Each level L is a
+unit of :mod:`mflab.framework.study` (every seed's observables): an interrupted run resumes without
+redoing finished levels.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.depth_limit import OBSERVABLES, coupled_level, increment_stats, slope_with_ci, theory_init_increment
-from ..errors import ConfigError
-from ..networks.resnet import ResNet
-from .config import require
-from .rundir import RunDir, provenance, resumable
+from ...analysis.depth_limit import OBSERVABLES, coupled_level, increment_stats, slope_with_ci, theory_init_increment
+from ...errors import ConfigError
+from ...networks.resnet import ResNet
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
 
 STAGES = ("init", "trained")
 
@@ -70,24 +70,24 @@ def task(cfg: DepthLimitConfig):
     return X, jnp.tanh(X[:, 0] + 0.5 * X[:, 1])
 
 
-def run(cfg: DepthLimitConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    rd.write_json("provenance.json", provenance(cfg.seed))
-    X, y = task(cfg)
-    Ls = sorted(set(cfg.depths))
-    part = rd.path / "results" / "increments.npz"
-    raw = dict(np.load(part)) if part.exists() else {}
-    todo = [L for L in Ls if f"L{L}_alive" not in raw]
-    base = jax.random.PRNGKey(cfg.seed)
-    for L in resumable(todo, len(Ls) - len(todo), "depths", "depth levels", "L", progress, log):
-        fine = ResNet.create(cfg.width, 2 * L, cfg.activation, cfg.parametrization)
-        keys = jax.random.split(jax.random.fold_in(base, L), cfg.seeds)
-        parts = [coupled_level(fine, X, y, cfg.lr, cfg.steps, keys[i:i + cfg.seed_batch])
-                 for i in range(0, cfg.seeds, cfg.seed_batch)]
-        for k in parts[0]:
-            raw[f"L{L}_{k}"] = np.concatenate([p[k] for p in parts])
-        rd.write_arrays("results/increments.npz", **raw)
+def _units(cfg):
+    return sorted(set(cfg.depths))
 
+
+def _compute(cfg, L, ctx) -> dict:
+    X, y = ctx.shared
+    fine = ResNet.create(cfg.width, 2 * L, cfg.activation, cfg.parametrization)
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), L), cfg.seeds)
+    parts = [coupled_level(fine, X, y, cfg.lr, cfg.steps, keys[i:i + cfg.seed_batch])
+             for i in range(0, cfg.seeds, cfg.seed_batch)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _reduce(cfg, results, ctx) -> Reduced:
+    X, y = ctx.shared
+    Ls = list(results)
+    raw = {f"L{L}_{k}": v for L, res in results.items() for k, v in res.items()}
+    log = ctx.log
     rows, slopes = [], {}
     alive = {L: raw[f"L{L}_alive"].astype(bool) for L in Ls}
     dead = sum(int((~a).sum()) for a in alive.values())
@@ -114,15 +114,41 @@ def run(cfg: DepthLimitConfig, rd: RunDir, progress: bool = True, log=None) -> d
                 s, lo, hi = slope_with_ci([L for L, _ in res], [d for _, d in res], cfg.n_boot, cfg.seed)
                 entry.update(slope=s, ci95=[lo, hi])
             slopes[f"{stage}/{obs}"] = entry
-    rd.write_table("levels", rows)
-    from .depth_plots import depth_limit_figure
-
-    rd.save_figure(depth_limit_figure(rows, cfg), "depth_limit")
     ratio = [r["std_independent"] / r["std_coupled"] for r in rows if r["std_coupled"] > 0]
     summary = {"preset": cfg.preset, "status": "completed", "width": cfg.width, "depths": Ls, "seeds": cfg.seeds,
                "loglog_slope_in_depth": slopes, "expected_slope": -1.0,
                "variance_reduction_of_coupling": {"median_std_ratio": float(np.median(ratio)),
                                                   "min_std_ratio": float(np.min(ratio))},
                "rejected_triples": dead}
-    rd.write_json("summary.json", summary)
-    return summary
+    return Reduced({"levels": rows}, summary)
+
+
+def _figures(cfg, red, ctx) -> dict:
+    from .plots import depth_limit_figure
+
+    return {"depth_limit": depth_limit_figure(red.tables["levels"], cfg)}
+
+
+def _describe(s: dict) -> list[str]:
+    lines = [f"width {s.get('width')}, depths {s.get('depths')}, {s.get('seeds')} seeds; log-log slopes of the coupled "
+             f"increments in L (expected {s.get('expected_slope')}), on the levels resolved above 2σ:"]
+    for key, e in (s.get("loglog_slope_in_depth") or {}).items():
+        sl, ci = e.get("slope"), e.get("ci95")
+        lines.append(f"  {key}: " + ("not resolved at two levels" if sl is None else
+                                     f"{sl:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}] on L = {e.get('resolved_depths')}"))
+    return lines
+
+
+
+
+STUDY = Study(
+    "depth-limit",
+    "depth-muP ResNets: coupled coarse/fine increments of outputs and kernels vs depth, at init and after GD, "
+    "with log-log slopes (expected -1) and seed-bootstrap intervals",
+    DepthLimitConfig, units=_units, compute=_compute, reduce=_reduce, setup=task, figures=_figures,
+    describe=_describe, unit_name="depth",
+    defaults={"preset": "depth-limit", "width": 1024, "depths": [1, 2, 4, 8, 16, 32], "seeds": 128, "seed_batch": 16},
+    quick={"width": 256, "depths": [1, 2, 4, 8, 16], "seeds": 48},
+    tables={"levels": ("stage", "observable", "depth")},
+)
+register(STUDY.preset())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plotting import plt
+from ...framework.style import plt
 
 
 def coordinate_check_figure(rows, cfg):

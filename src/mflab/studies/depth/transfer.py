@@ -16,25 +16,26 @@ next to a diverged rate it is the grid value and flagged ``edge``. Its drift wit
 
 Outputs: ``results/points.csv`` (one row per run), ``results/optima.csv``, ``figures/depth_transfer.png``
 (train loss vs η, one curve per depth, one panel per task × variant), ``summary.json``. Finished
-(task, variant, L) cells are kept in ``results/partial.json``: an interrupted run resumes.
+(task, variant, L) cells are units of :mod:`mflab.framework.study`: an interrupted run resumes.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.coordinate_check import loglog_slope, train_kernel
-from ..dynamics.objectives import TrainData
-from ..networks.two_layer import TwoLayer
-from ..tasks.base import Dataset, make_dataset
-from ..tasks.teacher import Teacher
-from .config import require
-from .depth import Variant, validate_variants
-from .rundir import RunDir, provenance, resumable
+from ...analysis.fits import loglog_slope
+from ...dynamics.resnet_training import train_kernel
+from ...dynamics.objectives import TrainData
+from ...networks.two_layer import TwoLayer
+from ...tasks.base import Dataset, make_dataset
+from ...tasks.teacher import Teacher
+from ...framework.config import require
+from .variants import Variant, validate_variants
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
 
 TASKS = ("digits", "teacher")
 
@@ -82,7 +83,7 @@ class DepthTransferConfig:
 def load_task(cfg: DepthTransferConfig, name: str) -> Dataset:
     """The digits split, or a teacher dataset (Gaussian inputs, tanh two-layer teacher, unit target power)."""
     if name == "digits":
-        from ..tasks.digits import load_digits_dataset
+        from ...tasks.digits import load_digits_dataset
 
         return load_digits_dataset(cfg.seed, cfg.n_train)
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 11)
@@ -108,8 +109,8 @@ def train_grid(net, ds: Dataset, lrs, steps: int, keys, optimizer: str) -> dict:
 
         def body(i, carry):
             st, acc = carry
-            st, loss = kernel.step(st, None, lr, data)
-            return st, acc + jnp.where(i >= steps - tail, loss, 0.0)
+            st, info = kernel.step(st, None, lr, data)
+            return st, acc + jnp.where(i >= steps - tail, info.loss, 0.0)
 
         st, acc = jax.lax.fori_loop(0, steps, body, (kernel.init(p), jnp.zeros((), Xtr.dtype)))
         sq = lambda X, Y: jnp.mean(((net.apply(st.params, X) - Y) ** 2).reshape(X.shape[0], -1).sum(1))  # noqa: E731
@@ -142,39 +143,54 @@ def optimum(lrs, losses, alive) -> tuple[float, float, bool]:
     return 2.0 ** x[i], float(np.exp(y[i])), True
 
 
-def run(cfg: DepthTransferConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    rd.write_json("provenance.json", provenance(cfg.seed))
-    data = {t: load_task(cfg, t) for t in cfg.tasks}
-    done = rd.read_json("results/partial.json") or {"rows": []}
-    finished = {(r["task"], r["variant"], r["depth"]) for r in done["rows"]}
-    todo = [(t, vi, L) for t in cfg.tasks for vi in range(len(cfg.variants)) for L in cfg.depths
-            if (t, vi, L) not in finished]
-    for t, vi, L in resumable(todo, len(finished), "cells", "depth transfer", "cell", progress, log):
-        v = cfg.variants[vi]
-        keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 * L + vi), cfg.seeds)
-        res = train_grid(v.net(cfg.width, L, cfg.activation), data[t], cfg.lrs, cfg.steps, keys, v.optimizer)
-        for s in range(cfg.seeds):
-            for j, lr in enumerate(cfg.lrs):
-                row = {"task": t, "variant": vi, "label": v.label, "depth": L, "lr": lr, "seed": s}
-                row.update({k: (bool(a[s, j]) if k == "alive" else int(a[s, j]) if k == "diverged_at"
-                                else float(a[s, j]) if a[s, j] == a[s, j] else None) for k, a in res.items()})
-                done["rows"].append(row)
-        rd.write_json("results/partial.json", done)
-    rows = done["rows"]
-    rd.write_table("points", rows)
-    optima, drift = _optima(cfg, rows)
-    rd.write_table("optima", optima)
-    from .depth_plots import depth_transfer_figure
+def _setup(cfg):
+    return {t: load_task(cfg, t) for t in cfg.tasks}
 
-    rd.save_figure(depth_transfer_figure(rows, optima, cfg), "depth_transfer")
+
+def _units(cfg):
+    return [(t, vi, L) for t in cfg.tasks for vi in range(len(cfg.variants)) for L in cfg.depths]
+
+
+def _compute(cfg, unit, ctx) -> dict:
+    t, vi, L = unit
+    v = cfg.variants[vi]
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 * L + vi), cfg.seeds)
+    res = train_grid(v.net(cfg.width, L, cfg.activation), ctx.shared[t], cfg.lrs, cfg.steps, keys, v.optimizer)
+    rows = []
+    for s in range(cfg.seeds):
+        for j, lr in enumerate(cfg.lrs):
+            row = {"task": t, "variant": vi, "label": v.label, "depth": L, "lr": lr, "seed": s}
+            row.update({k: (bool(a[s, j]) if k == "alive" else int(a[s, j]) if k == "diverged_at"
+                            else float(a[s, j]) if a[s, j] == a[s, j] else None) for k, a in res.items()})
+            rows.append(row)
+    return {"rows": rows}
+
+
+def _reduce(cfg, results, ctx) -> Reduced:
+    rows = [r for res in results.values() for r in res["rows"]]
+    optima, drift = _optima(cfg, rows)
     diverged = sum(not r["alive"] for r in rows)
     if diverged:
-        log(f"{diverged} of {len(rows)} runs diverged and were stopped (alive = false in results/points.csv); "
-            "they are excluded from the optima")
+        ctx.log(f"{diverged} of {len(rows)} runs diverged and were stopped (alive = false in results/points.csv); "
+                "they are excluded from the optima")
     summary = {"preset": cfg.preset, "status": "completed", "drift": drift, "diverged_runs": diverged}
-    rd.write_json("summary.json", summary)
-    return summary
+    return Reduced({"points": rows, "optima": optima}, summary)
+
+
+def _figures(cfg, red, ctx) -> dict:
+    from .plots import depth_transfer_figure
+
+    return {"depth_transfer": depth_transfer_figure(red.tables["points"], red.tables["optima"], cfg)}
+
+
+def _describe(s: dict) -> list[str]:
+    lines = [f"diverged runs: {s.get('diverged_runs')}   drift of the optimal rate "
+             "(octaves per depth doubling; 0 = the rate transfers):"]
+    for task, per in (s.get("drift") or {}).items():
+        for label, d in per.items():
+            o = d.get("octaves_per_depth_doubling")
+            lines.append(f"  {task}, {label}: " + ("—" if o is None else f"{o:+.2f}"))
+    return lines
 
 
 def _optima(cfg, rows):
@@ -198,3 +214,17 @@ def _optima(cfg, rows):
                 "spread_octaves": float(max(lo) - min(lo)) if lo else None,
                 "log2_lr_opt": {int(L): float(x) for L, x in zip(Ls, lo)}}
     return optima, drift
+
+
+STUDY = Study(
+    "depth-transfer",
+    "learning-rate transfer across depth: train loss vs rate, one curve per depth, for SP, depth-muP and "
+    "depth-muP with the depth-aware first-layer rate (two-layer blocks; digits and a teacher); optimum drift",
+    DepthTransferConfig, units=_units, compute=_compute, reduce=_reduce, setup=_setup, figures=_figures,
+    describe=_describe, unit_name="cell",
+    defaults={"preset": "depth-transfer", "width": 256, "depths": [2, 4, 8, 16, 32, 64], "steps": 500, "seeds": 3,
+              "n_train": 1024},
+    quick={"width": 64, "depths": [2, 4, 8, 16], "steps": 100, "seeds": 2, "n_train": 256},
+    tables={"points": ("task", "variant", "depth", "lr", "seed"), "optima": ("task", "variant", "depth")},
+)
+register(STUDY.preset())

@@ -14,29 +14,31 @@ time). Also the moments of the reference cloud along the flow (``results/moments
 moments at fractions of w* with the max-dominance flag, tail scale vs the OU prediction).
 Outputs: ``results/points.csv``, ``results/rates.csv``, ``results/distances.csv``,
 ``figures/chaos_rate.png``, ``summary.json``. Each finished system size is kept in
-``results/clouds_<N>.npz``: an interrupted run resumes without redoing it.
+a unit of :mod:`mflab.framework.study` (its clouds): an interrupted run resumes without redoing it.
 """
 from __future__ import annotations
 
 import sys
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.moment_class import ou_scale, track_moments, w_star
-from ..analysis.propagation_of_chaos import CoupledRuns, chaos_metrics, coupled_system, log_times, rate_fits
-from ..analysis.wasserstein import OTFallbackWarning, debiased_sliced_w2_squared, w2_squared
-from ..dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
-from ..dynamics.objectives import TrainData
-from ..errors import suggest
-from ..networks.activations import get_activation
-from ..networks.two_layer import TwoLayer, TwoLayerParams
-from ..tasks.teacher import Teacher
-from .config import require
-from .rundir import RunDir, provenance
+from ...analysis.moment_class import ou_scale, track_moments, w_star
+from ...analysis.propagation_of_chaos import CoupledRuns, chaos_metrics, coupled_system, log_times, rate_fits
+from ...analysis.wasserstein import OTFallbackWarning, debiased_sliced_w2_squared, w2_squared
+from ...dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
+from ...dynamics.objectives import TrainData
+from ...errors import suggest
+from ...networks.activations import get_activation
+from ...networks.two_layer import TwoLayer, TwoLayerParams
+from ...tasks.teacher import Teacher
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
 
 MODES = ("data", "population")
 
@@ -101,27 +103,34 @@ def make_grad_fn(cfg: ChaosRateConfig, teacher):
     return lambda n: data_objective(mup_network(n, cfg.activation), cfg.lam)
 
 
-def run(cfg: ChaosRateConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    rd.write_json("provenance.json", provenance(cfg.seed))
+class _Shared(NamedTuple):
+    grad: object
+    data: object
+
+
+def _setup(cfg):
     if get_activation(cfg.activation).name == "relu":
-        log("warning: uniform-in-time propagation of chaos assumes a smooth activation (LSI); relu may not show it")
+        print("warning: uniform-in-time propagation of chaos assumes a smooth activation (LSI); relu may not show it",
+              file=sys.stderr)
     teacher, data = pilot_task(cfg)
-    grad = make_grad_fn(cfg, teacher)
-    key = jax.random.PRNGKey(cfg.seed)
-    sizes = sorted(set(cfg.widths)) + [cfg.m_ref]
-    done = [n for n in sizes if (rd.path / "results" / f"clouds_{n}.npz").exists()]
-    if done:
-        log(f"resuming: {len(done)} system sizes done, {len(sizes) - len(done)} to go")
-    clouds, alive = {}, {}
-    for n in sizes:
-        path = rd.path / "results" / f"clouds_{n}.npz"
-        if n not in done:
-            cl, al = coupled_system(grad(n), n, cfg.init, key, cfg.d, cfg.eta, cfg.tau, cfg.steps, cfg.log_every,
-                                    cfg.replicas, data if cfg.mode == "data" else None, progress=progress)
-            rd.write_arrays(f"results/clouds_{n}.npz", clouds=cl, alive=al)
-        z = np.load(path)
-        clouds[n], alive[n] = z["clouds"], z["alive"]
+    return _Shared(make_grad_fn(cfg, teacher), data)
+
+
+def _units(cfg):
+    return sorted(set(cfg.widths)) + [cfg.m_ref]
+
+
+def _compute(cfg, n, ctx) -> dict:
+    cl, al = coupled_system(ctx.shared.grad(n), n, cfg.init, jax.random.PRNGKey(cfg.seed), cfg.d, cfg.eta, cfg.tau,
+                            cfg.steps, cfg.log_every, cfg.replicas, ctx.shared.data if cfg.mode == "data" else None,
+                            progress=ctx.progress)
+    return {"clouds": np.asarray(cl), "alive": np.asarray(al)}
+
+
+def _reduce(cfg, results, ctx) -> Reduced:
+    log = ctx.log
+    clouds = {n: r["clouds"] for n, r in results.items()}
+    alive = {n: r["alive"] for n, r in results.items()}
     runs = CoupledRuns(log_times(cfg.eta, cfg.steps, cfg.log_every), clouds, cfg.m_ref, alive)
     dead = {n: int((~a).sum()) for n, a in alive.items() if (~a).any()}
     if dead:
@@ -132,7 +141,6 @@ def run(cfg: ChaosRateConfig, rd: RunDir, progress: bool = True, log=None) -> di
     point_rows = [{"N": n, "replica": r, "t": float(t), "coupling": float(metrics[n]["coupling"][r, j]),
                    "function_gap": float(metrics[n]["function_gap"][r, j])}
                   for n in widths for r in range(cfg.replicas) for j, t in enumerate(runs.times)]
-    rd.write_table("points", point_rows)
     fits = rate_fits(metrics, runs.times, cfg.n_boot, cfg.seed)
     rate_rows = []
     for name in ("coupling", "function_gap"):
@@ -142,14 +150,8 @@ def run(cfg: ChaosRateConfig, rd: RunDir, progress: bool = True, log=None) -> di
         f = fits[name]["sup_over_time"]
         rate_rows.append({"metric": name, "t": "sup", "slope": f["slope"], "ci_low": (f["ci95"] or [None, None])[0],
                           "ci_high": (f["ci95"] or [None, None])[1]})
-    rd.write_table("rates", rate_rows)
-
-    rd.write_table("moments", _moments(cfg, runs))
+    moments = _moments(cfg, runs)
     dist_rows = _distances(cfg, runs, widths)
-    rd.write_table("distances", dist_rows)
-    from .mfld_plots import chaos_rate_figure
-
-    rd.save_figure(chaos_rate_figure(metrics, fits, runs.times, dist_rows), "chaos_rate")
 
     def headline(name):
         f = fits[name]["sup_over_time"]
@@ -160,8 +162,29 @@ def run(cfg: ChaosRateConfig, rd: RunDir, progress: bool = True, log=None) -> di
                "widths": widths, "m_ref": cfg.m_ref, "replicas": cfg.replicas, "expected_slope": -1.0,
                "coupling_sup_t": headline("coupling"), "function_gap_sup_t": headline("function_gap"),
                "diverged_replicas": dead}
-    rd.write_json("summary.json", summary)
-    return summary
+    return Reduced({"points": point_rows, "rates": rate_rows, "moments": moments, "distances": dist_rows}, summary,
+                   extra={"metrics": metrics, "fits": fits, "times": runs.times})
+
+
+def _figures(cfg, red, ctx) -> dict:
+    from .plots import chaos_rate_figure
+
+    e = red.extra
+    return {"chaos_rate": chaos_rate_figure(e["metrics"], e["fits"], e["times"], red.tables["distances"])}
+
+
+def _describe(s: dict) -> list[str]:
+    lines = [f"{s.get('mode')} mode, {s.get('activation')}, N = {s.get('widths')} against M_ref = {s.get('m_ref')}, "
+             f"{s.get('replicas')} replicas; rate of sup_t in N (expected {s.get('expected_slope')}):"]
+    for key in ("coupling_sup_t", "function_gap_sup_t"):
+        h = s.get(key) or {}
+        sl, ci = h.get("slope"), h.get("ci95")
+        lines.append(f"  {key}: " + ("—" if sl is None else f"{sl:+.2f}") + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""))
+    if s.get("diverged_replicas"):
+        lines.append(f"  diverged replicas per N: {s['diverged_replicas']}")
+    return lines
+
+
 
 
 def _moments(cfg, runs: CoupledRuns) -> list[dict]:
@@ -196,3 +219,16 @@ def _distances(cfg, runs: CoupledRuns, widths) -> list[dict]:
             sw = debiased_sliced_w2_squared(X, ref[r], cfg.sliced_projections, cfg.seed + r)
             rows.append({"N": n, "replica": r, "w2_sq": w2, "w2_method": method, **sw})
     return rows
+
+
+STUDY = Study(
+    "chaos-rate",
+    "propagation of chaos of muP mean-field Langevin dynamics: synchronously coupled N-particle systems vs an "
+    "M_ref reference, coupling and function-gap rates in N with replica CIs (expected -1), W2 diagnostics",
+    ChaosRateConfig, units=_units, compute=_compute, reduce=_reduce, setup=_setup, figures=_figures,
+    describe=_describe, unit_name="system size",
+    defaults={"preset": "chaos-rate", "widths": [64, 128, 256, 512, 1024, 2048], "m_ref": 8192, "replicas": 16},
+    quick={"widths": [64, 128, 256, 512], "m_ref": 4096, "replicas": 16},
+    tables={"points": ("N", "replica", "t"), "rates": ("metric", "t")},
+)
+register(STUDY.preset())

@@ -12,26 +12,26 @@ rounding).
 Fitted scalings (replica-mean log-log slopes with bootstrap 95 % intervals): chaos at T_∞ against N
 (expected −1), statistical against n (−½ to −1), and the optimisation part against t (its decay rate
 from a log-linear fit). Outputs: ``results/table.csv`` (one row per n, N, replica, t), ``summary.json``,
-``figures/error_decomposition.png``. Each finished n is kept in ``results/n_<n>.npz`` and resumes.
+``figures/error_decomposition.png``. Each population cloud and each n is a unit of :mod:`mflab.framework.study`.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.error_decomposition import COMPONENTS, decomposition_table, function_gram, hermite_tail
-from ..analysis.fits import mean_loglog_slope
-from ..analysis.identifiability import l2_distance
-from ..analysis.propagation_of_chaos import coupled_system, log_times
-from ..dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
-from ..dynamics.objectives import TrainData
-from ..tasks.hermite import HermiteDictionary
-from .config import require
-from .rundir import RunDir, provenance
+from ...analysis.error_decomposition import COMPONENTS, decomposition_table, function_gram, hermite_tail
+from ...analysis.fits import mean_loglog_slope
+from ...analysis.identifiability import l2_distance
+from ...analysis.propagation_of_chaos import coupled_system, log_times
+from ...dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
+from ...dynamics.objectives import TrainData
+from ...tasks.hermite import HermiteDictionary
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
 
 
 @dataclass
@@ -80,41 +80,44 @@ def target(cfg: ErrorDecompositionConfig) -> HermiteDictionary:
     return HermiteDictionary(V, C, np.array([1.0, 0.5, 0.3]), name="erf-realizable-plus-h2")
 
 
-def run(cfg: ErrorDecompositionConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    rd.write_json("provenance.json", provenance(cfg.seed))
-    f_star = target(cfg)
-    key = jax.random.PRNGKey(cfg.seed)
-    sys_args = dict(d=cfg.d, eta=cfg.eta, tau=cfg.tau, steps=cfg.steps, log_every=cfg.log_every,
-                    replicas=cfg.replicas, progress=progress)
-    pop = {}
-    for name, init in (("configured", cfg.init), ("laplace", ParticleInit("laplace", cfg.init.scale))):
-        path = f"results/population_{name}.npz"
-        if (rd.path / path).exists():
-            pop[name] = np.load(rd.path / path)["clouds"]
-            continue
+def _sys_args(cfg, progress):
+    return dict(d=cfg.d, eta=cfg.eta, tau=cfg.tau, steps=cfg.steps, log_every=cfg.log_every, replicas=cfg.replicas,
+                progress=progress)
+
+
+def _units(cfg):
+    return [("population", "configured"), ("population", "laplace")] + [("n", n) for n in sorted(set(cfg.n_train))]
+
+
+def _compute(cfg, unit, ctx) -> dict:
+    f_star, key, (kind, which) = ctx.shared, jax.random.PRNGKey(cfg.seed), unit
+    sys_args = _sys_args(cfg, ctx.progress)
+    if kind == "population":
+        init = cfg.init if which == "configured" else ParticleInit("laplace", cfg.init.scale)
         cl, _ = coupled_system(population_objective("erf", f_star, cfg.lam, cfg.m_pop), cfg.m_pop, init,
                                jax.random.fold_in(key, 99), **sys_args)
-        rd.write_arrays(path, clouds=cl[:, -1])
-        pop[name] = cl[:, -1]
+        return {"clouds": np.asarray(cl[:, -1])}
+    n = which
+    X = jax.random.normal(jax.random.fold_in(key, n), (n, cfg.d))
+    data = TrainData(X, f_star.target(X), jnp.full(n, 1.0 / n))
+    arrays = {}
+    for N in sorted(set(cfg.widths)) + [cfg.m_ref]:
+        args = dict(sys_args, log_every=cfg.ref_log_every) if N == cfg.m_ref else sys_args
+        cl, alive = coupled_system(data_objective(mup_network(N, "erf"), cfg.lam), N, cfg.init, key, data=data, **args)
+        if not alive.all():
+            ctx.log(f"n = {n}, N = {N}: {int((~alive).sum())} replicas diverged and were frozen; fix: lower eta")
+        arrays[f"N{N}"] = np.asarray(cl)
+    return arrays
+
+
+def _reduce(cfg, results, ctx) -> Reduced:
+    f_star, log = ctx.shared, ctx.log
+    pop = {which: r["clouds"] for (kind, which), r in results.items() if kind == "population"}
     D = pop["configured"]
     times = log_times(cfg.eta, cfg.steps, cfg.log_every)
     rows, opt_rows = [], []
     for n in sorted(set(cfg.n_train)):
-        path = rd.path / "results" / f"n_{n}.npz"
-        if not path.exists():
-            X = jax.random.normal(jax.random.fold_in(key, n), (n, cfg.d))
-            data = TrainData(X, f_star.target(X), jnp.full(n, 1.0 / n))
-            arrays = {}
-            for N in sorted(set(cfg.widths)) + [cfg.m_ref]:
-                args = dict(sys_args, log_every=cfg.ref_log_every) if N == cfg.m_ref else sys_args
-                cl, alive = coupled_system(data_objective(mup_network(N, "erf"), cfg.lam), N, cfg.init, key,
-                                           data=data, **args)
-                if not alive.all():
-                    log(f"n = {n}, N = {N}: {int((~alive).sum())} replicas diverged and were frozen; fix: lower eta")
-                arrays[f"N{N}"] = cl
-            rd.write_arrays(f"results/n_{n}.npz", **arrays)
-        z = np.load(path)
+        z = results[("n", n)]
         B_fine = z[f"N{cfg.m_ref}"]
         B = B_fine[:, ::cfg.log_every // cfg.ref_log_every]  # at the logged times of the A runs
         for r in range(cfg.replicas):
@@ -129,19 +132,31 @@ def run(cfg: ErrorDecompositionConfig, rd: RunDir, progress: bool = True, log=No
                         continue
                     G = function_gram("erf", [A[r, j], B[r, j], B[r, -1], D[r]], f_star)
                     rows.append({"n": n, "N": N, "replica": r, "t": float(t), **decomposition_table(G)})
-        log(f"n = {n}: decomposition written")
-    rd.write_table("table", rows)
-    rd.write_table("optimization", opt_rows)
+        log(f"n = {n}: decomposition done")
     tail = hermite_tail("erf", f_star)
     e = np.array([1.0, -1.0])
     resid = {name: float(np.mean([e @ function_gram("erf", [c], f_star) @ e for c in pop[name]])) for name in pop}
     summary = {"preset": cfg.preset, "status": "completed", "hermite_tail": tail,
                "residual_by_init": resid, **_fits(cfg, rows, times), "optimization_decay": optimization_decay(opt_rows)}
-    rd.write_json("summary.json", summary)
-    from .mfld_plots import error_decomposition_figure
+    return Reduced({"table": rows, "optimization": opt_rows}, summary, extra={"tail": tail})
 
-    rd.save_figure(error_decomposition_figure(rows, cfg, tail, opt_rows), "error_decomposition")
-    return summary
+
+def _figures(cfg, red, ctx) -> dict:
+    from .plots import error_decomposition_figure
+
+    return {"error_decomposition": error_decomposition_figure(red.tables["table"], cfg, red.extra["tail"],
+                                                              red.tables["optimization"])}
+
+
+def _describe(s: dict) -> list[str]:
+    lines = [f"Hermite tail (unrealizable part): {s.get('hermite_tail')}",
+             f"residual by initialisation: {s.get('residual_by_init')}"]
+    for k, v in s.items():
+        if isinstance(v, dict) and "slope" in v:
+            ci = v.get("ci95")
+            lines.append(f"  {k}: slope " + ("—" if v["slope"] is None else f"{v['slope']:+.2f}")
+                         + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""))
+    return lines
 
 
 def _fits(cfg, rows, times):
@@ -174,3 +189,17 @@ def optimization_decay(opt_rows) -> dict:
     c = np.polyfit(ts[use], np.log(ex[use]), 1)
     return {"floor": floor, "rate": float(-c[0]), "fit_times": [float(ts[use][0]), float(ts[use][-1])],
             "initial": float(m[0])}
+
+
+STUDY = Study(
+    "error-decomposition",
+    "four-way split of the muP mean-field error into chaos, optimisation, statistical and residual parts with "
+    "exact cross terms; fitted scalings in N, t, n; the unrealizable Hermite tail and its independence of the init",
+    ErrorDecompositionConfig, units=_units, compute=_compute, reduce=_reduce, setup=target, figures=_figures,
+    describe=_describe, unit_name="system",
+    defaults={"preset": "error-decomposition", "widths": [128, 256, 512, 1024], "n_train": [256, 1024, 4096, 16384],
+              "m_ref": 4096, "m_pop": 2000, "replicas": 5, "steps": 5000, "log_every": 500},
+    quick={"widths": [64, 128, 256], "n_train": [128, 512, 2048], "m_ref": 1024, "m_pop": 512, "replicas": 3},
+    tables={"table": ("n", "N", "replica", "t")},
+)
+register(STUDY.preset())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plotting import plt
+from ...framework.style import plt
 
 
 def chaos_rate_figure(metrics: dict, fits: dict, times, dist_rows):

@@ -10,27 +10,28 @@ and compared with the coefficient-threshold count S_up (closed form for orthogon
 threshold A_j = |b_j|/2 (ReLU: max_r E[relu(z) relu(rz)]/r = ½), and Ŝ ≤ S_up.
 
 Outputs: ``results/atoms.csv`` (one row per λ), ``results/clouds.npz`` (final particles per λ),
-``figures/sparse_atoms.png``, ``summary.json``. Each finished λ is kept in ``results/lam_<i>.json``.
+``figures/sparse_atoms.png``, ``summary.json``. Each λ is a unit of :mod:`mflab.framework.study`.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..analysis.sparse_atoms import extract_atoms
-from ..dynamics.mean_field_langevin import (ParticleInit, init_particles, mfld_hyper, mfld_kernel,
-                                            population_objective, population_risk)
-from ..dynamics.runner import run_chains
-from ..networks.activations import get_activation
-from ..networks.two_layer import TwoLayer, TwoLayerParams
-from ..tasks.teacher import Teacher
-from ..theory.sparse_bound import frank_wolfe, s_up_closed_form
-from .config import require
-from .rundir import RunDir, provenance
+from ...analysis.sparse_atoms import extract_atoms
+from ...dynamics.mean_field_langevin import ParticleInit, init_particles, mfld_hyper, mfld_kernel, population_objective
+from ...theory.gaussian import population_risk
+from ...dynamics.runner import run_chains, stack_chains
+from ...networks.activations import get_activation
+from ...networks.two_layer import TwoLayer, TwoLayerParams
+from ...tasks.teacher import Teacher
+from ...theory.sparse_bound import frank_wolfe, s_up_closed_form
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
 
 
 @dataclass
@@ -73,52 +74,86 @@ def teacher(cfg: SparseAtomsConfig) -> Teacher:
                    TwoLayerParams(jnp.eye(cfg.d)[:S], jnp.asarray(cfg.amplitudes, jnp.float32)), name="sparse-teacher")
 
 
-def run(cfg: SparseAtomsConfig, rd: RunDir, progress: bool = True, log=None) -> dict:
-    log = log or (lambda m: print(m, file=sys.stderr))
-    rd.write_json("provenance.json", provenance(cfg.seed))
-    T = teacher(cfg)
-    power = float(T.target_power)
-    N = cfg.width
-    todo = [i for i in range(len(cfg.lams)) if rd.read_json(f"results/lam_{i}.json") is None]
-    if len(todo) < len(cfg.lams):
-        log(f"resuming: {len(cfg.lams) - len(todo)} weight decays done, {len(todo)} to go")
-    for i in todo:
-        lam = cfg.lams[i]
-        kern = mfld_kernel(population_objective(cfg.activation, T, lam, N), N)
-        p0 = init_particles(cfg.init, jax.random.PRNGKey(cfg.seed), N, cfg.d)
-        add = lambda x: x[None]  # noqa: E731  (one chain)
-        st = jax.tree_util.tree_map(add, kern.init(p0))
-        res = run_chains(kern, st, jax.random.PRNGKey(cfg.seed + 1)[None],
-                         jax.tree_util.tree_map(add, mfld_hyper(N, cfg.eta, cfg.tau)), None, n_steps=cfg.steps,
-                         log_every=cfg.log_every, chunk_steps=cfg.steps, progress=progress, desc=f"λ={lam:g}",
-                         observe=lambda p, _: {"risk": population_risk(cfg.activation, T, p, target_power=power)})
-        params = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), res.states.params)
-        theta = np.concatenate([params.a[:, None], params.W], axis=1)
-        ex = extract_atoms(theta, cfg.activation, T, mass=cfg.mass, eps_amp=cfg.eps_amp)
-        sup = s_up_closed_form(cfg.activation, T, lam)
-        row = {"lam": lam, "S_hat": ex["S_hat"], "S_up": sup["S_up"], "risk": float(res.trace.values["risk"][0, -1]),
-               "sparse_residual": ex["sparse_residual"], "target_residual": ex["target_residual"],
-               "min_abs_cos": min((m["abs_cos"] for m in ex["matching"]), default=None),
-               "threshold": ex["threshold"], "alive": bool(res.states.alive[0]),
-               "atoms": [{"amplitude": a, "direction": w} for a, w in zip(ex["amplitudes"], ex["directions"])],
-               "thresholds_A": sup["thresholds"], "theta": theta.tolist()}
-        if cfg.frank_wolfe:
-            fw = frank_wolfe(cfg.activation, T, lam, seed=cfg.seed)
-            row.update(S_star_fw=fw["S_star"], S_star_fw_raw=fw["S_star_raw"], fw_certificate=fw["certificate"])
-        rd.write_json(f"results/lam_{i}.json", row)
-    rows = [rd.read_json(f"results/lam_{i}.json") for i in range(len(cfg.lams))]
-    rd.write_arrays("results/clouds.npz", **{f"lam_{i}": np.asarray(r["theta"]) for i, r in enumerate(rows)})
-    table = [{k: v for k, v in r.items() if k not in ("atoms", "theta", "thresholds_A")} for r in rows]
-    rd.write_table("atoms", table)
-    from .mfld_plots import sparse_atoms_figure
+class _Shared(NamedTuple):
+    teacher: Teacher
+    power: float
 
-    rd.save_figure(sparse_atoms_figure(rows, cfg), "sparse_atoms")
+
+def _setup(cfg):
+    T = teacher(cfg)
+    return _Shared(T, float(T.target_power))
+
+
+def _units(cfg):
+    return list(range(len(cfg.lams)))
+
+
+def _compute(cfg, i, ctx) -> dict:
+    T, power = ctx.shared
+    N = cfg.width
+    lam = cfg.lams[i]
+    kern = mfld_kernel(population_objective(cfg.activation, T, lam, N), N)
+    p0 = init_particles(cfg.init, jax.random.PRNGKey(cfg.seed), N, cfg.d)
+    st = stack_chains(kern.init(p0), 1)
+    res = run_chains(kern, st, jax.random.PRNGKey(cfg.seed + 1)[None], stack_chains(mfld_hyper(N, cfg.eta, cfg.tau), 1),
+                     None, n_steps=cfg.steps, log_every=cfg.log_every, chunk_steps=cfg.steps, progress=ctx.progress,
+                     desc=f"λ={lam:g}", observe=lambda p, _: {"risk": population_risk(cfg.activation, T, p,
+                                                                                      target_power=power)})
+    params = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), res.states.params)
+    theta = np.concatenate([params.a[:, None], params.W], axis=1)
+    ex = extract_atoms(theta, cfg.activation, T, mass=cfg.mass, eps_amp=cfg.eps_amp)
+    sup = s_up_closed_form(cfg.activation, T, lam)
+    row = {"lam": lam, "S_hat": ex["S_hat"], "S_up": sup["S_up"], "risk": float(res.trace.values["risk"][0, -1]),
+           "sparse_residual": ex["sparse_residual"], "target_residual": ex["target_residual"],
+           "min_abs_cos": min((m["abs_cos"] for m in ex["matching"]), default=None),
+           "threshold": ex["threshold"], "alive": bool(res.states.alive[0]),
+           "atoms": [{"amplitude": a, "direction": w} for a, w in zip(ex["amplitudes"], ex["directions"])],
+           "thresholds_A": sup["thresholds"], "theta": theta.tolist()}
+    if cfg.frank_wolfe:
+        fw = frank_wolfe(cfg.activation, T, lam, seed=cfg.seed)
+        row.update(S_star_fw=fw["S_star"], S_star_fw_raw=fw["S_star_raw"], fw_certificate=fw["certificate"])
+    return row
+
+
+def _reduce(cfg, results, ctx) -> Reduced:
+    rows = list(results.values())
+    clouds = {f"lam_{i}": np.asarray(r["theta"]) for i, r in enumerate(rows)}
+    table = [{k: v for k, v in r.items() if k not in ("atoms", "theta", "thresholds_A")} for r in rows]
     ok = all(r["S_hat"] <= r["S_up"] for r in rows)
     summary = {"preset": cfg.preset, "status": "completed", "lams": cfg.lams, "S_hat": [r["S_hat"] for r in rows],
                "S_up": [r["S_up"] for r in rows], "thresholds_A": rows[0]["thresholds_A"],
                "S_hat_le_S_up": ok, **({"S_star_fw": [r["S_star_fw"] for r in rows]} if cfg.frank_wolfe else {}),
                "diverged": [r["lam"] for r in rows if not r["alive"]]}
     if not ok:
-        log("note: Ŝ > S_up at some λ (see results/atoms.csv): the closed form assumes orthogonal atoms")
-    rd.write_json("summary.json", summary)
-    return summary
+        ctx.log("note: Ŝ > S_up at some λ (see results/atoms.csv): the closed form assumes orthogonal atoms")
+    return Reduced({"atoms": table}, summary, arrays={"clouds": clouds}, extra={"rows": rows})
+
+
+def _figures(cfg, red, ctx) -> dict:
+    from .plots import sparse_atoms_figure
+
+    return {"sparse_atoms": sparse_atoms_figure(red.extra["rows"], cfg)}
+
+
+def _describe(s: dict) -> list[str]:
+    lines = [f"{'lambda':>8} {'S_hat':>6} {'S_up':>5}" + (f" {'S*_FW':>6}" if "S_star_fw" in s else "")]
+    for j, lam in enumerate(s.get("lams", [])):
+        lines.append(f"{lam:>8.3g} {s['S_hat'][j]:>6} {s['S_up'][j]:>5}"
+                     + (f" {s['S_star_fw'][j]:>6}" if "S_star_fw" in s else ""))
+    lines.append(f"S_hat <= S_up at every lambda: {s.get('S_hat_le_S_up')}; diverged: {s.get('diverged')}")
+    return lines
+
+
+
+
+STUDY = Study(
+    "sparse-atoms",
+    "sparse-dictionary decomposition of the long-time mean-field measure: atoms of the particle cloud vs weight "
+    "decay (the staircase), against the closed-form S_up and the Frank-Wolfe support of the TV problem",
+    SparseAtomsConfig, units=_units, compute=_compute, reduce=_reduce, setup=_setup, figures=_figures,
+    describe=_describe, unit_name="weight decay",
+    defaults={"preset": "sparse-atoms", "width": 1024, "steps": 20000, "lams": [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6]},
+    quick={"width": 256, "steps": 4000, "lams": [0.02, 0.1, 0.2, 0.4, 0.6]},
+    tables={"atoms": ("lam",)},
+)
+register(STUDY.preset())

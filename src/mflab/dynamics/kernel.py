@@ -1,0 +1,101 @@
+r"""The one step protocol of every sampler and trainer, and the one divergence guard.
+
+A kernel is a pair of pure functions (the blackjax shape)::
+
+    init(params) -> state                      # state is a pytree whose first field is ``params``
+    step(state, key, hyper, data) -> (state, info)
+
+``hyper`` holds per-chain hyperparameters (traced, so a batch of chains can differ under one
+compile), ``data`` the chain's data, ``info`` the step's diagnostics (a NamedTuple with at least
+``loss``), kept apart from the state. Langevin/SGLD (:mod:`.langevin`), SGD/Adam (:mod:`.optimizers`),
+MALA (:mod:`.mala`) and the mean-field Langevin particle system (:mod:`.mean_field_langevin`) all
+follow it; :func:`mflab.dynamics.runner.run_chains` drives any of them.
+
+:func:`guard` wraps any kernel: a step whose loss or new state is not finite is rejected, the chain
+is frozen at its last finite state with ``alive = False``, ``diverged_at`` = the number of steps it
+had accepted, and ``bad_leaf`` = the index (in ``jax.tree_util.tree_leaves(state)``) of the first
+non-finite leaf, −1 for the loss. Since ``params`` is the first field of every state, the index of a
+parameter leaf is its index in ``tree_leaves(params)``. Other chains of a batch are unaffected.
+
+Example::
+
+    >>> import jax, jax.numpy as jnp
+    >>> from mflab.dynamics import guard, langevin, constant, Hyper
+    >>> grad_fn = lambda p, data, key: (jnp.sum(p ** 2), 2 * p)
+    >>> kernel = guard(langevin(grad_fn, prior_var=1.0, schedule=constant(0.1)))
+    >>> state = kernel.init(jnp.ones(3))
+    >>> state, info = kernel.step(state, jax.random.key(0), Hyper(jnp.asarray(0.01), jnp.asarray(1.0)), None)
+    >>> bool(state.alive), int(state.steps)
+    (True, 1)
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Kernel(NamedTuple):
+    """``init(params) -> state``; ``step(state, key, hyper, data) -> (state, info)``."""
+
+    init: Callable
+    step: Callable
+
+
+class Guarded(NamedTuple):
+    """A kernel state under :func:`guard`: the inner ``state`` and the divergence record."""
+
+    state: Any
+    steps: jax.Array  # accepted steps
+    alive: jax.Array
+    diverged_at: jax.Array
+    bad_leaf: jax.Array
+
+    @property
+    def params(self):
+        return self.state.params
+
+    def __getattr__(self, name):  # the inner state's fields read through: guarded.coupling, guarded.outputs
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.state, name)
+
+
+def _inexact(x) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+def guard(kernel: Kernel) -> Kernel:
+    """The kernel with non-finite steps rejected and recorded (module docstring)."""
+
+    def init(params, *args) -> Guarded:
+        return Guarded(kernel.init(params, *args), jnp.zeros((), jnp.int32), jnp.ones((), bool),
+                       jnp.full((), -1, jnp.int32), jnp.full((), -1, jnp.int32))
+
+    def step(g: Guarded, key, hyper, data):
+        new, info = kernel.step(g.state, key, hyper, data)
+        old_leaves, treedef = jax.tree_util.tree_flatten(g.state)
+        new_leaves = treedef.flatten_up_to(new)
+        loss = getattr(info, "loss", None)
+        finite = [jnp.asarray(True) if loss is None else jnp.all(jnp.isfinite(loss))]
+        for o, n in zip(old_leaves, new_leaves):
+            # a leaf the kernel passed through unchanged (frozen) cannot have become non-finite
+            finite.append(jnp.asarray(True) if (n is o or not _inexact(n)) else jnp.all(jnp.isfinite(n)))
+        finite = jnp.stack(finite)
+        ok = g.alive & jnp.all(finite)
+        kept = treedef.unflatten([jnp.where(ok, n, o) for o, n in zip(old_leaves, new_leaves)])
+        just_died = g.alive & ~ok
+        first_bad = (jnp.argmin(finite) - 1).astype(jnp.int32)  # -1: the loss; i: leaf i of the state
+        return Guarded(kept, g.steps + ok.astype(jnp.int32), ok,
+                       jnp.where(just_died, g.steps, g.diverged_at),
+                       jnp.where(just_died, first_bad, g.bad_leaf)), info
+
+    return Kernel(init, step)
+
+
+def divergence_message(chain: int, step: int, leaf: int, fix: str) -> str:
+    """One line saying where a chain diverged and what to change."""
+    what = "loss" if leaf < 0 else f"parameter leaf {leaf}"
+    return (f"chain {chain} diverged at step {step} (non-finite {what}); it is frozen at its last finite state. "
+            f"Fix: {fix}.")

@@ -1,0 +1,149 @@
+r"""Study ``sgld-parity``: the SGLD posterior of a two-layer network on a (P, κ, replica) grid, beside
+the infinite-width NNGP-KRR prediction on the same data (:mod:`mflab.studies.bayes.design`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...dynamics.runner import default_chain_batch
+from ...errors import ConfigError, DivergenceError
+from ...framework.config import require
+from ...framework.presets import register
+from ...framework.study import Reduced, Study
+from .design import SimulationRecord, diverged_rows, krr_grid, prepare, simulate, simulation_result, trace_rows
+from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
+
+
+@dataclass
+class SGLDExperimentConfig:
+    preset: str = "sgld-parity"
+    seed: int = 0
+    precision: str = "float32"
+    theory: bool = True  # compute the NNGP-KRR prediction on the same data
+    task: TaskConfig = field(default_factory=TaskConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    sgld: SGLDConfig = field(default_factory=SGLDConfig)
+
+    def validate(self):
+        require(self.precision in ("float32", "float64"), "precision", f"unknown precision '{self.precision}'",
+                "use float32 or float64")
+        check_representable(self.task, self.network)
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}", "e.g. seed = 0")
+        if self.sgld.batch_size is not None and self.sgld.batch_size > min(self.task.n_train):
+            raise ConfigError("sgld.batch_size", f"{self.sgld.batch_size} exceeds the smallest n_train "
+                              f"{min(self.task.n_train)}", "lower batch_size or omit it for full batch")
+
+
+def _setup(cfg: SGLDExperimentConfig):
+    return prepare(cfg.task, cfg.network, cfg.sgld, cfg.seed)
+
+
+def _units(cfg):
+    return ["sgld", "krr"]
+
+
+def _compute(cfg: SGLDExperimentConfig, unit, ctx) -> dict:
+    g = ctx.shared
+    if unit == "sgld":
+        return simulation_result(simulate(g, cfg.sgld, ctx.rd, ctx.progress, ctx.log, checkpoint=ctx.checkpoint_name))
+    C = len(g.points)
+    return krr_grid(g) if cfg.theory else {"test_mse": np.full(C, np.nan), "overlap": np.full(C, np.nan)}
+
+
+def _provenance(cfg):
+    C = len(cfg.task.n_train) * len(cfg.sgld.kappa) * cfg.sgld.replicas
+    return {"chain_batch": cfg.sgld.chain_batch or default_chain_batch(C)}
+
+
+def _reduce(cfg: SGLDExperimentConfig, results, ctx) -> Reduced:
+    g, sg = ctx.shared, cfg.sgld
+    sim, theory = SimulationRecord.from_result(results["sgld"]), results["krr"]
+    C, Ps, kappas, reps = len(g.points), g.Ps, g.kappas, g.reps
+    tr, final, alive, params = sim.trace, sim.final, sim.alive, sim.params
+    names = list(final)
+    final_rows = [{"chain": c, "n_train": Ps[c], "kappa": kappas[c], "replica": reps[c], "alive": bool(alive[c]),
+                   **{k: final[k][c] for k in names}, "krr_test_mse": theory["test_mse"][c],
+                   "krr_overlap": theory["overlap"][c]} for c in range(C)]
+    point_rows = []
+    for P in cfg.task.n_train:
+        for kap in sg.kappa:
+            sel = (Ps == P) & (kappas == kap)
+            row = {"n_train": P, "kappa": kap, "replicas_alive": int(alive[sel].sum())}
+            for k in ("overlap", "test_mse", "train_mse"):
+                with np.errstate(all="ignore"):
+                    row[k] = np.nanmean(final[k][sel]) if np.any(np.isfinite(final[k][sel])) else np.nan
+                    row[k + "_std"] = np.nanstd(final[k][sel]) if np.any(np.isfinite(final[k][sel])) else np.nan
+            row["krr_overlap"], row["krr_test_mse"] = np.mean(theory["overlap"][sel]), np.mean(theory["test_mse"][sel])
+            point_rows.append(row)
+    arrays = {"final_params": dict(W=params.W, a=params.a, n_train=Ps, kappa=kappas, replica=reps,
+                                   **({"b": params.b} if params.b is not None else {}))}
+    summary = {
+        "preset": cfg.preset, "status": "completed" if alive.any() else "diverged",
+        "chains": C, "steps": sim.steps_done, "wall_seconds": sim.wall,
+        "chain_steps_per_second": C * sim.steps_run / sim.wall if sim.wall > 0 and sim.steps_run else None,
+        "diverged_chains": diverged_rows(sim, g),
+        "points": point_rows,
+    }
+    error = None
+    if not alive.any():
+        first = min(int(x) for x in np.asarray(sim.diverged_at))
+        error = DivergenceError(f"all {C} chains diverged (first at step {first}); "
+                                f"results up to then are in '{ctx.rd.path.name}'. Fix: lower sgld.lr (now {sg.lr:g}).")
+    return Reduced({"trace": trace_rows(tr, g), "final": final_rows, "points": point_rows}, summary, arrays=arrays,
+                   extra={"sim": sim, "theory": theory}, error=error)
+
+
+def _figures(cfg, red, ctx) -> dict:
+    from . import plots
+
+    g, sim, theory = ctx.shared, red.extra["sim"], red.extra["theory"]
+    Ps, kappas, alive, task = g.Ps, g.kappas, sim.alive, g.task
+    best = int(np.argmax(np.where(alive, Ps * 1.0 - kappas, -np.inf)))
+    return {"trajectories": plots.sgld_trajectories(sim.trace, Ps, kappas, theory),
+            "learning_curve": plots.sgld_learning_curves(red.tables["points"], task_name=task.name),
+            "weights": plots.weight_map(sim.params.W[best], getattr(task, "support", ()),
+                                        title=f"|W| at P={Ps[best]}, κ={kappas[best]:g}")}
+
+
+def describe(summary: dict) -> list[str]:
+    """`mflab show`: chains, steps, wall time, divergences and the (P, κ) table. "test MSE" is the Gibbs
+    error (posterior average of each sample's error); KRR's is the error of its posterior mean."""
+    lines = [f"chains: {summary.get('chains')}   steps: {summary.get('steps')}   "
+             f"wall: {summary.get('wall_seconds') or 0:.1f}s"]
+    for d in summary.get("diverged_chains", []):
+        lines.append(f"  diverged: chain {d['chain']} (P={d['n_train']}, kappa={d['kappa']}) at step {d['step']}")
+    pts = summary.get("points", [])
+    nan = float("nan")
+    if pts:
+        lines.append(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'test MSE (Gibbs)':>18} {'KRR overlap':>12} {'KRR MSE':>9}")
+        for r in pts:
+            g = lambda k: nan if r.get(k) is None else r[k]  # noqa: E731
+            lines.append(f"{r['n_train']:>7} {r['kappa']:>8.2g} {g('overlap'):>7.3f} ± {r.get('overlap_std') or 0:<5.3f}"
+                         f"{g('test_mse'):>11.4f} ± {r.get('test_mse_std') or 0:<6.4f}"
+                         f"{g('krr_overlap'):>10.3f}{g('krr_test_mse'):>10.4f}")
+    return lines
+
+
+STUDY = Study(
+    "sgld-parity",
+    "SGLD posterior of a two-layer ReLU net on k-sparse parity vs the NNGP-KRR prediction "
+    "(full: d=35, k=4, N=512, the Bayesian study's schedule; GPU-scale)",
+    SGLDExperimentConfig, units=_units, compute=_compute, reduce=_reduce, setup=_setup, figures=_figures,
+    describe=describe, provenance=_provenance, unit_name="method",
+    defaults={
+        "preset": "sgld-parity",
+        "task": {"name": "parity", "d": 35, "k": 4, "n_train": [500, 1000, 2133], "n_test": 20_000},
+        "network": {"width": 512, "activation": "relu", "parametrization": "ntk"},
+        "sgld": {"kappa": [5e-3], "lr": 1e-3, "lr_final": 5e-4, "schedule": "polynomial", "decay_steps": 2_000_000,
+                 "steps": 2_000_000, "log_every": 10_000, "chunk_steps": 100_000, "replicas": 3},
+    },
+    quick={
+        "task": {"d": 12, "k": 4, "n_train": [50, 100, 200, 400, 800], "n_test": 4096},
+        "network": {"width": 128},
+        "sgld": {"kappa": [5e-3], "lr": 5e-2, "schedule": "constant", "steps": 20_000, "log_every": 250,
+                 "chunk_steps": 5_000, "replicas": 2},
+    },
+    tables={"points": ("n_train", "kappa")},
+)
+register(STUDY.preset())

@@ -1,0 +1,14 @@
+"""The usage blocks in the docstrings of the public constructors run as written."""
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["mflab.dynamics.kernel", "mflab.dynamics.langevin", "mflab.dynamics.runner", "mflab.dynamics.mala",
+           "mflab.dynamics.resnet_training", "mflab.framework.study"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result

@@ -1,0 +1,81 @@
+"""The step protocol: one divergence guard for any kernel state, one driver, MALA, stop predicates."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mflab.dynamics import (Hyper, constant, guard, langevin, mala, optimizer_kernel, run_chains, stack_chains)
+
+
+def _quadratic(p, data, key):
+    return 0.5 * jnp.sum(p**2), p
+
+
+def test_optimizer_kernel_with_one_diverging_chain_runs_through_run_chains():
+    """Was: AttributeError 'OptState' object has no attribute 'bad_leaf' (the runner read LangevinState fields)."""
+    kernel = guard(optimizer_kernel(lambda p, d, k: (jnp.sum(p**4), 4 * p**3), 1.0, "sgd"))
+    states = jax.vmap(kernel.init)(jnp.ones((3, 2)))
+    msgs = []
+    res = run_chains(kernel, states, jax.random.split(jax.random.key(0), 3), jnp.asarray([0.01, 10.0, 0.01]),
+                     stack_chains(jnp.zeros(()), 3), n_steps=40, log_every=10, observe=lambda p, d: {"p0": p[0]},
+                     log=msgs.append, divergence_fix="lower lr")
+    assert np.asarray(res.states.alive).tolist() == [True, False, True]
+    assert res.diverged[0]["chain"] == 1 and res.diverged[0]["leaf"] in (-1, 0)
+    assert np.all(np.isfinite(np.asarray(res.states.params)))  # frozen at its last finite state
+    assert any("chain 1 diverged" in m and "lower lr" in m for m in msgs)
+
+
+def test_adam_divergence_is_recorded_with_the_step():
+    kernel = guard(optimizer_kernel(lambda p, d, k: (jnp.where(jnp.abs(p[0]) > 2.5, jnp.nan, 0.0), -jnp.ones(2)),
+                                    1.0, "adam"))
+    s = kernel.init(jnp.zeros(2))
+    for _ in range(6):
+        s, _ = kernel.step(s, None, jnp.asarray(1.0), None)
+    # Adam moves by ~lr per step: |p0| = 1, 2, 3 -> the loss at p0 = 3 is NaN: steps 0..2 accepted, 3 rejected
+    assert not bool(s.alive) and int(s.diverged_at) == 3 and int(s.bad_leaf) == -1 and int(s.steps) == 3
+
+
+def test_run_chains_refuses_unguarded_or_unbatched_states():
+    raw = langevin(_quadratic, None, constant(0.1))
+    with pytest.raises(TypeError, match="guard"):
+        run_chains(raw, jax.vmap(raw.init)(jnp.zeros((2, 2))), None, None, None, n_steps=10, log_every=10,
+                   observe=lambda p, d: {})
+    k = guard(raw)
+    with pytest.raises(ValueError, match="chain axis"):
+        run_chains(k, k.init(jnp.zeros(2)), None, None, None, n_steps=10, log_every=10, observe=lambda p, d: {})
+
+
+def test_mala_samples_a_correlated_gaussian_exactly_at_a_large_step():
+    """MALA is exact for any step: at ε = 0.4 (where unadjusted Langevin is biased by O(ε)) the sample
+    covariance of a 2-d Gaussian with Σ = [[1, .8], [.8, 1]] matches Σ within Monte-Carlo error."""
+    Sigma = np.array([[1.0, 0.8], [0.8, 1.0]])
+    Prec = jnp.asarray(np.linalg.inv(Sigma), jnp.float32)
+    kernel = guard(mala(lambda p, d: 0.5 * p @ Prec @ p))
+    C = 64
+    states = jax.vmap(kernel.init)(jnp.zeros((C, 2)))
+    res = run_chains(kernel, states, jax.random.split(jax.random.key(1), C), jnp.full(C, 0.4),
+                     stack_chains(jnp.zeros(()), C), n_steps=4000, log_every=20, observe=lambda p, d: {"x": p})
+    x = res.trace.values["x"][:, 20:].reshape(-1, 2).astype(np.float64)
+    n_eff = x.shape[0] / 10  # lag-20 samples, autocorrelation time of a few steps: conservative
+    se = np.sqrt((Sigma**2 + np.outer(np.diag(Sigma), np.diag(Sigma))) / n_eff)
+    assert np.all(np.abs(np.cov(x.T) - Sigma) < 5 * se), (np.cov(x.T) - Sigma) / se
+    assert np.all(np.abs(x.mean(0)) < 5 * np.sqrt(np.diag(Sigma) / n_eff))
+
+
+def test_stop_predicate_skips_finished_chains_without_changing_the_others():
+    kernel = guard(langevin(_quadratic, None, constant(0.05)))
+    C = 3
+    states = jax.vmap(kernel.init)(jnp.ones((C, 2)))
+    keys = jax.random.split(jax.random.key(2), C)
+    hyp = stack_chains(Hyper(0.01, 1.0), C)
+    data = stack_chains(jnp.zeros(()), C)
+    obs = lambda p, d: {"r2": jnp.sum(p**2)}  # noqa: E731
+    ref = run_chains(kernel, states, keys, hyp, data, n_steps=400, log_every=50, chunk_steps=100, observe=obs)
+    res = run_chains(kernel, states, keys, hyp, data, n_steps=400, log_every=50, chunk_steps=100, observe=obs,
+                     stop=lambda tr: np.arange(C) == 0)  # chain 0 is done after its first chunk
+    assert res.stopped_at.tolist() == [100, -1, -1]
+    np.testing.assert_array_equal(res.states.params[1:], ref.states.params[1:])
+    np.testing.assert_array_equal(res.trace.values["r2"][0, 2:], res.trace.values["r2"][0, 1])  # frozen at step 100
+    done = run_chains(kernel, states, keys, hyp, data, n_steps=400, log_every=50, chunk_steps=100, observe=obs,
+                      stop=lambda tr: np.ones(C, bool))
+    assert done.steps_done == 100  # every chain done: the run ends
