@@ -72,7 +72,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     """Kill the run after its first checkpoint (an exception from the checkpoint hook), rerun:
     the result equals an uninterrupted run bit for bit."""
     from mflab.cli import build_config
-    from mflab.studies.bayes import design, sgld_parity as sgld
+    from mflab.studies.bayes import sgld_parity as sgld
     from mflab.framework.config import to_dict
     from mflab.framework.rundir import RunDir
 
@@ -81,21 +81,22 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     ref.prepare(to_dict(cfg))
     sgld.STUDY.run(cfg, ref, progress=False, log=lambda m: None)
 
-    real_save = design._save_checkpoint
+    real_write = RunDir.write_arrays
     calls = []
 
-    def save_then_die(rd, result, name):
-        real_save(rd, result, name)
-        calls.append(result.steps_done)
-        raise KeyboardInterrupt
+    def write_then_die(self, name, **arrays):  # the first SGLD checkpoint lands, then the process "dies"
+        real_write(self, name, **arrays)
+        if name.startswith("checkpoints/"):
+            calls.append(int(arrays["steps_done"]))
+            raise KeyboardInterrupt
 
     rd = RunDir(tmp_path / "cut")
     rd.prepare(to_dict(cfg))
-    monkeypatch.setattr(design, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(RunDir, "write_arrays", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)
     assert calls == [100] and (rd.path / "checkpoints" / "sgld.npz").exists() and not (rd.path / "summary.json").exists()
-    monkeypatch.setattr(design, "_save_checkpoint", real_save)
+    monkeypatch.setattr(RunDir, "write_arrays", real_write)
     assert rd.prepare(to_dict(cfg)) is True
     sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)
     assert (rd.path / "results/final.csv").read_text() == (ref.path / "results/final.csv").read_text()

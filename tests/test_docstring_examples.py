@@ -5,7 +5,8 @@ import importlib
 import pytest
 
 MODULES = ["mflab.dynamics.kernel", "mflab.dynamics.langevin", "mflab.dynamics.runner", "mflab.dynamics.mala",
-           "mflab.dynamics.resnet_training", "mflab.framework.study"]
+           "mflab.dynamics.resnet_training", "mflab.framework.study", "mflab.networks.two_layer", "mflab.networks.resnet",
+           "mflab.theory.mean_field"]
 
 
 @pytest.mark.parametrize("name", MODULES)

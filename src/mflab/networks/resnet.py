@@ -106,6 +106,15 @@ class ResNet:
     @staticmethod
     def create(width=256, depth=16, activation="tanh", parametrization="depth-mup", block_layers=1,
                branch_multiplier=1.0, mode="backprop", first_layer_lr_exponent=0.0) -> "ResNet":
+        """A pre-activation ResNet of width n and depth L (Form A, :mod:`mflab.conventions`).
+
+        >>> import jax
+        >>> from mflab.networks.resnet import ResNet
+        >>> net = ResNet.create(32, 8, "tanh", "depth-mup")
+        >>> params = net.init(jax.random.key(0), 4)
+        >>> net.apply(params, jax.random.normal(jax.random.key(1), (2, 4))).shape
+        (2,)
+        """
         for name, v in (("width", width), ("depth", depth)):
             if int(v) != v or v < 1:
                 raise ConfigError(f"resnet.{name}", f"must be a positive integer, got {v!r}", f"e.g. {name} = 16")

@@ -38,6 +38,15 @@ class TwoLayer:
     @staticmethod
     def create(width: int, activation="relu", parametrization="ntk", gamma: float | None = None,
                sigma_a=1.0, sigma_w=1.0, sigma_b=1.0, bias=False) -> "TwoLayer":
+        """f(x) = N^{-γ} Σ a_i φ(w_i·x + b_i) with the parametrization table of :mod:`mflab.conventions`.
+
+        >>> import jax
+        >>> from mflab.networks import TwoLayer
+        >>> net = TwoLayer.create(64, "relu", "ntk")
+        >>> params = net.init(jax.random.key(0), d=5)
+        >>> net.apply(params, jax.random.normal(jax.random.key(1), (3, 5))).shape
+        (3,)
+        """
         if int(width) != width or width < 1:
             raise ConfigError("network.width", f"must be a positive integer, got {width!r}", "e.g. width = 512")
         for name, v in (("sigma_a", sigma_a), ("sigma_w", sigma_w), ("sigma_b", sigma_b)):

@@ -70,6 +70,19 @@ class MeanField:
 
     @staticmethod
     def create(activation="relu", width=512, **kw) -> "MeanField":
+        """The MF (``ard=False``) or MF-ARD problem of a width-N two-layer network; solve with
+        :func:`mf_init` and :func:`mf_run` (κ, not T, is the noise argument).
+
+        >>> import jax, jax.numpy as jnp
+        >>> from mflab.theory.mean_field import MeanField, mf_init, mf_run, mf_predict
+        >>> from mflab.dynamics import TrainData
+        >>> mf = MeanField.create("relu", 64, particles=16)
+        >>> X = jax.random.normal(jax.random.key(0), (20, 3)); y = jnp.sign(X[:, 0])
+        >>> state = mf_init(mf, jax.random.key(1), 3, 20)
+        >>> state, res, _ = mf_run(mf, state, jax.random.key(2), TrainData(X, y, jnp.full(20, 1 / 20)), 0.1, 5)
+        >>> mf_predict(mf, state, X).shape
+        (20,)
+        """
         mf = MeanField(get_activation(activation), int(width), **kw)
         for name in ("width", "particles", "inner_steps"):
             if getattr(mf, name) < 1:

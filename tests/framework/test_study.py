@@ -12,7 +12,7 @@ from mflab.errors import MflabError
 from mflab.framework.rundir import RunDir
 from mflab.framework.study import UnitStore, unit_slug
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "minimal_study.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minimal_study.py"
 
 
 @pytest.fixture(scope="module")
