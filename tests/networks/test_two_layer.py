@@ -75,3 +75,18 @@ def test_invalid_networks_name_the_field(kwargs, field):
     with pytest.raises(ConfigError) as e:
         TwoLayer.create(**kwargs)
     assert e.value.field == field
+
+
+def test_a_user_activation_registers_by_name_and_declares_its_properties():
+    from mflab.networks import Activation, get_activation, register_activation
+
+    soft = register_activation(Activation("softplus-test", jax.nn.softplus, jax.nn.sigmoid))
+    try:
+        assert get_activation("softplus-test") is soft and soft.smooth and not soft.step_derivative
+        net = TwoLayer.create(4, "softplus-test")
+        assert net.apply(net.init(jax.random.key(0), 2), jnp.ones((3, 2))).shape == (3,)
+        with pytest.raises(ConfigError, match="already registered"):
+            register_activation(Activation("softplus-test", jnp.tanh, lambda x: 1 - jnp.tanh(x) ** 2))
+    finally:
+        ACTIVATIONS.pop("softplus-test")
+    assert get_activation("relu").step_derivative and not get_activation("relu").smooth

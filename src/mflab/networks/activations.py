@@ -50,6 +50,9 @@ class Activation:
     dual_closed: Optional[Callable] = field(default=None, repr=False)  # (q1, q2, c) -> E[φ(u)φ(v)]
     deriv_dual_closed: Optional[Callable] = field(default=None, repr=False)  # (q1, q2, c) -> E[φ'(u)φ'(v)]
     polynomial_degree: Optional[int] = None  # Hermite support is finite for polynomials
+    second_moment_closed: Optional[Callable] = field(default=None, repr=False)  # q -> E[φ(u)²], u ~ N(0, q)
+    step_derivative: bool = False  # φ' is a 0/1 mask (ReLU): gradients need no second elementwise map
+    smooth: bool = True  # φ is C² (the log-Sobolev / uniform-in-time propagation-of-chaos results assume it)
 
     def __call__(self, x):
         return self.fn(x)
@@ -90,10 +93,8 @@ class Activation:
         ((2/π) arcsin(2q/(1+2q))); otherwise the Mehler series at c = q, the same truncation as the
         off-diagonal entries (so that identical neurons have Gram entries that agree exactly)."""
         q = jnp.asarray(q, dtype=jnp.result_type(float))
-        if self.name == "relu":
-            return q / 2
-        if self.name == "erf":
-            return (2 / jnp.pi) * jnp.arcsin(2 * q / (1 + 2 * q))
+        if self.second_moment_closed is not None:
+            return self.second_moment_closed(q)
         return self.dual(q, q, q, order)
 
     def deriv_dual(self, q1, q2, c, order: int = MEHLER_ORDER) -> Array:
@@ -208,15 +209,30 @@ def polynomial(coefficients: Sequence[float], name: str | None = None) -> Activa
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("relu", jax.nn.relu, lambda x: (x > 0).astype(x.dtype), None,
-                       _relu_hermite, _relu_dual, _relu_deriv_dual),
+                       _relu_hermite, _relu_dual, _relu_deriv_dual, second_moment_closed=lambda q: q / 2,
+                       step_derivative=True, smooth=False),
     "erf": Activation("erf", jax.scipy.special.erf, lambda x: 2 / math.sqrt(math.pi) * jnp.exp(-x**2), "odd",
-                      _erf_hermite, _erf_dual, _erf_deriv_dual),
+                      _erf_hermite, _erf_dual, _erf_deriv_dual,
+                      second_moment_closed=lambda q: (2 / jnp.pi) * jnp.arcsin(2 * q / (1 + 2 * q))),
     "tanh": Activation("tanh", jnp.tanh, lambda x: 1 - jnp.tanh(x) ** 2, "odd"),
     "gelu": Activation("gelu", _gelu, _gelu_deriv, None),
     "silu": Activation("silu", jax.nn.silu, _silu_deriv, None),
     "sigmoid": Activation("sigmoid", jax.nn.sigmoid, lambda x: jax.nn.sigmoid(x) * (1 - jax.nn.sigmoid(x)), None),
     "quadratic": polynomial((0.0, 0.0, 1.0), name="quadratic"),
 }
+
+
+def register_activation(act: Activation) -> Activation:
+    """Make a user-defined activation available by name (config files, ``get_activation``). Declare
+    what it has: ``parity``, closed forms, ``step_derivative``, ``smooth``; the Hermite calculus falls
+    back to quadrature and the Mehler series for what it lacks."""
+    if not isinstance(act, Activation):
+        raise TypeError("register_activation takes an Activation, e.g. Activation('softplus', jax.nn.softplus, "
+                        "jax.nn.sigmoid)")
+    if act.name in ACTIVATIONS and ACTIVATIONS[act.name] is not act:
+        raise ConfigError("activation", f"an activation named '{act.name}' is already registered", "choose another name")
+    ACTIVATIONS[act.name] = act
+    return act
 
 
 def get_activation(name: str | Activation) -> Activation:

@@ -105,7 +105,7 @@ class TwoLayer:
         loss = jnp.sum(w * r * r)
         g = 2.0 * w * r  # dL/df
         ga = s * (A @ g)
-        if self.activation.name == "relu":  # φ' is a mask: no second elementwise map over H
+        if self.activation.step_derivative:  # φ' is a mask: no second elementwise map over H
             G = jnp.where(H > 0, g[None, :], 0.0)
         else:
             G = self.activation.deriv(H) * g[None, :]

@@ -109,9 +109,10 @@ class _Shared(NamedTuple):
 
 
 def _setup(cfg):
-    if get_activation(cfg.activation).name == "relu":
-        print("warning: uniform-in-time propagation of chaos assumes a smooth activation (LSI); relu may not show it",
-              file=sys.stderr)
+    act = get_activation(cfg.activation)
+    if not act.smooth:
+        print(f"warning: uniform-in-time propagation of chaos assumes a smooth activation (LSI); {act.name} may not "
+              "show it", file=sys.stderr)
     teacher, data = pilot_task(cfg)
     return _Shared(make_grad_fn(cfg, teacher), data)
 
