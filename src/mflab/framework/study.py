@@ -12,9 +12,9 @@ resume, progress, tables, figures, report, summary, finish)::
 
 Resume format: every finished unit is one file ``results/units/<slug>.npz`` holding its arrays, its
 JSON values (key ``__json__``) and its unit key (``__unit__``), written atomically; a unit whose
-file exists is loaded instead of recomputed. A long unit checkpoints itself through
-``ctx.save_checkpoint(**arrays)`` / ``ctx.load_checkpoint()`` (``checkpoints/<slug>.npz``, removed
-when the run finishes).
+file exists is loaded instead of recomputed. A long unit checkpoints itself at
+``ctx.checkpoint_name`` (``checkpoints/<slug>.npz``, relative to the run directory; removed when the
+run finishes).
 
 Minimal example (docs/architecture.md has it with a config and a registered preset)::
 
@@ -118,7 +118,7 @@ def _listify(unit):
 
 class UnitContext:
     """What ``compute``, ``reduce`` and ``figures`` see besides the config: the shared setup, the run
-    directory, logging, progress, and (during ``compute``) the unit's mid-unit checkpoint."""
+    directory, logging, progress, and (during ``compute``) where the unit's mid-unit checkpoint goes."""
 
     def __init__(self, rd: RunDir, shared, progress: bool, log):
         self.rd, self.shared, self.progress, self.log = rd, shared, progress, log
@@ -127,20 +127,6 @@ class UnitContext:
     @property
     def checkpoint_name(self) -> str:
         return f"checkpoints/{unit_slug(self.unit)}.npz"
-
-    def save_checkpoint(self, **arrays):
-        self.rd.write_arrays(self.checkpoint_name, **arrays)
-
-    def load_checkpoint(self) -> dict | None:
-        p = self.rd.path / self.checkpoint_name
-        if not p.is_file():
-            return None
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except Exception as e:
-            raise MflabError(f"checkpoint '{self.checkpoint_name}' is damaged ({type(e).__name__}); fix: delete it "
-                             "to restart that unit from its beginning, or rerun with --force") from None
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def _mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool) -> MeanField:
 
 
 def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir, progress=True, log=None,
-                     checkpoint: str = "checkpoints/mf.npz") -> dict:
+                     checkpoint: str | None = None) -> dict:
     """MF (or MF-ARD) fixed points on the whole grid.
 
     Lanes are the (κ, replica) pairs, vectorised with lax.map. Along each lane the sample sizes are
@@ -152,7 +152,7 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
            "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
            "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32),
            "trace_overlap": np.full((C, m.iterations // m.chunk_iterations), np.nan)}
-    ck = rd.path / checkpoint
+    ck = rd.path / (checkpoint or f"checkpoints/{name}.npz")  # one per method: mf and mf-ard never share
     lane_batch = default_chain_batch(len(lanes))
     done, wall, compile_s = 0, 0.0, 0.0
     leaves, treedef = jax.tree_util.tree_flatten(states)
