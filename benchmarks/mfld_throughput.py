@@ -29,8 +29,8 @@ from scipy.special import erf
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from sgld_parity_throughput import matmul_rate  # noqa: E402  (the shared matmul probe)
 
-from mflab.dynamics.mean_field_langevin import (ParticleInit, data_objective, init_particles, mfld_hyper,  # noqa: E402
-                                                mfld_kernel, mup_network, population_objective)
+from mflab.dynamics.mean_field_langevin import (DataObjective, MFLDSystem, ParticleInit,  # noqa: E402
+                                                PopulationObjective, init_particles)
 from mflab.dynamics.objectives import TrainData  # noqa: E402
 from mflab.dynamics.runner import run_chains  # noqa: E402
 
@@ -38,9 +38,10 @@ D = 20
 ETA, TAU, LAM = 0.1, 1e-3, 1e-3
 
 
-def engine_steps_per_s(kernel, params, data, steps):
+def engine_steps_per_s(system: MFLDSystem, params, data, steps):
+    kernel = system.kernel
     st = jax.tree_util.tree_map(lambda x: x[None], kernel.init(params))
-    hyper = jax.tree_util.tree_map(lambda x: x[None], mfld_hyper(params.a.shape[0], ETA, TAU))
+    hyper = jax.tree_util.tree_map(lambda x: x[None], system.hyper(ETA, TAU))
     dat = None if data is None else jax.tree_util.tree_map(lambda x: x[None], data)
     run = lambda n: run_chains(kernel, st, jax.random.PRNGKey(1)[None], hyper, dat, n_steps=n,  # noqa: E731
                                log_every=n, observe=lambda p, _: {"a": jnp.mean(p.a)}, chunk_steps=n)
@@ -115,7 +116,7 @@ def main():
     y = erf(np.asarray(X[:, 0])) + 0.5 * erf(np.asarray(X[:, 1]))
     data = TrainData(X, jnp.asarray(y, jnp.float32), jnp.full(n, 1.0 / n))
     p = init_particles(ParticleInit(), jax.random.PRNGKey(0), N, D)
-    sps = engine_steps_per_s(mfld_kernel(data_objective(mup_network(N, "erf"), LAM), N), p, data, args.steps)
+    sps = engine_steps_per_s(MFLDSystem(DataObjective("erf", LAM), N), p, data, args.steps)
     th = np.concatenate([np.asarray(p.a)[:, None], np.asarray(p.W)], axis=1)
     Xn = np.asarray(X)
     ref = timed(lambda: numpy_data_step(th, Xn, y.astype(np.float32), rng), 5)
@@ -132,7 +133,8 @@ def main():
 
     target = Teacher(TwoLayer.create(2, "erf", "standard"), TwoLayerParams(jnp.asarray(V, jnp.float32), jnp.asarray(b, jnp.float32)))
     p = init_particles(ParticleInit(), jax.random.PRNGKey(0), N, D)
-    sps = engine_steps_per_s(mfld_kernel(population_objective("erf", target, LAM, N), N), p, None, max(args.steps // 5, 5))
+    sps = engine_steps_per_s(MFLDSystem(PopulationObjective("erf", target, LAM), N), p, None,
+                             max(args.steps // 5, 5))
     th = np.concatenate([np.asarray(p.a)[:, None], np.asarray(p.W)], axis=1).astype(np.float64)
     ref = timed(lambda: numpy_kernel_step(th, V, b, rng), 3)
     print(f"kernel mode N={N}, d={D}: mflab {sps:7.2f} steps/s ({1e3 / sps:.0f} ms/step); numpy {ref:6.2f} steps/s "

@@ -6,7 +6,7 @@ import pytest
 
 MODULES = ["mflab.dynamics.kernel", "mflab.dynamics.langevin", "mflab.dynamics.runner", "mflab.dynamics.mala",
            "mflab.dynamics.resnet_training", "mflab.framework.study", "mflab.networks.two_layer", "mflab.networks.resnet",
-           "mflab.theory.mean_field"]
+           "mflab.theory.mean_field", "mflab.dynamics.mean_field_langevin", "mflab.tasks.registry"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -195,38 +195,15 @@ def _floats(text: str, field: str) -> list[float]:
 
 def cmd_cell(args) -> int:
     """The learning cell (w*, D*_orb, S*) of an activation, initialisation and target, as JSON."""
-    import numpy as np
-
     from .analysis.learning_cell import learning_cell
     from .dynamics.mean_field_langevin import ParticleInit
-    from .errors import suggest
+    from .tasks.registry import build_task
 
     amps = _floats(args.amplitudes, "amplitudes")
-    if not 1 <= len(amps) <= args.d:
-        raise ConfigError("amplitudes", f"needs 1..d = {args.d} values (one atom per direction e_j), got {len(amps)}",
-                          "give fewer amplitudes or raise --d")
     init = ParticleInit(args.init, args.init_scale, args.dof).validate("init")
-    V = np.eye(args.d)[:len(amps)]
-    if args.target == "teacher":
-        import jax.numpy as jnp
-
-        from .networks.two_layer import TwoLayer, TwoLayerParams
-        from .tasks.teacher import Teacher
-
-        target = Teacher(TwoLayer.create(len(amps), args.activation, "standard"),
-                         TwoLayerParams(jnp.asarray(V), jnp.asarray(amps)))
-    elif args.target == "hermite":
-        from .tasks.hermite import HermiteDictionary
-
-        degs = [int(k) for k in _floats(args.degrees or "", "degrees")]
-        if len(degs) != len(amps) or any(k < 0 for k in degs):
-            raise ConfigError("degrees", f"needs one non-negative degree per amplitude ({len(amps)}), got {degs}",
-                              "e.g. --degrees 1,3,2 with --amplitudes 1,0.5,0.3")
-        C = np.zeros((len(amps), max(degs) + 1))
-        C[np.arange(len(amps)), degs] = 1.0
-        target = HermiteDictionary(V, C, np.asarray(amps))
-    else:
-        raise ConfigError("target", f"unknown target '{args.target}'", suggest(args.target, ["teacher", "hermite"]))
+    degrees = [int(k) for k in _floats(args.degrees, "degrees")] if args.degrees else []
+    target = build_task(args.target, ("teacher", "hermite"), "target", d=args.d, amplitudes=amps,
+                        activation=args.activation, degrees=degrees)
     cell = learning_cell(args.activation, args.rho, init, target, args.lam, args.tau,
                          orbit_restarts=args.orbit_restarts, D_max=args.d_max)
     def finite(v):  # strict JSON: infinities as strings

@@ -44,6 +44,11 @@ Temperature conventions (``temperature(noise, convention)``):
 Gaussian-likelihood equivalence (used by kernel ridge regression):
 noise variance σ_ε² = T·P/2 on the Gram matrix, i.e. ridge κ²P under ``"kappa"``.
 
+The posterior's noise is passed as one typed value, :class:`PosteriorNoise` (``posterior_noise``):
+both its names, κ and T = 2κ² (κ = √(T/2) under ``"direct"``), and the ridge T P/2 = κ² P.
+SGLD reads its ``temperature``, kernel ridge regression its ``ridge(P)``, the mean-field theory its
+``kappa`` and ``temperature``; nothing else converts.
+
 Mean-field Langevin dynamics of a μP two-layer network (``shared/papers/A_…``, §1.2–1.3)
 -------------------------------------------------------------------------------------------
 Particles θ_i = (a_i, w_i), f = (1/N) Σ_i a_i σ(w_i·x) (the ``mup`` row above), objective
@@ -129,7 +134,7 @@ PARAMETRIZATIONS: dict[str, Parametrization] = {
 
 def get_parametrization(name: str) -> Parametrization:
     if name not in PARAMETRIZATIONS:
-        raise ConfigError("network.parametrization", f"unknown parametrization '{name}'",
+        raise ConfigError("parametrization", f"unknown parametrization '{name}'",
                           suggest(name, PARAMETRIZATIONS))
     return PARAMETRIZATIONS[name]
 
@@ -156,7 +161,7 @@ DEPTH_PARAMETRIZATIONS: dict[str, DepthParametrization] = {
 
 def get_depth_parametrization(name: str) -> DepthParametrization:
     if name not in DEPTH_PARAMETRIZATIONS:
-        raise ConfigError("resnet.parametrization", f"unknown parametrization '{name}'",
+        raise ConfigError("parametrization", f"unknown parametrization '{name}'",
                           suggest(name, DEPTH_PARAMETRIZATIONS))
     return DEPTH_PARAMETRIZATIONS[name]
 
@@ -170,13 +175,36 @@ def temperature(noise: float, convention: str = "kappa") -> float:
         return 2.0 * noise**2
     if convention == "direct":
         return noise
-    raise ConfigError("sgld.temperature_convention", f"unknown convention '{convention}'",
+    raise ConfigError("temperature_convention", f"unknown convention '{convention}'",
                       suggest(convention, TEMPERATURE_CONVENTIONS))
 
 
 def likelihood_noise_variance(temp: float, n_train: int) -> float:
     """Gaussian-likelihood noise variance equivalent to MSE(mean) at temperature T: σ_ε² = T P / 2."""
     return 0.5 * temp * n_train
+
+
+class PosteriorNoise(NamedTuple):
+    """The noise of the posterior exp(−L/T − prior) under both names (module docstring). Fields may be
+    arrays with a leading chain axis (a pytree: it vmaps and traces)."""
+
+    kappa: float  # κ, with T = 2κ²
+    temperature: float  # T
+
+    def ridge(self, n_train: int) -> float:
+        """The kernel-ridge ridge on the Gram matrix, σ_ε² = T P/2 = κ² P."""
+        return likelihood_noise_variance(self.temperature, n_train)
+
+    def at(self, i: int) -> "PosteriorNoise":
+        """Chain ``i`` of a batched value, as Python floats."""
+        return PosteriorNoise(float(self.kappa[i]), float(self.temperature[i]))
+
+
+def posterior_noise(noise, convention: str = "kappa") -> PosteriorNoise:
+    """The typed noise from the number a config gives: κ (``"kappa"``: T = 2κ²) or T itself (``"direct"``:
+    κ = √(T/2)). Works on Python floats and on (traced) arrays alike."""
+    T = temperature(noise, convention)
+    return PosteriorNoise(noise if convention == "kappa" else (0.5 * T) ** 0.5, T)
 
 
 class MFLDScaling(NamedTuple):

@@ -23,6 +23,11 @@ class ConfigError(MflabError, ValueError):
             msg += f" -- fix: {fix}"
         super().__init__(msg)
 
+    def within(self, section: str) -> "ConfigError":
+        """The same error with the config section prefixed to its field: library code names its own
+        argument (``width``), the config layer adds where it sits (``network.width``)."""
+        return ConfigError(f"{section}.{self.field}", self.problem, self.fix)
+
 
 class DivergenceError(MflabError, FloatingPointError):
     """Every chain of a run diverged (NaN/inf); the partial results were kept."""

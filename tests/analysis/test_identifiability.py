@@ -117,3 +117,12 @@ def test_orbit_depth_finds_collisions_below_and_none_at_depth():
     p1, p2 = (np.asarray(p) for p in lv[1]["collision_pair"])
     assert not np.allclose(p1, p2)
     assert r["D_orb"] == 3 and lv[3]["best_relative_gap"] > 1e-5
+
+
+@pytest.mark.parametrize("name", ["relu", "erf", "tanh", "gelu", "silu", "sigmoid", "quadratic", "polynomial:0,0,0,-2",
+                                  "polynomial:1,0,1"])
+def test_declared_homogeneity_is_what_the_function_does(name):
+    """The sparse bound reads the declared degree; the numerical classification of σ must agree with it."""
+    from mflab.networks.activations import get_activation
+
+    assert symmetry_structure(name).homogeneity == get_activation(name).homogeneity

@@ -79,3 +79,53 @@ def test_stop_predicate_skips_finished_chains_without_changing_the_others():
     done = run_chains(kernel, states, keys, hyp, data, n_steps=400, log_every=50, chunk_steps=100, observe=obs,
                       stop=lambda tr: np.ones(C, bool))
     assert done.steps_done == 100  # every chain done: the run ends
+
+
+def _counter():
+    """A deterministic kernel x ← x + 1 with the loss x (block means are known exactly)."""
+    from mflab.dynamics import Kernel
+    from mflab.dynamics.optimizers import OptInfo, OptState
+
+    return guard(Kernel(lambda p: OptState(p, ()), lambda s, k, h, d: (OptState(s.params + 1.0, ()), OptInfo(s.params))))
+
+
+def test_advance_accumulates_in_step_order_and_block_means_are_logged():
+    from mflab.dynamics import advance, trajectory
+
+    kernel = _counter()
+    s, total = advance(kernel, kernel.init(jnp.zeros(())), None, None, None, 4, accumulate=lambda s, info: info.loss)
+    assert float(s.params) == 4.0 and float(total) == 0 + 1 + 2 + 3  # info is the step's (pre-step loss)
+    s2, losses = trajectory(kernel, kernel.init(jnp.zeros(())), None, None, None, 4)
+    assert float(s2.params) == 4.0 and np.asarray(losses.loss).tolist() == [0, 1, 2, 3]  # one record per step
+    C = 2
+    res = run_chains(kernel, jax.vmap(kernel.init)(jnp.asarray([0.0, 10.0])), None, None, None, n_steps=8,
+                     log_every=4, observe=lambda p, d: {"x": p}, block_mean=lambda p, info: {"x_mean": p})
+    np.testing.assert_array_equal(res.trace.values["x"], [[4, 8], [14, 18]])
+    np.testing.assert_array_equal(res.trace.values["x_mean"], [[2.5, 6.5], [12.5, 16.5]])  # mean of x over the block
+    assert res.compile_seconds > 0
+    stopped = run_chains(kernel, jax.vmap(kernel.init)(jnp.zeros(C)), None, None, None, n_steps=8, log_every=4,
+                         chunk_steps=4, observe=lambda p, d: {"x": p}, block_mean=lambda p, info: {"x_mean": p},
+                         stop=lambda tr: np.arange(C) == 0)
+    np.testing.assert_array_equal(stopped.trace.values["x_mean"], [[2.5, 0.0], [2.5, 6.5]])  # skipped: zero
+
+
+def test_mean_field_lanes_run_through_run_chains_as_through_their_own_loop():
+    """The MF outer iteration is a kernel like any other: two lanes (two κ) driven by run_chains reach the
+    particles of mf_run with the same keys, and the drift test stops them."""
+    from mflab.conventions import posterior_noise
+    from mflab.dynamics import TrainData
+    from mflab.theory.mean_field import FieldDrift, MeanField, mf_init, mf_kernel, mf_run
+
+    mf = MeanField.create("relu", 64, particles=16, inner_steps=2, lr=0.5)
+    X = jax.random.normal(jax.random.key(0), (20, 3))
+    data = TrainData(X, jnp.sign(X[:, 0]), jnp.full(20, 1 / 20))
+    kappas, keys = jnp.asarray([0.3, 0.1]), jax.random.split(jax.random.key(1), 2)
+    states = jax.vmap(lambda k: mf_init(mf, k, 3, 20))(jax.random.split(jax.random.key(2), 2))
+    res = run_chains(mf_kernel(mf), states, keys, posterior_noise(kappas), stack_chains(data, 2), n_steps=40, log_every=5,
+                     chunk_steps=5, observe=lambda s, d: {}, block_mean=lambda s, info: {"field": s.field},
+                     stop=FieldDrift(2, 1e9, np.ones(2)).stop)  # any drift passes: both stop at 2·patience blocks
+    assert res.stopped_at.tolist() == [20, 20] and res.steps_done == 20
+    for lane in range(2):
+        one = jax.tree_util.tree_map(lambda a: a[lane], states)
+        ref, _, _ = mf_run(mf, one, keys[lane], data, posterior_noise(kappas[lane]), 20)
+        np.testing.assert_allclose(res.states.W[lane], ref.W, rtol=1e-5, atol=1e-6)

@@ -14,7 +14,8 @@ from mflab.analysis.particle_movement import particle_movement
 from mflab.analysis.propagation_of_chaos import chaos_metrics, coupled_runs, function_gap, rate_fits
 from mflab.analysis.wasserstein import (OTFallbackWarning, debiased_sliced_w2_squared, sliced_w2_squared,
                                         w2_squared)
-from mflab.dynamics.mean_field_langevin import ParticleInit, data_objective, init_particles, mfld_hyper, mfld_kernel, mup_network, population_objective
+from mflab.dynamics.mean_field_langevin import (DataObjective, MFLDSystem, ParticleInit, PopulationObjective,
+                                              init_particles, mup_network)
 from mflab.theory.gaussian import population_risk
 from mflab.dynamics.objectives import TrainData
 from mflab.errors import ConfigError
@@ -46,12 +47,13 @@ def test_particle_step_is_the_papers_update_and_noise_is_coupled_across_widths(x
     noise = {}
     for N in (8, 16):
         p = init_particles(ParticleInit(), jax.random.PRNGKey(1), N, d, jnp.float64)
-        kern = mfld_kernel(data_objective(mup_network(N, "erf"), lam), N)
+        system = MFLDSystem(DataObjective("erf", lam), N)
+        kern = system.kernel
         theta0 = np.concatenate([np.asarray(p.a)[:, None], np.asarray(p.W)], axis=1)
-        det = kern.step(kern.init(p), key, mfld_hyper(N, eta, 0.0, jnp.float64), data)[0].params
+        det = kern.step(kern.init(p), key, system.hyper(eta, 0.0, jnp.float64), data)[0].params
         det = np.concatenate([np.asarray(det.a)[:, None], np.asarray(det.W)], axis=1)
         np.testing.assert_allclose(det, _numpy_step(theta0, X, y, eta, lam, 0.0, 0.0), rtol=1e-10, atol=1e-12)
-        sto = kern.step(kern.init(p), key, mfld_hyper(N, eta, tau, jnp.float64), data)[0].params
+        sto = kern.step(kern.init(p), key, system.hyper(eta, tau, jnp.float64), data)[0].params
         sto = np.concatenate([np.asarray(sto.a)[:, None], np.asarray(sto.W)], axis=1)
         noise[N] = (sto - det) / np.sqrt(2 * eta * tau)  # ξ: the noise variance does not depend on N
     np.testing.assert_allclose(noise[16][:8], noise[8], rtol=1e-12)  # same increments for shared particles
@@ -76,7 +78,7 @@ def test_population_risk_matches_monte_carlo(x64, target_kind):
     closed = float(population_risk("erf", target, p))
     assert abs(closed - err.mean()) < 4 * err.std() / np.sqrt(len(err)), (closed, err.mean())
     # its gradient is finite (the self-Gram diagonal is special-cased)
-    g = population_objective("erf", target, 0.1, 12)(p, None, None)[1]
+    g = PopulationObjective("erf", target, 0.1).grad_fn(12)(p, None, None)[1]
     assert all(np.all(np.isfinite(np.asarray(x))) for x in (g.W, g.a))
 
 
@@ -108,7 +110,7 @@ def test_coupled_systems_converge_at_rate_one_over_n():
     teacher = Teacher(TwoLayer.create(1, "erf", "standard"), TwoLayerParams(jnp.eye(d)[:1], jnp.array([1.0])))
     X = jax.random.normal(jax.random.PRNGKey(1), (n, d))
     data = TrainData(X, teacher.target(X), jnp.full(n, 1.0 / n))
-    runs = coupled_runs(lambda N: data_objective(mup_network(N, "erf"), 0.01), [16, 32, 64], 512, ParticleInit(),
+    runs = coupled_runs(DataObjective("erf", 0.01), [16, 32, 64], 512, ParticleInit(),
                         jax.random.PRNGKey(0), d, 0.2, 0.01, 40, 20, 12, data=data)
     m = chaos_metrics(runs, "erf")
     assert all(np.all(m[N]["coupling"][:, 0] == 0) for N in m)
@@ -189,15 +191,15 @@ def test_bad_initialisations_and_modes_are_named():
     with pytest.raises(ConfigError, match="init.scale"):
         ParticleInit("gaussian", -1.0).validate()
     with pytest.raises(ConfigError, match="'tau'"):
-        mfld_hyper(4, 0.1, -1.0)
+        MFLDSystem(DataObjective(), 4).hyper(0.1, -1.0)
 
 
 def test_online_minibatch_gradient_is_unbiased_for_the_population_gradient(x64):
     d, N = 3, 6
     teacher = Teacher(TwoLayer.create(1, "erf", "standard"), TwoLayerParams(jnp.eye(d)[:1], jnp.array([1.0])))
     p = init_particles(ParticleInit(), jax.random.PRNGKey(4), N, d, jnp.float64)
-    online = data_objective(mup_network(N, "erf"), 0.1, online_batch=256, target=teacher.target)
-    pop = population_objective("erf", teacher, 0.1, N)
+    online = DataObjective("erf", 0.1, online_batch=256, target=teacher.target).grad_fn(N)
+    pop = PopulationObjective("erf", teacher, 0.1).grad_fn(N)
     g = jax.jit(jax.vmap(lambda k: online(p, None, k)[1].a))(jax.random.split(jax.random.PRNGKey(0), 400))
     exact = np.asarray(pop(p, None, None)[1].a)
     se = np.asarray(g.std(0)) / np.sqrt(len(g))

@@ -67,9 +67,9 @@ def test_standard_and_ntk_share_the_function_distribution():
     assert float(jnp.var(fs["standard"])) == pytest.approx(float(jnp.var(fs["ntk"])), rel=0.1)
 
 
-@pytest.mark.parametrize("kwargs,field", [({"width": 0}, "network.width"), ({"width": -3}, "network.width"),
-                                          ({"width": 4, "sigma_a": -1.0}, "network.sigma_a"),
-                                          ({"width": 4, "parametrization": "mupp"}, "network.parametrization"),
+@pytest.mark.parametrize("kwargs,field", [({"width": 0}, "width"), ({"width": -3}, "width"),
+                                          ({"width": 4, "sigma_a": -1.0}, "sigma_a"),
+                                          ({"width": 4, "parametrization": "mupp"}, "parametrization"),
                                           ({"width": 4, "activation": "relux"}, "activation")])
 def test_invalid_networks_name_the_field(kwargs, field):
     with pytest.raises(ConfigError) as e:

@@ -78,10 +78,10 @@ def test_parity_on_gaussian_inputs_is_refused():
 
 
 def test_normalized_hermite_links_give_unit_target_power():
-    from mflab.studies.bayes.sections import TaskConfig, build_task
+    from mflab.studies.bayes.sections import TaskConfig
 
     for name in ("single-index", "multi-index"):
-        raw = build_task(TaskConfig(name=name, d=6, k=2, degree=4))
-        unit = build_task(TaskConfig(name=name, d=6, k=2, degree=4, normalized=True))
+        raw = TaskConfig(name=name, d=6, k=2, degree=4).build()
+        unit = TaskConfig(name=name, d=6, k=2, degree=4, normalized=True).build()
         assert unit.target_power == pytest.approx(1.0 if name == "single-index" else 2.0)
         assert raw.target_power == pytest.approx(24 * unit.target_power)

@@ -107,11 +107,12 @@ def test_krr_predict_matches_numpy_solve():
 
 
 def test_krr_learning_curve_improves_with_data_and_reports_spread():
+    from mflab.conventions import posterior_noise
     from mflab.theory.krr import krr_learning_curve
     from mflab.tasks import SparseParity
 
     net = TwoLayer.create(16, "relu", "ntk")
-    out = krr_learning_curve(net, SparseParity(6, 2), [8, 64], temperature=2 * 0.05**2, key=jax.random.key(0),
+    out = krr_learning_curve(net, SparseParity(6, 2), [8, 64], noise=posterior_noise(0.05), key=jax.random.key(0),
                              n_test=512, seeds=3)
     assert out["test_mse"].shape == (2,) and np.all(out["test_mse_std"] >= 0)
     assert out["overlap"][1] > out["overlap"][0] + 0.2 and out["test_mse"][1] < out["test_mse"][0]

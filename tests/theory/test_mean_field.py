@@ -13,9 +13,9 @@ from mflab.tasks import SparseParity, make_dataset
 from mflab.theory.hypercube import nngp_eigenvalues, population_krr_overlap
 from mflab.theory.kernels import nngp_kernel
 from mflab.theory.krr import krr_predict
-from mflab.theory.mean_field import (MeanField, _field_solve, _langevin_step, mf_init, mf_predict, mf_run,
-                                     single_neuron_energy,
-                                     population_data, population_parity_sweep)
+from mflab.conventions import posterior_noise, temperature
+from mflab.theory.mean_field import (FieldDrift, MeanField, mf_init, mf_kernel, mf_predict, mf_run,
+                                     single_neuron_energy, population_data, population_parity_sweep)
 
 
 def _data(P=30, d=6, seed=0):
@@ -26,29 +26,34 @@ def _data(P=30, d=6, seed=0):
 @pytest.mark.parametrize("act", ["relu", "erf", "tanh"])
 def test_particle_drift_is_the_gradient_of_the_single_neuron_energy(act):
     """With zero noise (η→0 limit of one step) the hand-written drift equals −∇ log p(w) by autodiff."""
-    mf = MeanField.create(act, 64, particles=5, lr=1.0)
+    kappa, eta = 0.1, 0.05
+    mf = MeanField.create(act, 64, particles=5, inner_steps=1, lr=eta)
     _, data = _data()
     W = jax.random.normal(jax.random.key(1), (5, 6)) / np.sqrt(6)
-    r = data.y - 0.3 * data.X[:, 0]
+    field = 0.3 * data.X[:, 0]
     rho = jnp.linspace(2.0, 8.0, 6)
-    kappa2 = 0.1**2
-
-    ref = jax.vmap(jax.grad(lambda w: single_neuron_energy(mf, w, rho, r, data, kappa2)))(W)
-    eta, T = 1e-3, 1.0
-    # a step with the noise key fixed: (W − step)/(ηT) − noise/(ηT)·√(2Tη) isolates the drift
-    new = _langevin_step(mf, W, jax.random.key(3), rho, r, data, kappa2, T, eta)
-    noise = jnp.sqrt(2 * T * eta) * jax.random.normal(jax.random.key(3), W.shape, W.dtype)
+    ref = jax.vmap(jax.grad(lambda w: single_neuron_energy(mf, w, rho, data.y - field, data, kappa**2)))(W)
+    T = temperature(kappa)
+    # one outer iteration with K = 1 moves the particles by one Langevin step in the residual y − field;
+    # with the noise key known, (W − step + noise)/(ηT) isolates the drift
+    st = mf_init(mf, jax.random.key(0), 6, 30)
+    st = st._replace(state=st.state._replace(W=W, field=field, rho=rho))
+    new = mf_kernel(mf).step(st, jax.random.key(3), posterior_noise(kappa), data)[0].W
+    noise = jnp.sqrt(2 * T * eta) * jax.random.normal(jax.random.split(jax.random.key(3), 1)[0], W.shape, W.dtype)
     drift = (W - new + noise) / (eta * T)
     assert np.allclose(drift, ref, rtol=2e-3, atol=2e-3)
 
 
 def test_field_solve_is_self_consistent():
-    """c solves c_b = (N/B) Ĵ_{y−f}(w_b)/D_b with f = Φᵀc, i.e. ⟨f⟩ = N E[Ĵ_r φ/D]."""
+    """After an outer iteration, c solves c_b = (N/B) Ĵ_{y−f}(w_b)/D_b with f = Φᵀc, i.e. ⟨f⟩ = N E[Ĵ_r φ/D],
+    for the moved particles."""
     mf = MeanField.create("relu", 100, particles=40)
     _, data = _data()
-    st = mf_init(mf, jax.random.key(2), 6, 30)
-    kappa2 = 0.05**2
-    c, f = _field_solve(mf, st.W, data, kappa2, data.y)
+    kappa = 0.05
+    kappa2 = kappa**2
+    st, info = mf_kernel(mf).step(mf_init(mf, jax.random.key(2), 6, 30), jax.random.key(4), posterior_noise(kappa), data)
+    c, f = st.c, st.field
+    assert float(info.residual) > 0
     Phi = jax.nn.relu(st.W @ data.X.T)
     D = mf.A * kappa2 + Phi**2 @ data.weights
     J = Phi @ (data.weights * (data.y - f))
@@ -65,7 +70,7 @@ def test_infinite_width_mean_field_is_kernel_ridge_regression():
     ds, data = _data(P=P, d=6, seed=3)
     mf = MeanField.create("relu", N, gamma=0.5, particles=4096, inner_steps=5, lr=0.5)
     st = mf_init(mf, jax.random.key(4), 6, P)
-    st, res, _ = mf_run(mf, st, jax.random.key(5), data, kappa, 20)
+    st, res, _ = mf_run(mf, st, jax.random.key(5), data, posterior_noise(kappa), 20)
     f_mf = mf_predict(mf, st, ds.X_test)
     net = TwoLayer.create(N, "relu", "ntk")
     f_krr = krr_predict(nngp_kernel(net, ds.X_train), nngp_kernel(net, ds.X_test, ds.X_train), ds.y_train, kappa**2 * P)
@@ -134,9 +139,26 @@ def test_critical_kappa_brackets_the_symmetry_breaking_point():
 
 
 def test_a_failing_solve_is_flagged_not_frozen_into_convergence():
-    """A step size that makes the particles non-finite sets ok=False for good (the solver then reports the
-    point as non-converged instead of reading the frozen field as a fixed point)."""
+    """A step size that makes the particles non-finite freezes the lane with alive=False for good (the
+    solver then reports the point as non-converged instead of reading the frozen field as a fixed point)."""
     mf = MeanField.create("relu", 64, particles=8, inner_steps=5, lr=1e12)
     _, data = _data()
-    st, res, _ = mf_run(mf, mf_init(mf, jax.random.key(0), 6, 30), jax.random.key(1), data, 0.05, 6)
-    assert not bool(st.ok) and np.isnan(float(res[-1])) and bool(jnp.all(jnp.isfinite(st.W)))
+    st, res, _ = mf_run(mf, mf_init(mf, jax.random.key(0), 6, 30), jax.random.key(1), data, posterior_noise(0.05), 6)
+    assert not bool(st.alive) and np.isnan(float(res[-1])) and bool(jnp.all(jnp.isfinite(st.W)))
+
+
+def test_field_drift_stops_a_lane_once_its_block_means_settle():
+    """The drift test is the relative RMS difference of the last two ``patience``-block means of the field;
+    it needs 2·patience blocks, and a frozen lane stops at the same test."""
+    from mflab.dynamics import Trace
+
+    test = FieldDrift(patience=2, tol=0.05, y_rms=np.array([1.0, 2.0, 1.0]))
+    blocks = np.zeros((3, 4, 5), np.float32)
+    blocks[0, 2:] = 0.04  # drift 0.04 < tol: stops
+    blocks[1, 2:] = 0.2  # drift 0.2/2 = 0.1: continues
+    blocks[2, 2:] = 1.0  # drifting, but frozen (alive False): stops
+    alive = np.array([[True] * 4, [True] * 4, [True, True, True, False]])
+    assert test.drift(blocks[0], 0) == pytest.approx(0.04) and test.drift(blocks[1], 1) == pytest.approx(0.1)
+    assert test.drift(blocks[0, :3], 0) == np.inf
+    assert list(test.stop(Trace(np.arange(4), {"field": blocks, "alive": alive}))) == [True, False, True]
+    assert not test.stop(Trace(np.arange(3), {"field": blocks[:, :3], "alive": alive[:, :3]})).any()

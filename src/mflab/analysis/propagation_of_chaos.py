@@ -23,13 +23,12 @@ over steps). Trajectories are kept only at the logged times.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.mean_field_langevin import ParticleInit, init_particles, mfld_hyper, mfld_kernel, particle_matrix
+from ..dynamics.mean_field_langevin import MFLDSystem, ParticleInit, init_particles, particle_matrix
 from ..theory.gaussian import gaussian_gram
 from ..dynamics.runner import initial_observations, run_chains
 from .fits import mean_loglog_slope
@@ -46,16 +45,18 @@ class CoupledRuns:
     alive: dict
 
 
-def coupled_system(grad_fn: Callable, n: int, init: ParticleInit, key, d: int, eta: float, tau: float, steps: int,
+def coupled_system(objective, n: int, init: ParticleInit, key, d: int, eta: float, tau: float, steps: int,
                    log_every: int, replicas: int, data=None, dtype=jnp.float32, progress: bool = False):
-    """One N-particle system, ``replicas`` replicas, coupled to every other size run with the same
-    ``key``: replica r starts from the first N points of its draw and uses its Brownian increments.
+    """One N-particle system (:class:`~mflab.dynamics.mean_field_langevin.MFLDSystem` of the width-free
+    ``objective``), ``replicas`` replicas, coupled to every other size run with the same ``key``:
+    replica r starts from the first N points of its draw and uses its Brownian increments.
     Returns (clouds (R, n_logs+1, N, 1+d) at t = 0 and every log, alive (R,))."""
     keys = jax.random.split(key, replicas)
-    kernel = mfld_kernel(grad_fn, n)
+    system = MFLDSystem(objective, n)
+    kernel = system.kernel
     params = jax.vmap(lambda k: init_particles(init, jax.random.fold_in(k, 0), n, d, dtype))(keys)
     states = jax.vmap(kernel.init)(params)
-    hyper = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (replicas,)), mfld_hyper(n, eta, tau, dtype))
+    hyper = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (replicas,)), system.hyper(eta, tau, dtype))
     noise_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
     dat = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (replicas,) + x.shape), data)
 
@@ -72,14 +73,14 @@ def log_times(eta: float, steps: int, log_every: int) -> np.ndarray:
     return eta * np.concatenate([[0], np.arange(1, steps // log_every + 1) * log_every])
 
 
-def coupled_runs(make_grad_fn: Callable[[int], Callable], widths, m_ref: int, init: ParticleInit, key, d: int,
+def coupled_runs(objective, widths, m_ref: int, init: ParticleInit, key, d: int,
                  eta: float, tau: float, steps: int, log_every: int, replicas: int, data=None,
                  dtype=jnp.float32, progress: bool = False) -> CoupledRuns:
-    """The M_ref reference and every N in ``widths`` (:func:`coupled_system`); ``make_grad_fn(N)``
-    gives the objective of the N-particle system."""
+    """The M_ref reference and every N in ``widths`` (:func:`coupled_system`) on one width-free
+    ``objective``."""
     clouds, alive = {}, {}
     for n in sorted(set(int(n) for n in widths) | {int(m_ref)}):
-        clouds[n], alive[n] = coupled_system(make_grad_fn(n), n, init, key, d, eta, tau, steps, log_every, replicas,
+        clouds[n], alive[n] = coupled_system(objective, n, init, key, d, eta, tau, steps, log_every, replicas,
                                              data, dtype, progress)
     return CoupledRuns(log_times(eta, steps, log_every), clouds, int(m_ref), alive)
 

@@ -91,7 +91,7 @@ def history_kernel(net: ResNet, params, X, y, lr: float, steps: int, swap: str =
     if swap not in SWAPS:
         raise ConfigError("swap", f"unknown swap '{swap}'", f"one of {list(SWAPS)}")
     if net.mode != "ablate-coupling" or net.block_layers != 1:
-        raise ConfigError("resnet.mode", "the coupling measurements need mode 'ablate-coupling' (it carries the "
+        raise ConfigError("mode", "the coupling measurements need mode 'ablate-coupling' (it carries the "
                           "independent W̃) and one-layer blocks", "ResNet.create(..., mode='ablate-coupling')")
     L, n, P = net.depth, net.width, X.shape[0]
     s, phi = net.branch_scale, net.activation.fn

@@ -5,10 +5,10 @@ from .langevin import Hyper, LangevinInfo, LangevinState, langevin
 from .mala import MALAInfo, MALAState, mala
 from .objectives import TrainData, masked_train_data, mse_objective
 from .optimizers import OptInfo, OptState, optimizer_kernel
-from .runner import RunResult, Trace, advance, initial_observations, run_chains, stack_chains
+from .runner import RunResult, Trace, advance, initial_observations, run_chains, stack_chains, trajectory
 from .schedules import constant, exponential, make_schedule, polynomial_decay
 
 __all__ = ["Kernel", "Guarded", "guard", "Hyper", "LangevinState", "LangevinInfo", "langevin", "MALAState",
            "MALAInfo", "mala", "OptState", "OptInfo", "optimizer_kernel", "TrainData", "masked_train_data",
-           "mse_objective", "RunResult", "Trace", "advance", "run_chains", "stack_chains", "initial_observations", "constant",
+           "mse_objective", "RunResult", "Trace", "advance", "trajectory", "run_chains", "stack_chains", "initial_observations", "constant",
            "polynomial_decay", "exponential", "make_schedule"]

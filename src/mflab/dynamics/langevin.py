@@ -78,7 +78,7 @@ def langevin(grad_fn: Callable, prior_var: Any, schedule: Callable, lr_mult: Any
     if noise not in NOISE_MODES:
         from ..errors import ConfigError, suggest
 
-        raise ConfigError("sgld.noise", f"unknown noise mode '{noise}'", suggest(noise, NOISE_MODES))
+        raise ConfigError("noise", f"unknown noise mode '{noise}'", suggest(noise, NOISE_MODES))
     normal = _coupled_normal if noise == "coupled" else jax.random.normal
 
     def init(params) -> LangevinState:

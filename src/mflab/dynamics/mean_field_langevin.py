@@ -9,9 +9,9 @@ mapping onto the Langevin kernel in :mod:`mflab.conventions`, "Mean-field Langev
 
 Two ways to evaluate the risk (the notes' §1.4):
 
-* **data mode** (:func:`data_objective`): the empirical risk over a fixed sample of n points, or an
+* **data mode** (:class:`DataObjective`): the empirical risk over a fixed sample of n points, or an
   online minibatch of fresh Gaussian inputs each step (``online_batch``), labels y = f*(x) + noise;
-* **population-kernel mode** (:func:`population_objective`): x ~ N(0, I_d) integrated out in closed
+* **population-kernel mode** (:class:`PopulationObjective`): x ~ N(0, I_d) integrated out in closed
   form, no data noise:
 
       R(μ) = ½ [ (1/N²) Σ_ij a_i a_j K(w_i, w_j) − (2/N) Σ_i a_i E[f*(x) σ(w_i·x)] + E f*² ],
@@ -32,6 +32,7 @@ N(0, s²), Laplace(b) or Student-t(ν)·scale; the first-layer coordinates are d
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -113,51 +114,91 @@ def _with_weight_decay(loss, grads: TwoLayerParams, params: TwoLayerParams, lam:
     return loss, TwoLayerParams(grads.W + 2 * c * params.W, grads.a + 2 * c * params.a, None)
 
 
-def data_objective(net: TwoLayer, lam: float, online_batch: int | None = None, target: Callable | None = None,
-                   label_noise: float = 0.0) -> Callable:
-    """grad_fn(params, data, key) of L_N in data mode. With ``online_batch`` each step draws a fresh
-    Gaussian minibatch of that size and labels ``target(X)`` + N(0, label_noise²) from the step key
-    (``data`` is then unused); otherwise the risk is over ``data`` (a TrainData, weights summing to 1)."""
-    if online_batch is not None and target is None:
-        raise ConfigError("mfld.online_batch", "online minibatches need the target function", "pass target=task.target")
+@dataclass(frozen=True)
+class DataObjective:
+    """Data mode: L_N of the empirical risk over ``data`` (a TrainData, weights summing to 1) or, with
+    ``online_batch``, over a fresh Gaussian minibatch of that size each step, labels ``target(X)`` +
+    N(0, label_noise²) drawn from the step key (``data`` is then unused). Width-free: the system
+    (:class:`MFLDSystem`) supplies N."""
 
-    def grad_fn(params, data: TrainData, key):
-        if online_batch is None:
-            loss, g = net.mse_value_and_grad(params, data.X, data.y, data.weights)
-        else:
-            kx, ke = jax.random.split(key)
-            X = jax.random.normal(kx, (online_batch, params.W.shape[1]), params.W.dtype)
-            y = target(X) + label_noise * jax.random.normal(ke, (online_batch,), X.dtype)
-            loss, g = net.mse_value_and_grad(params, X, y)
-        return _with_weight_decay(loss, g, params, lam, net.width)
+    activation: str = "erf"
+    lam: float = 0.0
+    online_batch: int | None = None
+    target: Callable | None = None
+    label_noise: float = 0.0
 
-    return grad_fn
+    def grad_fn(self, width: int) -> Callable:
+        """grad_fn(params, data, key) of L_N for ``width`` particles."""
+        if self.online_batch is not None and self.target is None:
+            raise ConfigError("online_batch", "online minibatches need the target function", "pass target=task.target")
+        net, lam, batch, target, label_noise = (mup_network(width, self.activation), self.lam, self.online_batch,
+                                                self.target, self.label_noise)
 
+        def grad_fn(params, data: TrainData, key):
+            if batch is None:
+                loss, g = net.mse_value_and_grad(params, data.X, data.y, data.weights)
+            else:
+                kx, ke = jax.random.split(key)
+                X = jax.random.normal(kx, (batch, params.W.shape[1]), params.W.dtype)
+                y = target(X) + label_noise * jax.random.normal(ke, (batch,), X.dtype)
+                loss, g = net.mse_value_and_grad(params, X, y)
+            return _with_weight_decay(loss, g, params, lam, width)
 
-def population_objective(activation, target, lam: float, width: int) -> Callable:
-    """grad_fn(params, data, key) of L_N = 2R(μ̂) + (λ/N)Σ|θ_i|² in population-kernel mode (autodiff of
-    the closed form; ``data`` and ``key`` are unused)."""
-    act = get_activation(activation)
-    power = float(target.target_power)
-
-    def grad_fn(params, data, key):
-        p = TwoLayerParams(params.W, params.a)
-        loss, g = jax.value_and_grad(lambda q: 2 * population_risk(act, target, q, target_power=power))(p)
-        return _with_weight_decay(loss, g, p, lam, width)
-
-    return grad_fn
+        return grad_fn
 
 
-def mfld_kernel(grad_fn: Callable, width: int, noise: str = "coupled") -> Kernel:
-    """The Langevin kernel running mean-field Langevin noisy GD for ``width`` particles; use
-    :func:`mfld_hyper` for its per-chain hyperparameters. ``noise="coupled"``: particle i's increments
-    depend only on (chain key, step, i). Returned guarded (:func:`mflab.dynamics.kernel.guard`), ready
-    for :func:`mflab.dynamics.runner.run_chains`."""
-    lr_mult = mfld_lr_multiplier(width)
-    return guard(langevin(grad_fn, TwoLayerParams(None, None, None), constant(1.0), TwoLayerParams(lr_mult, lr_mult, None),
-                          noise=noise))
+@dataclass(frozen=True)
+class PopulationObjective:
+    """Population-kernel mode: L_N = 2R(μ̂) + (λ/N)Σ|θ_i|² with x ~ N(0, I_d) integrated out in closed
+    form (autodiff of the closed form; ``data`` and ``key`` are unused). Width-free like
+    :class:`DataObjective`."""
+
+    activation: str
+    target: object  # a HermiteDictionary or a bias-free Teacher (``gaussian_cross_moments``)
+    lam: float = 0.0
+
+    def grad_fn(self, width: int) -> Callable:
+        act, target, lam = get_activation(self.activation), self.target, self.lam
+        power = float(target.target_power)
+
+        def grad_fn(params, data, key):
+            p = TwoLayerParams(params.W, params.a)
+            loss, g = jax.value_and_grad(lambda q: 2 * population_risk(act, target, q, target_power=power))(p)
+            return _with_weight_decay(loss, g, p, lam, width)
+
+        return grad_fn
 
 
-def mfld_hyper(width: int, eta: float, tau: float, dtype=jnp.float32) -> Hyper:
-    s = mfld_langevin_settings(width, eta, tau)
-    return Hyper(jnp.asarray(s.temperature, dtype), jnp.asarray(s.lr_scale, dtype))
+@dataclass(frozen=True)
+class MFLDSystem:
+    """Mean-field Langevin noisy GD of ``width`` = N particles on ``objective``: the one place N enters
+    (the objective's 1/N weight decay, the μP rate multiplier N, the temperature 2τ/N of
+    :func:`mflab.conventions.mfld_langevin_settings`). ``noise="coupled"``: particle i's increments
+    depend only on (chain key, step, i).
+
+    >>> import jax
+    >>> from mflab.dynamics import TrainData
+    >>> from mflab.dynamics.mean_field_langevin import DataObjective, MFLDSystem, ParticleInit, init_particles
+    >>> system = MFLDSystem(DataObjective("erf", lam=1e-3), width=32)
+    >>> X = jax.random.normal(jax.random.key(0), (50, 3)); data = TrainData(X, X[:, 0], jax.numpy.full(50, 1 / 50))
+    >>> state = system.kernel.init(init_particles(ParticleInit(), jax.random.key(1), 32, 3))
+    >>> state, info = system.kernel.step(state, jax.random.key(2), system.hyper(eta=0.1, tau=1e-3), data)
+    >>> state.params.W.shape, bool(state.alive)
+    ((32, 3), True)
+    """
+
+    objective: DataObjective | PopulationObjective
+    width: int
+    noise: str = "coupled"
+
+    @functools.cached_property
+    def kernel(self) -> Kernel:
+        """The guarded Langevin kernel of the system, ready for :func:`mflab.dynamics.runner.run_chains`."""
+        lr_mult = mfld_lr_multiplier(self.width)
+        return guard(langevin(self.objective.grad_fn(self.width), TwoLayerParams(None, None, None), constant(1.0),
+                              TwoLayerParams(lr_mult, lr_mult, None), noise=self.noise))
+
+    def hyper(self, eta: float, tau: float, dtype=jnp.float32) -> Hyper:
+        """The kernel's per-chain hyperparameters for step η and entropy weight τ."""
+        s = mfld_langevin_settings(self.width, eta, tau)
+        return Hyper(jnp.asarray(s.temperature, dtype), jnp.asarray(s.lr_scale, dtype))

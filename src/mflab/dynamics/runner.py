@@ -33,6 +33,7 @@ Example (four chains of a 2-d Gaussian posterior)::
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -67,6 +68,7 @@ class RunResult:
     steps_done: int
     diverged: list[dict]  # one dict per diverged chain
     stopped_at: np.ndarray | None = None  # per chain: the step at which ``stop`` ended it (-1: not stopped)
+    compile_seconds: float = 0.0  # time spent compiling chunks (included in no step count)
 
 
 def stack_chains(tree, n_chains: int):
@@ -90,21 +92,55 @@ def chain_map(fn, xs, chain_batch: int):
     return jax.lax.map(fn, xs, batch_size=chain_batch)
 
 
-def advance(kernel: Kernel, state, key, hyper, data, n_steps, t0=0):
+def advance(kernel: Kernel, state, key, hyper, data, n_steps, t0=0, accumulate: Callable | None = None):
     """``n_steps`` kernel steps as one ``lax.fori_loop`` (traceable: jit/vmap it). Step t uses the key
     ``fold_in(key, t0 + t)``; ``key=None`` passes None to a deterministic kernel. The one stepping loop
-    of mflab: :func:`run_chains` runs it chunk by chunk."""
+    of mflab: :func:`run_chains` runs it chunk by chunk.
 
-    def body(i, s):
+    With ``accumulate(state, info) -> pytree`` it returns ``(state, total)``, ``total`` the sum over the
+    steps of ``accumulate`` at each new state and its step's diagnostics (a running mean of the MF
+    field, a tail average of the training loss), summed in step order."""
+    if accumulate is None:
+        def body(i, s):
+            k = None if key is None else jax.random.fold_in(key, t0 + i)
+            return kernel.step(s, k, hyper, data)[0]
+
+        return jax.lax.fori_loop(0, n_steps, body, state)
+
+    def step_acc(i, s):
         k = None if key is None else jax.random.fold_in(key, t0 + i)
-        return kernel.step(s, k, hyper, data)[0]
+        s, info = kernel.step(s, k, hyper, data)
+        return s, accumulate(s, info)
 
-    return jax.lax.fori_loop(0, n_steps, body, state)
+    def body_acc(i, carry):
+        s, value = step_acc(i, carry[0])
+        return s, jax.tree_util.tree_map(jnp.add, carry[1], value)
+
+    shapes = jax.eval_shape(step_acc, 0, state)[1]
+    zero = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+    return jax.lax.fori_loop(0, n_steps, body_acc, (state, zero))
 
 
-def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch: int, skippable: bool = False):
+def trajectory(kernel: Kernel, state, key, hyper, data, n_steps: int, t0=0, record: Callable | None = None):
+    """``n_steps`` kernel steps as one ``lax.scan`` that keeps something of every step: returns
+    ``(state, records)``, ``records`` stacking ``record(new_state, info)`` (default: the step's info).
+    Keys as in :func:`advance` (``t0`` may be traced). For short per-iteration diagnostics (the MF
+    residual); long runs log through :func:`run_chains` instead."""
+    record = record or (lambda s, info: info)
+
+    def body(s, i):
+        k = None if key is None else jax.random.fold_in(key, t0 + i)
+        s, info = kernel.step(s, k, hyper, data)
+        return s, record(s, info)
+
+    return jax.lax.scan(body, state, jnp.arange(n_steps))
+
+
+def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch: int, skippable: bool = False,
+                  block_mean: Callable | None = None):
     """A jitted function (states, keys, hypers, data, t0, n_logs[, active]) -> (states, observables).
-    With ``skippable`` a chain whose ``active`` flag is False is passed through unchanged."""
+    With ``skippable`` a chain whose ``active`` flag is False is passed through unchanged;
+    ``block_mean(params, info)`` adds observables averaged over the steps of each logging block."""
 
     def chunk(states, keys, hypers, data, t0, n_logs, active=None):
         def one_chain(args):
@@ -113,11 +149,23 @@ def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch
             def block(state, j):
                 t_start = t0 + j * log_every
 
-                def block_steps(state):
-                    return advance(kernel, state, key, hyper, dat, log_every, t_start)
+                if block_mean is None:
+                    def block_steps(state):
+                        return advance(kernel, state, key, hyper, dat, log_every, t_start), {}
+                else:
+                    def block_steps(state):
+                        state, total = advance(kernel, state, key, hyper, dat, log_every, t_start,
+                                               accumulate=lambda s, info: dict(block_mean(s.params, info)))
+                        return state, jax.tree_util.tree_map(lambda v: v / log_every, total)
 
-                state = jax.lax.cond(args[4], block_steps, lambda s: s, state) if skippable else block_steps(state)
+                if skippable:  # a skipped (stopped) chain logs zero block means
+                    shapes = jax.eval_shape(block_steps, state)[1]
+                    state, means = jax.lax.cond(args[4], block_steps, lambda s: (s, jax.tree_util.tree_map(
+                        lambda a: jnp.zeros(a.shape, a.dtype), shapes)), state)
+                else:
+                    state, means = block_steps(state)
                 obs = dict(observe(state.params, dat))
+                obs.update(means)
                 obs["alive"] = state.alive
                 return state, obs
 
@@ -144,7 +192,7 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
                observe: Callable, chunk_steps: int = 10_000, chain_batch: int | None = None, start_step: int = 0,
                trace: Trace | None = None, progress: bool = False, desc: str = "chains",
                on_chunk: Callable[[RunResult], None] | None = None, log=None,
-               stop: Callable[[Trace], np.ndarray] | None = None,
+               stop: Callable[[Trace], np.ndarray] | None = None, block_mean: Callable | None = None,
                divergence_fix: str = "lower the step size or the temperature") -> RunResult:
     """Advance C chains from ``start_step`` to ``n_steps``, logging ``observe(params, data)`` every
     ``log_every`` steps. ``kernel`` is a :func:`~mflab.dynamics.kernel.guard`-ed kernel; ``states``,
@@ -152,13 +200,18 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
 
     ``on_chunk`` is called after every chunk (checkpointing). Chains that diverge are frozen and
     reported once through ``log`` (default: stderr) with ``divergence_fix``; the run stops early if all
-    have diverged. ``stop(trace) -> bool (C,)`` marks chains as done after a chunk (module docstring)."""
+    have diverged. ``stop(trace) -> bool (C,)`` marks chains as done after a chunk (module docstring).
+    ``block_mean(params, info) -> dict`` logs, beside ``observe``, means over all steps of each logging
+    block (the running field average of the MF drift test). Compiles are timed apart from stepping:
+    ``RunResult.compile_seconds``."""
     if n_steps % log_every or start_step % log_every:
         raise ValueError("n_steps and start_step must be multiples of log_every")
     n_chains = _check_guarded(states)
     chain_batch = chain_batch or default_chain_batch(n_chains)
     chunk_steps = max(log_every, (chunk_steps // log_every) * log_every)
-    chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains), skippable=stop is not None)
+    chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains), skippable=stop is not None,
+                             block_mean=block_mean)
+    compiled, compile_seconds = {}, 0.0
     trace = trace or Trace()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     reported = set(np.flatnonzero(~np.asarray(states.alive)).tolist())
@@ -173,10 +226,14 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     result = RunResult(states, trace, t, diverged, stopped_at)
     while t < n_steps:
         n = min(chunk_steps, n_steps - t)
-        args = (states, keys, hypers, data, jnp.asarray(t, jnp.int32), n // log_every)
+        args = (states, keys, hypers, data, jnp.asarray(t, jnp.int32))
         if stop is not None:
             args += (jnp.asarray(stopped_at < 0),)
-        states, obs = chunk_fn(*args)
+        if n not in compiled:  # one compile per chunk length (at most two), timed on its own
+            tc = time.perf_counter()
+            compiled[n] = chunk_fn.lower(*args[:5], n // log_every, *args[5:]).compile()
+            compile_seconds += time.perf_counter() - tc
+        states, obs = compiled[n](*args)
         obs = jax.device_get(obs)
         trace.append(t + log_every * np.arange(1, n // log_every + 1), obs)
         t += n
@@ -190,7 +247,7 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
         if stop is not None:
             done = np.asarray(stop(trace), bool) & (stopped_at < 0)
             stopped_at[done] = t
-        result = RunResult(states, trace, t, diverged, stopped_at)
+        result = RunResult(states, trace, t, diverged, stopped_at, compile_seconds)
         if bar is not None:
             post = {k: float(np.nanmean(v[:, -1])) for k, v in obs.items() if k != "alive"}
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(post.items())[:3]}, refresh=False)

@@ -8,6 +8,8 @@ axes such as ``task.n_train`` and ``sgld.kappa``).
 """
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import math
 import tomllib
@@ -74,8 +76,52 @@ def _coerce(value, tp, field: str):
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """A numeric constraint declared on a config field (:func:`bounded`)."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    fix: str = ""
+
+    def problem(self, v) -> str | None:
+        for op, ref, ok in ((">=", self.ge, lambda: v >= self.ge), (">", self.gt, lambda: v > self.gt),
+                            ("<=", self.le, lambda: v <= self.le), ("<", self.lt, lambda: v < self.lt)):
+            if ref is not None and not ok():
+                return f"must be {op} {ref:g}, got {v!r}"
+        return None
+
+
+def bounded(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, ge=None, gt=None, le=None, lt=None,
+            fix: str = ""):
+    """A dataclass field with its numeric constraint declared beside it, e.g.
+    ``particles: int = bounded(256, ge=1, fix="a positive integer")``. :func:`from_dict` checks it (every
+    item of a list; None passes) and names the field by its dotted path, before ``validate()`` runs
+    the cross-field checks."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"bound": Bound(ge, gt, le, lt, fix)})
+
+
+def check_bounds(obj, prefix: str = ""):
+    """The declared constraints of ``obj``'s own fields (:func:`bounded`)."""
+    for f in dataclasses.fields(obj):
+        bound = f.metadata.get("bound")
+        if bound is None:
+            continue
+        dotted = f"{prefix}.{f.name}" if prefix else f.name
+        value = getattr(obj, f.name)
+        items = [(dotted, value)] if not isinstance(value, list) else [(f"{dotted}[{i}]", v) for i, v in enumerate(value)]
+        for name, v in items:
+            problem = None if v is None else bound.problem(v)
+            if problem:
+                raise ConfigError(name, problem, bound.fix or None)
+
+
 def from_dict(cls, data: dict, prefix: str = ""):
-    """Build dataclass ``cls`` from a dict, validating keys, types, then ``cls.validate()``."""
+    """Build dataclass ``cls`` from a dict, validating keys, types, the declared bounds
+    (:func:`bounded`), then ``cls.validate()``."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -88,6 +134,7 @@ def from_dict(cls, data: dict, prefix: str = ""):
         if f.name not in kwargs and dataclasses.is_dataclass(hints[f.name]):
             kwargs[f.name] = from_dict(hints[f.name], {}, f"{prefix}.{f.name}" if prefix else f.name)
     obj = cls(**kwargs)
+    check_bounds(obj, prefix)
     if hasattr(obj, "validate"):
         obj.validate()
     return obj
@@ -136,6 +183,16 @@ def parse_set(assignments: list[str]) -> dict:
                 raise ConfigError(key, "conflicting --set keys", "set a field or its section, not both")
         node[leaf] = value
     return out
+
+
+@contextlib.contextmanager
+def config_section(section: str):
+    """Library errors raised inside name their field under ``section`` (``ConfigError.within``): the one
+    place a dotted config path is added to a library argument's name."""
+    try:
+        yield
+    except ConfigError as e:
+        raise e.within(section) from None
 
 
 def require(cond: bool, field: str, problem: str, fix: str):

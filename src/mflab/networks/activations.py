@@ -53,6 +53,7 @@ class Activation:
     second_moment_closed: Optional[Callable] = field(default=None, repr=False)  # q -> E[φ(u)²], u ~ N(0, q)
     step_derivative: bool = False  # φ' is a 0/1 mask (ReLU): gradients need no second elementwise map
     smooth: bool = True  # φ is C² (the log-Sobolev / uniform-in-time propagation-of-chaos results assume it)
+    homogeneity: Optional[float] = None  # p with φ(tz) = t^p φ(z) for all t > 0 (ReLU 1, a monomial its degree)
 
     def __call__(self, x):
         return self.fn(x)
@@ -203,14 +204,15 @@ def polynomial(coefficients: Sequence[float], name: str | None = None) -> Activa
     odd = all(c == 0 for c in coefs[0::2])
     even = all(c == 0 for c in coefs[1::2])
     parity = "odd" if odd else ("even" if even else None)
+    nonzero = [j for j, c in enumerate(coefs) if c != 0]
     return Activation(name or "polynomial:" + ",".join(f"{c:g}" for c in coefs), fn, deriv, parity,
-                      polynomial_degree=deg)
+                      polynomial_degree=deg, homogeneity=float(nonzero[0]) if len(nonzero) == 1 else None)
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("relu", jax.nn.relu, lambda x: (x > 0).astype(x.dtype), None,
                        _relu_hermite, _relu_dual, _relu_deriv_dual, second_moment_closed=lambda q: q / 2,
-                       step_derivative=True, smooth=False),
+                       step_derivative=True, smooth=False, homogeneity=1.0),
     "erf": Activation("erf", jax.scipy.special.erf, lambda x: 2 / math.sqrt(math.pi) * jnp.exp(-x**2), "odd",
                       _erf_hermite, _erf_dual, _erf_deriv_dual,
                       second_moment_closed=lambda q: (2 / jnp.pi) * jnp.arcsin(2 * q / (1 + 2 * q))),
@@ -224,7 +226,7 @@ ACTIVATIONS: dict[str, Activation] = {
 
 def register_activation(act: Activation) -> Activation:
     """Make a user-defined activation available by name (config files, ``get_activation``). Declare
-    what it has: ``parity``, closed forms, ``step_derivative``, ``smooth``; the Hermite calculus falls
+    what it has: ``parity``, closed forms, ``step_derivative``, ``smooth``, ``homogeneity``; the Hermite calculus falls
     back to quadrature and the Mehler series for what it lacks."""
     if not isinstance(act, Activation):
         raise TypeError("register_activation takes an Activation, e.g. Activation('softplus', jax.nn.softplus, "

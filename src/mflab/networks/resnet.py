@@ -117,16 +117,16 @@ class ResNet:
         """
         for name, v in (("width", width), ("depth", depth)):
             if int(v) != v or v < 1:
-                raise ConfigError(f"resnet.{name}", f"must be a positive integer, got {v!r}", f"e.g. {name} = 16")
+                raise ConfigError(f"{name}", f"must be a positive integer, got {v!r}", f"e.g. {name} = 16")
         if block_layers not in (1, 2):
-            raise ConfigError("resnet.block_layers", f"must be 1 or 2, got {block_layers!r}",
+            raise ConfigError("block_layers", f"must be 1 or 2, got {block_layers!r}",
                               "1 (one-layer blocks) or 2 (two-layer blocks)")
         if mode not in MODES:
-            raise ConfigError("resnet.mode", f"unknown training mode '{mode}'", suggest(mode, MODES))
+            raise ConfigError("mode", f"unknown training mode '{mode}'", suggest(mode, MODES))
         if not branch_multiplier > 0:
-            raise ConfigError("resnet.branch_multiplier", f"must be > 0, got {branch_multiplier}", "e.g. 1.0")
+            raise ConfigError("branch_multiplier", f"must be > 0, got {branch_multiplier}", "e.g. 1.0")
         if first_layer_lr_exponent and block_layers != 2:
-            raise ConfigError("resnet.first_layer_lr_exponent", "the depth-aware correction acts on the first "
+            raise ConfigError("first_layer_lr_exponent", "the depth-aware correction acts on the first "
                               "internal layer of two-layer blocks", "set block_layers = 2, or leave the exponent 0")
         return ResNet(int(width), int(depth), get_activation(activation), get_depth_parametrization(parametrization),
                       int(block_layers), float(branch_multiplier), mode, float(first_layer_lr_exponent))
@@ -184,7 +184,7 @@ class ResNet:
         back = tuple(jax.lax.stop_gradient(b) for b in back)
         if swap is not None:
             if self.mode != "ablate-coupling" or self.block_layers != 1:
-                raise ConfigError("resnet.mode", "the coupling swap needs mode 'ablate-coupling' and one-layer blocks",
+                raise ConfigError("mode", "the coupling swap needs mode 'ablate-coupling' and one-layer blocks",
                                   "create the ResNet with mode='ablate-coupling', block_layers=1")
             swap = (params.W0[0], params.Wb0[0]) + tuple(swap)
         if probes is None:
@@ -224,7 +224,7 @@ def coarsen(net: ResNet, params: ResNetParams) -> tuple[ResNet, ResNetParams]:
     (§5.2 of the ResNet notes; measured in ``mflab run depth-limit``). One-layer blocks only.
     """
     if net.block_layers != 1 or net.depth % 2:
-        raise ConfigError("resnet.depth", f"coarsening needs one-layer blocks and an even depth, got "
+        raise ConfigError("depth", f"coarsening needs one-layer blocks and an even depth, got "
                           f"{net.block_layers}-layer blocks and L = {net.depth}", "use block_layers = 1, even L")
     pair = lambda w: (w[0::2] + w[1::2]) / jnp.sqrt(2.0)  # noqa: E731
     return dataclasses.replace(net, depth=net.depth // 2), params._replace(W0=tuple(map(pair, params.W0)), dW=tuple(map(pair, params.dW)),

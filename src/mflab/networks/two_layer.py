@@ -48,10 +48,10 @@ class TwoLayer:
         (3,)
         """
         if int(width) != width or width < 1:
-            raise ConfigError("network.width", f"must be a positive integer, got {width!r}", "e.g. width = 512")
+            raise ConfigError("width", f"must be a positive integer, got {width!r}", "e.g. width = 512")
         for name, v in (("sigma_a", sigma_a), ("sigma_w", sigma_w), ("sigma_b", sigma_b)):
             if not v > 0:
-                raise ConfigError(f"network.{name}", f"must be > 0, got {v!r}", "prior standard deviations are positive")
+                raise ConfigError(f"{name}", f"must be > 0, got {v!r}", "prior standard deviations are positive")
         par = parametrization if isinstance(parametrization, Parametrization) else get_parametrization(parametrization)
         if gamma is not None:
             par = par.replace_gamma(gamma)

@@ -1,12 +1,17 @@
 """The task protocol and the dataset container.
 
-A task is a frozen dataclass with ``d``, ``inputs`` (``"hypercube"`` for uniform {±1}^d or
-``"gaussian"`` for N(0, I_d)), ``target(X)`` (the noiseless f*), and exact population quantities
-where they exist. ``make_dataset`` draws train and test sets from one explicit PRNG key.
+Every task (:class:`Task`) has an input dimension ``d``, a ``name`` and
+``dataset(key, n_train, n_test, label_noise) -> Dataset``. A *synthetic* task (:class:`SyntheticTask`:
+parity, Hermite targets, teachers) is a frozen dataclass with ``inputs`` (``"hypercube"`` for
+uniform {±1}^d or ``"gaussian"`` for N(0, I_d)), ``target(X)`` (the noiseless f*), ``target_power``
+E[f*²], ``order_parameter(f, X)``, and exact population quantities where they exist; its dataset is
+drawn from one explicit PRNG key (:func:`make_dataset`). A target made of single-direction atoms
+(Hermite dictionaries, bias-free teachers) also lists them: ``atoms() -> [(b_j, v_j, atom_j)]``.
+Tasks are built by name through :mod:`mflab.tasks.registry`.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +26,25 @@ class Dataset(NamedTuple):
     y_test: jax.Array  # noiseless targets f*(X_test)
 
 
+@runtime_checkable
+class Task(Protocol):
+    """What every registered task provides (module docstring)."""
+
+    name: str
+
+    @property
+    def d(self) -> int: ...
+
+    def dataset(self, key, n_train: int, n_test: int, label_noise: float = 0.0) -> "Dataset": ...
+
+
+class SyntheticTask:
+    """Mixin of the synthetic tasks: the dataset is drawn from ``key`` (:func:`make_dataset`)."""
+
+    def dataset(self, key, n_train: int, n_test: int, label_noise: float = 0.0) -> "Dataset":
+        return make_dataset(self, key, n_train, n_test, label_noise)
+
+
 def sample_inputs(key, inputs: str, n: int, d: int, dtype=None) -> jax.Array:
     """n inputs: uniform on {±1}^d (``"hypercube"``) or N(0, I_d) (``"gaussian"``)."""
     dtype = dtype or jnp.result_type(float)
@@ -28,7 +52,7 @@ def sample_inputs(key, inputs: str, n: int, d: int, dtype=None) -> jax.Array:
         return jax.random.rademacher(key, (n, d), dtype=dtype)
     if inputs == "gaussian":
         return jax.random.normal(key, (n, d), dtype=dtype)
-    raise ConfigError("task.inputs", f"unknown input distribution '{inputs}'", "use 'hypercube' or 'gaussian'")
+    raise ConfigError("inputs", f"unknown input distribution '{inputs}'", "use 'hypercube' or 'gaussian'")
 
 
 def make_dataset(task, key, n_train: int, n_test: int, label_noise: float = 0.0) -> Dataset:
@@ -38,7 +62,7 @@ def make_dataset(task, key, n_train: int, n_test: int, label_noise: float = 0.0)
         if int(n) != n or n < 1:
             raise ConfigError(name, f"must be a positive integer, got {n!r}", "sample sizes count points")
     if label_noise < 0:
-        raise ConfigError("task.label_noise", f"must be >= 0, got {label_noise}", "use 0 for noiseless labels")
+        raise ConfigError("label_noise", f"must be >= 0, got {label_noise}", "use 0 for noiseless labels")
     k_tr, k_te = jax.random.split(key)
     X_tr, y_tr = sample(task, k_tr, int(n_train), label_noise)
     X_te, y_te = sample(task, k_te, int(n_test))
@@ -58,11 +82,11 @@ def sample(task, key, n: int, label_noise: float = 0.0):
 def check_support(support, d: int, k: int, field: str = "task.support") -> tuple[int, ...]:
     """Validate a support set S ⊂ {0..d-1} of size k (default: the first k coordinates)."""
     if int(d) != d or d < 1:
-        raise ConfigError("task.d", f"must be a positive integer, got {d!r}", "e.g. d = 35")
+        raise ConfigError("d", f"must be a positive integer, got {d!r}", "e.g. d = 35")
     if int(k) != k or k < 1:
-        raise ConfigError("task.k", f"must be a positive integer, got {k!r}", "e.g. k = 4")
+        raise ConfigError("k", f"must be a positive integer, got {k!r}", "e.g. k = 4")
     if k > d:
-        raise ConfigError("task.k", f"k = {k} exceeds the input dimension d = {d}", "choose k <= d")
+        raise ConfigError("k", f"k = {k} exceeds the input dimension d = {d}", "choose k <= d")
     S = tuple(range(k)) if support is None else tuple(int(i) for i in support)
     if len(S) != k or len(set(S)) != k or any(not 0 <= i < d for i in S):
         raise ConfigError(field, f"must be {k} distinct coordinates in [0, {d}), got {list(S)}",

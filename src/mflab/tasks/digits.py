@@ -7,12 +7,30 @@ The split is a seeded permutation. Needs the optional dependency ``pip install '
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ConfigError
 from .base import Dataset
 
 N_DIGITS = 1797
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The digits task: d = 64 pixels, 10 one-hot outputs. Its split is fixed by ``seed``: the ``key`` of
+    :meth:`dataset` is not used, and the test set is every image not used for training (``n_test`` is
+    not used either)."""
+
+    seed: int = 0
+    name: str = "digits"
+    d: int = 64
+
+    def dataset(self, key, n_train: int, n_test: int | None = None, label_noise: float = 0.0) -> Dataset:
+        if label_noise:
+            raise ConfigError("label_noise", "the digits labels are classes", "use label_noise = 0")
+        return load_digits_dataset(self.seed, n_train)
 
 
 def load_digits_dataset(seed: int, n_train: int, dtype=np.float32) -> Dataset:

@@ -21,11 +21,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..maths.hermite import hermite_normalized
-from .base import check_support
+from .base import SyntheticTask, check_support
 
 
 @dataclass(frozen=True)
-class HermiteDictionary:
+class HermiteDictionary(SyntheticTask):
     """f*(x) = Σ_j b_j Σ_k c_{jk} h_k(v_j·x). ``directions`` (J, d) are normalised on construction."""
 
     directions: np.ndarray  # (J, d)
@@ -39,11 +39,11 @@ class HermiteDictionary:
         C = np.atleast_2d(np.asarray(self.coefficients, dtype=float))
         b = np.atleast_1d(np.asarray(self.amplitudes, dtype=float))
         if not (V.shape[0] == C.shape[0] == b.shape[0]):
-            raise ConfigError("task.directions", "directions, coefficients and amplitudes need one row per atom",
+            raise ConfigError("directions", "directions, coefficients and amplitudes need one row per atom",
                               f"got {V.shape[0]}, {C.shape[0]}, {b.shape[0]}")
         norms = np.linalg.norm(V, axis=1)
         if np.any(norms == 0):
-            raise ConfigError("task.directions", "a direction is zero", "give nonzero directions")
+            raise ConfigError("directions", "a direction is zero", "give nonzero directions")
         object.__setattr__(self, "directions", V / norms[:, None])
         object.__setattr__(self, "coefficients", C)
         object.__setattr__(self, "amplitudes", b)
@@ -82,6 +82,27 @@ class HermiteDictionary:
         """Normalised target overlap m = E[f f*]/E[f*²], estimated on the given inputs."""
         return jnp.mean(f * self.target(X), axis=-1) / self.target_power
 
+    def atoms(self) -> list:
+        """[(b_j, v_j, atom j alone as a target)]: what the per-atom bounds of mflab.theory.sparse_bound read."""
+        return [(float(b), self.directions[j],
+                 HermiteDictionary(self.directions[j:j + 1], self.coefficients[j:j + 1], self.amplitudes[j:j + 1]))
+                for j, b in enumerate(self.amplitudes)]
+
+    @staticmethod
+    def on_axes(d: int, degrees: Sequence[int], amplitudes: Sequence[float], name: str = "hermite") -> "HermiteDictionary":
+        """f*(x) = Σ_j b_j h_{k_j}(x_j): one normalised Hermite atom per coordinate axis e_j."""
+        amplitudes = np.atleast_1d(np.asarray(amplitudes, float))
+        degrees = [int(k) for k in degrees]
+        if len(degrees) != len(amplitudes) or any(k < 0 for k in degrees):
+            raise ConfigError("degrees", f"needs one non-negative degree per amplitude ({len(amplitudes)}), got "
+                              f"{degrees}", "e.g. degrees 1,3,2 with amplitudes 1,0.5,0.3")
+        if not 1 <= len(amplitudes) <= d:
+            raise ConfigError("amplitudes", f"needs 1..d = {d} values (one atom per axis e_j), got {len(amplitudes)}",
+                              "give fewer amplitudes or raise d")
+        C = np.zeros((len(degrees), max(degrees) + 1))
+        C[np.arange(len(degrees)), degrees] = 1.0
+        return HermiteDictionary(np.eye(d)[:len(degrees)], C, amplitudes, name=name)
+
     def gaussian_cross_moments(self, act, W):
         """E[f*(x) σ(w_i·x)] per row w_i of W, x ~ N(0, I_d), by Mehler:
         Σ_j b_j Σ_k c_jk c_k^σ(|w_i|) (v_j·w_i/|w_i|)^k."""
@@ -104,7 +125,7 @@ def single_index(d: int, k: int, degree: int, support: Optional[Sequence[int]] =
     """y = He_p(v·x), v = k^{-1/2} 1_S (``normalized=True`` gives h_p = He_p/√p! instead)."""
     S = check_support(support, d, k)
     if int(degree) != degree or degree < 0:
-        raise ConfigError("task.degree", f"must be a non-negative integer, got {degree!r}", "e.g. degree = 4")
+        raise ConfigError("degree", f"must be a non-negative integer, got {degree!r}", "e.g. degree = 4")
     v = np.zeros(d)
     v[list(S)] = 1.0
     return HermiteDictionary(v[None, :], _he_link(int(degree), normalized)[None, :], np.ones(1), name="single-index")

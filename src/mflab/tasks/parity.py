@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import jax.numpy as jnp
 
-from .base import check_support
+from .base import SyntheticTask, check_support
 
 
 def character(X, A: Sequence[int]):
@@ -22,7 +22,7 @@ def character(X, A: Sequence[int]):
 
 
 @dataclass(frozen=True)
-class SparseParity:
+class SparseParity(SyntheticTask):
     d: int
     k: int
     support: Optional[tuple[int, ...]] = None
@@ -34,7 +34,7 @@ class SparseParity:
         if self.inputs != "hypercube":
             from ..errors import ConfigError
 
-            raise ConfigError("task.inputs", f"parity is defined on the hypercube, not on '{self.inputs}' inputs "
+            raise ConfigError("inputs", f"parity is defined on the hypercube, not on '{self.inputs}' inputs "
                               "(χ_S of Gaussian inputs is not a Walsh character and m_S loses its meaning)",
                               "use inputs = 'hypercube', or a Hermite target (single-index) for Gaussian data")
 

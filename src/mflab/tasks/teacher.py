@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..networks.two_layer import TwoLayer, TwoLayerParams
+from .base import SyntheticTask
 
 
 @dataclass(frozen=True)
-class Teacher:
+class Teacher(SyntheticTask):
     net: TwoLayer
     params: TwoLayerParams
     inputs: str = "gaussian"
@@ -24,6 +26,29 @@ class Teacher:
     @staticmethod
     def random(key, net: TwoLayer, d: int, inputs: str = "gaussian") -> "Teacher":
         return Teacher(net, net.init(key, d), inputs)
+
+    @staticmethod
+    def on_axes(d: int, amplitudes, activation, name: str = "teacher") -> "Teacher":
+        """f*(x) = Σ_j a_j σ(x_j): one bias-free neuron per coordinate axis e_j (standard parametrization)."""
+        from ..errors import ConfigError
+
+        a = jnp.atleast_1d(jnp.asarray(amplitudes, jnp.float32))
+        if not 1 <= a.shape[0] <= d:
+            raise ConfigError("amplitudes", f"needs 1..d = {d} values (one atom per axis e_j), got {a.shape[0]}",
+                              "give fewer amplitudes or raise d")
+        return Teacher(TwoLayer.create(a.shape[0], activation, "standard"), TwoLayerParams(jnp.eye(d)[:a.shape[0]], a),
+                       name=name)
+
+    def atoms(self) -> list:
+        """[(b_j, w_j, neuron j alone as a target)] of a bias-free teacher, b_j = s a_j with the output scale s."""
+        from ..errors import ConfigError
+
+        if self.params.b is not None:
+            raise ConfigError("target", "atoms need a bias-free teacher", "use bias = false")
+        W, a = np.asarray(self.params.W), np.asarray(self.params.a)
+        return [(float(a[j]) * self.net.output_scale, W[j],
+                 Teacher(self.net, TwoLayerParams(jnp.asarray(W[j:j + 1]), jnp.asarray(a[j:j + 1]))))
+                for j in range(len(a))]
 
     @property
     def d(self) -> int:

@@ -1,6 +1,6 @@
 r"""Kernel ridge regression: the infinite-width (NNGP) posterior mean.
 
-    f̂(x) = K(x, X) (K_XX + λ I)^{-1} y,   λ = σ_ε² = T P / 2   (:mod:`mflab.conventions`),
+    f̂(x) = K(x, X) (K_XX + λ I)^{-1} y,   λ = σ_ε² = T P / 2 = κ² P   (``PosteriorNoise.ridge``),
 
 i.e. λ = κ²P on the Gram matrix under the ``"kappa"`` convention T = 2κ² with MSE(mean) loss.
 This is the γ = ½, N → ∞ limit of the Bayesian posterior mean (Göring et al. 2025, §2.5).
@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..conventions import likelihood_noise_variance
+from ..conventions import PosteriorNoise
 from ..networks.two_layer import TwoLayer
 from ..tasks.base import make_dataset
 from .kernels import nngp_kernel
@@ -28,13 +28,13 @@ def krr_predict(K_train, K_cross, y, ridge):
     return K_cross @ (V @ ((V.T @ y) / (lam + ridge)))
 
 
-def nngp_posterior_mean(net: TwoLayer, X_train, y_train, X_test, temperature: float):
-    """The infinite-width posterior mean at temperature T on MSE(mean): ridge T P/2."""
-    ridge = likelihood_noise_variance(temperature, X_train.shape[0])
+def nngp_posterior_mean(net: TwoLayer, X_train, y_train, X_test, noise: PosteriorNoise):
+    """The infinite-width posterior mean at posterior noise κ (T = 2κ²) on MSE(mean): ridge T P/2 = κ² P."""
+    ridge = noise.ridge(X_train.shape[0])
     return krr_predict(nngp_kernel(net, X_train), nngp_kernel(net, X_test, X_train), y_train, ridge)
 
 
-def krr_learning_curve(net: TwoLayer, task, n_trains, temperature: float, key, n_test: int = 4096, seeds: int = 1):
+def krr_learning_curve(net: TwoLayer, task, n_trains, noise: PosteriorNoise, key, n_test: int = 4096, seeds: int = 1):
     """Test MSE and target overlap of the NNGP posterior mean vs P, mean and std over ``seeds`` datasets.
 
     Returns a dict of numpy arrays with keys n_train, test_mse, test_mse_std, overlap, overlap_std."""
@@ -43,7 +43,7 @@ def krr_learning_curve(net: TwoLayer, task, n_trains, temperature: float, key, n
         mses, ovs = [], []
         for s in range(seeds):
             data = make_dataset(task, jax.random.fold_in(key, s), int(P), n_test)
-            f = nngp_posterior_mean(net, data.X_train, data.y_train, data.X_test, temperature)
+            f = nngp_posterior_mean(net, data.X_train, data.y_train, data.X_test, noise)
             mses.append(float(jnp.mean((f - data.y_test) ** 2)))
             ovs.append(float(task.order_parameter(f, data.X_test)))
         for name, v in (("test_mse", mses), ("overlap", ovs)):

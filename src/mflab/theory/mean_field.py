@@ -37,13 +37,17 @@ g = (1/B) Σ_b Ĵ_χ(w_b)²/D_b.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ..conventions import temperature
+from ..conventions import PosteriorNoise, posterior_noise
+from ..dynamics.kernel import Guarded, Kernel, guard
+from ..dynamics.runner import trajectory
 from ..dynamics.objectives import TrainData
 from ..errors import ConfigError
 from ..networks.activations import Activation, get_activation
@@ -66,34 +70,35 @@ class MeanField:
     beta0: float | None = None  # default α0 σ_w²/d
     ard_damping: float = 0.5
     field: str = "free"  # "free": ⟨f⟩ on every training point; "parity": ⟨f⟩ = m χ_S
-    temperature_convention: str = "kappa"
 
     @staticmethod
     def create(activation="relu", width=512, **kw) -> "MeanField":
         """The MF (``ard=False``) or MF-ARD problem of a width-N two-layer network; solve with
-        :func:`mf_init` and :func:`mf_run` (κ, not T, is the noise argument).
+        :func:`mf_init` and :func:`mf_run`; the noise is a :class:`~mflab.conventions.PosteriorNoise`.
 
         >>> import jax, jax.numpy as jnp
         >>> from mflab.theory.mean_field import MeanField, mf_init, mf_run, mf_predict
+        >>> from mflab.conventions import posterior_noise
         >>> from mflab.dynamics import TrainData
         >>> mf = MeanField.create("relu", 64, particles=16)
         >>> X = jax.random.normal(jax.random.key(0), (20, 3)); y = jnp.sign(X[:, 0])
         >>> state = mf_init(mf, jax.random.key(1), 3, 20)
-        >>> state, res, _ = mf_run(mf, state, jax.random.key(2), TrainData(X, y, jnp.full(20, 1 / 20)), 0.1, 5)
+        >>> data = TrainData(X, y, jnp.full(20, 1 / 20))
+        >>> state, res, _ = mf_run(mf, state, jax.random.key(2), data, posterior_noise(0.1), 5)
         >>> mf_predict(mf, state, X).shape
         (20,)
         """
         mf = MeanField(get_activation(activation), int(width), **kw)
         for name in ("width", "particles", "inner_steps"):
             if getattr(mf, name) < 1:
-                raise ConfigError(f"mf.{name}", f"must be >= 1, got {getattr(mf, name)}", "use a positive integer")
+                raise ConfigError(f"{name}", f"must be >= 1, got {getattr(mf, name)}", "use a positive integer")
         for name in ("sigma_a", "sigma_w", "lr", "alpha0"):
             if not getattr(mf, name) > 0:
-                raise ConfigError(f"mf.{name}", f"must be > 0, got {getattr(mf, name)}", "use a positive number")
+                raise ConfigError(f"{name}", f"must be > 0, got {getattr(mf, name)}", "use a positive number")
         if not 0 < mf.ard_damping <= 1:
-            raise ConfigError("mf.ard_damping", f"must be in (0, 1], got {mf.ard_damping}", "e.g. 0.5")
+            raise ConfigError("ard_damping", f"must be in (0, 1], got {mf.ard_damping}", "e.g. 0.5")
         if mf.field not in ("free", "parity"):
-            raise ConfigError("mf.field", f"unknown field model '{mf.field}'", "use 'free' or 'parity'")
+            raise ConfigError("field", f"unknown field model '{mf.field}'", "use 'free' or 'parity'")
         return mf
 
     @property
@@ -108,20 +113,26 @@ class MeanField:
 
 
 class MFState(NamedTuple):
+    """The solver state of the MF outer iteration (kernel of :func:`mf_kernel`)."""
+
     W: jax.Array  # (B, d) particles
     c: jax.Array  # (B,) field coefficients: ⟨f⟩(x) = Σ_b c_b φ(w_b·x)
     field: jax.Array  # (P,) ⟨f⟩ on the training points
     rho: jax.Array  # (d,) prior precisions (constant d/σ_w² for plain MF)
-    residual: jax.Array  # last fixed-point residual
-    it: jax.Array
-    ok: jax.Array  # False once a step produced non-finite particles or field (the state is then frozen)
+
+    @property
+    def params(self) -> "MFState":  # the step protocol's params: observables read the whole solution
+        return self
 
 
-def mf_init(mf: MeanField, key, d: int, n_train: int, dtype=jnp.float32) -> MFState:
-    """Particles from the isotropic prior, zero field (the symmetric state)."""
+class MFInfo(NamedTuple):
+    residual: jax.Array  # RMS_μ(⟨f⟩_new − ⟨f⟩_old)/RMS(y) of the step
+
+
+def mf_init(mf: MeanField, key, d: int, n_train: int, dtype=jnp.float32) -> Guarded:
+    """The symmetric state, guarded: particles from the isotropic prior, zero field."""
     W = jax.random.normal(key, (mf.particles, d), dtype) / jnp.sqrt(jnp.asarray(mf.rho0(d), dtype))
-    return MFState(W, jnp.zeros(mf.particles, dtype), jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype),
-                   jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32), jnp.ones((), bool))
+    return mf_kernel(mf).init(W, n_train)
 
 
 def _features(mf, W, X):
@@ -172,43 +183,81 @@ def _field_solve(mf: MeanField, W, data: TrainData, kappa2, parity_chi):
     return c, Phi.T @ c
 
 
-def mf_step(mf: MeanField, state: MFState, key, data: TrainData, kappa):
-    """One outer iteration: K particle steps in the frozen residual, exact field solve, ARD update."""
-    kappa2 = kappa**2
-    T = temperature(kappa, mf.temperature_convention)
-    r = data.y - state.field
-    keys = jax.random.split(key, mf.inner_steps)
-    W = jax.lax.fori_loop(0, mf.inner_steps,
-                          lambda i, W: _langevin_step(mf, W, keys[i], state.rho, r, data, kappa2, T, mf.lr), state.W)
-    c, field = _field_solve(mf, W, data, kappa2, data.y)
-    rho = state.rho
-    if mf.ard:
-        d = W.shape[1]
-        N = mf.width
-        rho_hat = (mf.alpha0 + N / 2) / (mf.beta(d) + (N / 2) * jnp.mean(W**2, axis=0))
-        rho = (1 - mf.ard_damping) * rho + mf.ard_damping * rho_hat
-    y_rms = jnp.sqrt(jnp.sum(data.weights * data.y**2))
-    resid = jnp.sqrt(jnp.sum(data.weights * (field - state.field) ** 2)) / y_rms
-    ok = state.ok & jnp.all(jnp.isfinite(W)) & jnp.all(jnp.isfinite(c)) & jnp.all(jnp.isfinite(rho))
-    new = MFState(W, c, field, rho, resid, state.it + 1, ok)
-    frozen = state._replace(residual=jnp.asarray(jnp.nan, state.residual.dtype), it=state.it + 1, ok=ok)
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, frozen)
+@functools.lru_cache(maxsize=64)
+def mf_kernel(mf: MeanField) -> Kernel:
+    """The MF outer iteration as a guarded kernel of the step protocol (:mod:`mflab.dynamics.kernel`):
+    ``init(W, n_train)``; ``step(state, key, noise, data) -> (state, MFInfo)``, ``noise`` a
+    :class:`~mflab.conventions.PosteriorNoise` (κ and T = 2κ²), is K particle steps in
+    the frozen residual, the exact field solve and (MF-ARD) the precision update. A step with
+    non-finite particles, field or precisions is rejected by the guard (the lane freezes, ``alive``
+    goes False). Cached per problem, so repeated runs reuse compiles."""
+
+    def init(W, n_train: int) -> MFState:
+        d, dtype = W.shape[1], W.dtype
+        return MFState(W, jnp.zeros(mf.particles, dtype), jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype))
+
+    def step(state: MFState, key, noise: PosteriorNoise, data: TrainData):
+        kappa2, T = noise.kappa**2, noise.temperature
+        r = data.y - state.field
+        keys = jax.random.split(key, mf.inner_steps)
+        W = jax.lax.fori_loop(0, mf.inner_steps,
+                              lambda i, W: _langevin_step(mf, W, keys[i], state.rho, r, data, kappa2, T, mf.lr), state.W)
+        c, field = _field_solve(mf, W, data, kappa2, data.y)
+        rho = state.rho
+        if mf.ard:
+            d = W.shape[1]
+            N = mf.width
+            rho_hat = (mf.alpha0 + N / 2) / (mf.beta(d) + (N / 2) * jnp.mean(W**2, axis=0))
+            rho = (1 - mf.ard_damping) * rho + mf.ard_damping * rho_hat
+        y_rms = jnp.sqrt(jnp.sum(data.weights * data.y**2))
+        resid = jnp.sqrt(jnp.sum(data.weights * (field - state.field) ** 2)) / y_rms
+        return MFState(W, c, field, rho), MFInfo(resid)
+
+    return guard(Kernel(init, step))
 
 
-def mf_predict(mf: MeanField, state: MFState, X):
+@dataclass(frozen=True)
+class FieldDrift:
+    """Convergence of the MF outer iteration, seen through the particles' Monte-Carlo noise: the field
+    on the training points averaged over the last ``patience`` logging blocks and over the
+    ``patience`` blocks before differ by less than ``tol`` in RMS relative to RMS(y) of the lane.
+    ``stop`` is a :func:`~mflab.dynamics.runner.run_chains` stop predicate over the block means
+    ``field`` (``block_mean``); a lane that froze (non-finite) stops at the same test."""
+
+    patience: int
+    tol: float
+    y_rms: np.ndarray  # (lanes,)
+
+    def drift(self, fields: np.ndarray, lane: int) -> float:
+        """Drift of one lane from its block-mean fields (n_blocks, P); inf before 2·patience blocks."""
+        p = self.patience
+        if fields.shape[0] < 2 * p:
+            return np.inf
+        recent = fields[-2 * p:]
+        delta = np.mean(recent[p:], 0) - np.mean(recent[:p], 0)
+        return float(np.sqrt(np.mean(delta**2)) / self.y_rms[lane])
+
+    def stop(self, trace) -> np.ndarray:
+        fields = trace.values["field"]
+        if fields.shape[1] < 2 * self.patience:
+            return np.zeros(fields.shape[0], bool)
+        drift = np.array([self.drift(fields[li], li) for li in range(fields.shape[0])])
+        return (drift < self.tol) | ~trace.values["alive"][:, -1]
+
+
+def mf_predict(mf: MeanField, state: MFState | Guarded, X):
     """⟨f⟩(X) = Σ_b c_b φ(w_b·x)."""
     return mf.activation.fn(X @ state.W.T) @ state.c
 
 
-def mf_run(mf: MeanField, state: MFState, key, data: TrainData, kappa, n_iter: int, observe=None):
-    """``n_iter`` outer iterations under ``lax.scan``; returns (state, per-iteration residuals, observations)."""
+def mf_run(mf: MeanField, state: Guarded, key, data: TrainData, noise: PosteriorNoise, n_iter: int, observe=None):
+    """``n_iter`` outer iterations under ``lax.scan``, iteration t with key ``fold_in(key, t)`` counted
+    from the state's accepted steps; returns (state, per-iteration residuals, observations)."""
 
-    def body(s, i):
-        s = mf_step(mf, s, jax.random.fold_in(key, s.it), data, kappa)
-        obs = {} if observe is None else observe(s)
-        return s, (s.residual, obs)
+    def record(s, info):
+        return jnp.where(s.alive, info.residual, jnp.nan), ({} if observe is None else observe(s))
 
-    state, (res, obs) = jax.lax.scan(body, state, jnp.arange(n_iter))
+    state, (res, obs) = trajectory(mf_kernel(mf), state, key, noise, data, n_iter, t0=state.steps, record=record)
     return state, res, obs
 
 
@@ -229,22 +278,19 @@ def population_data(d: int, support, key=None, n_points: int = 16384, dtype=jnp.
 
 
 def population_parity_sweep(mf: MeanField, data: TrainData, kappas, key, iterations: int):
-    """Scalar fixed point m = N(1 − m)⟨J_S²/D⟩_{p_m} along a κ sweep (in the given order, normally
+    """Scalar fixed point m = N(1 − m)⟨J_S²/D⟩_{p_m} along a sweep of κ (T = 2κ²; in the given order, normally
     decreasing), starting from the symmetric state (prior particles, m = 0) and warm-starting each
     κ from the previous solution. Returns (m per κ, drift of m over the last half per κ, final state)."""
     if mf.field != "parity":
-        raise ConfigError("mf.field", "the population solver needs field = 'parity'", "MeanField.create(..., field='parity')")
+        raise ConfigError("field", "the population solver needs field = 'parity'", "MeanField.create(..., field='parity')")
     d = data.X.shape[1]
     state0 = mf_init(mf, jax.random.fold_in(key, 0), d, data.X.shape[0], data.X.dtype)
 
     def at_kappa(state, kk):
         i, kappa = kk
 
-        def body(s, j):
-            s = mf_step(mf, s, jax.random.fold_in(jax.random.fold_in(key, i + 1), j), data, kappa)
-            return s, jnp.sum(data.weights * s.field * data.y)
-
-        state, ms = jax.lax.scan(body, state, jnp.arange(iterations))
+        state, ms = trajectory(mf_kernel(mf), state, jax.random.fold_in(key, i + 1), posterior_noise(kappa), data,
+                               iterations, record=lambda s, info: jnp.sum(data.weights * s.field * data.y))
         h = iterations // 2
         return state, (jnp.mean(ms[h:]), jnp.abs(jnp.mean(ms[h + h // 2:]) - jnp.mean(ms[h:h + h // 2])))
 

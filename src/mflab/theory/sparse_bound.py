@@ -28,34 +28,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ConfigError
 from .gaussian import gaussian_gram, target_cross_moments
 from ..networks.activations import get_activation
 
 
 def _homogeneity(activation) -> tuple[float, bool]:
-    """(cost exponent p, whether σ is positively homogeneous): p is σ's degree, or 1 by convention."""
-    from ..analysis.identifiability import symmetry_structure
-
-    p = symmetry_structure(activation).homogeneity
+    """(cost exponent p, whether σ is positively homogeneous): p is σ's declared degree, or 1 by convention."""
+    p = get_activation(activation).homogeneity
     return (1.0, False) if p is None else (p, True)
 
 
 def target_atoms(target):
-    """[(b_j, v_j, single-atom target)] of a HermiteDictionary or bias-free Teacher."""
-    from ..networks.two_layer import TwoLayerParams
-    from ..tasks.hermite import HermiteDictionary
-    from ..tasks.teacher import Teacher
-
-    if isinstance(target, HermiteDictionary):
-        return [(float(b), target.directions[j],
-                 HermiteDictionary(target.directions[j:j + 1], target.coefficients[j:j + 1], target.amplitudes[j:j + 1]))
-                for j, b in enumerate(target.amplitudes)]
-    if isinstance(target, Teacher):
-        W, a = np.asarray(target.params.W), np.asarray(target.params.a)
-        return [(float(a[j]) * target.net.output_scale, W[j],
-                 Teacher(target.net, TwoLayerParams(jnp.asarray(W[j:j + 1]), jnp.asarray(a[j:j + 1]))))
-                for j in range(len(a))]
-    raise TypeError(f"unsupported target {type(target).__name__}")
+    """[(b_j, v_j, single-atom target)] of a target made of atoms (``target.atoms()``: a HermiteDictionary
+    or a bias-free Teacher)."""
+    if not hasattr(target, "atoms"):
+        raise ConfigError("target", f"a {type(target).__name__} target is not a sum of single-direction atoms",
+                          "use a HermiteDictionary or a bias-free Teacher")
+    return target.atoms()
 
 
 def s_up_closed_form(activation, target, lam: float, radii=None) -> dict:

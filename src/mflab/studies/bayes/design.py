@@ -23,14 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...conventions import temperature
+from ...conventions import PosteriorNoise, posterior_noise
 from ...dynamics import guard, Hyper, TrainData, Trace, langevin, make_schedule, mse_objective, run_chains
 from ...dynamics.runner import initial_observations
 from ...tasks.base import sample
 from ...theory.krr import nngp_posterior_mean
 from ...errors import MflabError
 from ...framework.rundir import RunDir
-from .sections import NetworkConfig, SGLDConfig, TaskConfig, build_network, build_task
+from .sections import NetworkConfig, SGLDConfig, TaskConfig, build_network
 
 
 def _support_mask(task, d):
@@ -100,13 +100,13 @@ class PosteriorDesign:
     Ps: np.ndarray
     kappas: np.ndarray
     reps: np.ndarray
-    temps: jax.Array
+    noise: PosteriorNoise  # per chain: κ (numpy) and T (the chains' dtype)
     data: TrainData  # per chain, masked to its P
     k_chain: jax.Array
 
 
 def prepare(task_cfg: TaskConfig, net_cfg: NetworkConfig, sg: SGLDConfig, seed: int) -> PosteriorDesign:
-    task, net = build_task(task_cfg), build_network(net_cfg)
+    task, net = task_cfg.build(), build_network(net_cfg)
     P_max = max(task_cfg.n_train)
     k_data, k_test, k_chain = jax.random.split(jax.random.key(seed), 3)
     X_test, y_test = sample(task, k_test, task_cfg.n_test)
@@ -121,8 +121,9 @@ def prepare(task_cfg: TaskConfig, net_cfg: NetworkConfig, sg: SGLDConfig, seed: 
 
     X = stack(lambda P, r: train[r][0])
     data = TrainData(X, stack(lambda P, r: train[r][1]), stack(lambda P, r: (jnp.arange(P_max) < P) / P).astype(X.dtype))
-    temps = jnp.asarray([temperature(k, sg.temperature_convention) for k in kappas], X.dtype)
-    return PosteriorDesign(task, net, X_test, y_test, train, points, Ps, kappas, reps, temps, data, k_chain)
+    noises = [posterior_noise(float(k), sg.temperature_convention) for k in kappas]
+    noise = PosteriorNoise(np.array([n.kappa for n in noises]), jnp.asarray([n.temperature for n in noises], X.dtype))
+    return PosteriorDesign(task, net, X_test, y_test, train, points, Ps, kappas, reps, noise, data, k_chain)
 
 
 @dataclass
@@ -155,7 +156,7 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
     else:
         trace, start = Trace(np.zeros(1, np.int64), initial_observations(observe, states, g.data)), 0
     t0 = time.perf_counter()
-    result = run_chains(kernel, states, chain_keys, Hyper(g.temps, jnp.ones(C, g.temps.dtype)), g.data,
+    result = run_chains(kernel, states, chain_keys, Hyper(g.noise.temperature, jnp.ones(C, g.noise.temperature.dtype)), g.data,
                         n_steps=sg.steps, log_every=sg.log_every, observe=observe, chunk_steps=sg.chunk_steps,
                         chain_batch=sg.chain_batch or None, start_step=start, trace=trace, progress=progress,
                         desc=f"SGLD {C} chains", on_chunk=lambda res: _save_checkpoint(rd, res, checkpoint), log=log,
@@ -216,7 +217,7 @@ def krr_grid(g: PosteriorDesign) -> dict:
     cache = {}
     for c, (P, kap, r) in enumerate(g.points):
         if (P, kap, r) not in cache:
-            f = nngp_posterior_mean(g.net, g.train[r][0][:P], g.train[r][1][:P], g.X_test, float(g.temps[c]))
+            f = nngp_posterior_mean(g.net, g.train[r][0][:P], g.train[r][1][:P], g.X_test, g.noise.at(c))
             cache[(P, kap, r)] = (float(jnp.mean((f - g.y_test) ** 2)), float(g.task.order_parameter(f, g.X_test)))
         out["test_mse"][c], out["overlap"][c] = cache[(P, kap, r)]
     return out

@@ -29,14 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...conventions import get_parametrization
+from ...conventions import get_parametrization, posterior_noise
 from ...analysis.equilibration import equilibration_step, equilibration_steps
 from ...analysis.phase import critical_values
 from ...errors import ConfigError, MflabError, suggest
-from ...theory.mean_field import MeanField, mf_init, mf_predict, mf_step
+from ...theory.mean_field import FieldDrift, MeanField, mf_init, mf_kernel, mf_predict
 from ...dynamics.objectives import TrainData
-from ...dynamics.runner import Trace, chain_map, default_chain_batch
-from ...framework.config import require
+from ...dynamics.runner import Trace, default_chain_batch, run_chains
+from ...framework.config import bounded, config_section, require
 from ...framework.presets import register
 from ...framework.rundir import RunDir
 from ...framework.study import Reduced, Study
@@ -56,24 +56,18 @@ class MFConfig:
     before must differ by less than ``tol`` in relative RMS. A point that never passes is reported
     as non-converged with its last drift."""
 
-    particles: int = 256
-    inner_steps: int = 10
-    lr: float = 0.5
-    iterations: int = 2000
-    chunk_iterations: int = 100
-    alpha0: float = 4.0
-    beta0: Optional[float] = None
-    ard_damping: float = 0.5
-    tol: float = 0.02
-    patience: int = 3
+    particles: int = bounded(256, ge=1, fix="a positive integer")
+    inner_steps: int = bounded(10, ge=1, fix="a positive integer")
+    lr: float = bounded(0.5, gt=0, fix="a positive number")
+    iterations: int = bounded(2000, ge=1, fix="a positive integer")
+    chunk_iterations: int = bounded(100, ge=1, fix="a positive integer")
+    alpha0: float = bounded(4.0, gt=0, fix="a positive number")
+    beta0: Optional[float] = bounded(None, gt=0, fix="omit it for α0 σ_w²/d")
+    ard_damping: float = bounded(0.5, gt=0, le=1, fix="e.g. 0.5")
+    tol: float = bounded(0.02, gt=0, fix="a positive number")
+    patience: int = bounded(3, ge=1, fix="a positive integer")
 
     def validate(self):
-        for name in ("particles", "inner_steps", "iterations", "chunk_iterations", "patience"):
-            require(getattr(self, name) >= 1, f"mf.{name}", f"must be >= 1, got {getattr(self, name)}", "a positive integer")
-        for name in ("lr", "alpha0", "tol"):
-            require(getattr(self, name) > 0, f"mf.{name}", f"must be > 0, got {getattr(self, name)}", "a positive number")
-        require(self.beta0 is None or self.beta0 > 0, "mf.beta0", "must be > 0", "omit it for α0 σ_w²/d")
-        require(0 < self.ard_damping <= 1, "mf.ard_damping", f"must be in (0, 1], got {self.ard_damping}", "e.g. 0.5")
         require(self.iterations % self.chunk_iterations == 0, "mf.iterations",
                 f"{self.iterations} is not a multiple of chunk_iterations = {self.chunk_iterations}",
                 f"use iterations = {max(1, round(self.iterations / self.chunk_iterations)) * self.chunk_iterations}")
@@ -118,9 +112,10 @@ def _mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool) -> MeanField:
     n = cfg.network
     gamma = n.gamma if n.gamma is not None else get_parametrization(n.parametrization).gamma
     m = cfg.mf
-    return MeanField.create(n.activation, n.width, gamma=gamma, sigma_a=n.sigma_a, sigma_w=n.sigma_w,
-                            particles=m.particles, inner_steps=m.inner_steps, lr=m.lr, ard=ard, alpha0=m.alpha0,
-                            beta0=m.beta0, ard_damping=m.ard_damping)
+    with config_section("mf"):
+        return MeanField.create(n.activation, n.width, gamma=gamma, sigma_a=n.sigma_a, sigma_w=n.sigma_w,
+                                particles=m.particles, inner_steps=m.inner_steps, lr=m.lr, ard=ard, alpha0=m.alpha0,
+                                beta0=m.beta0, ard_damping=m.ard_damping)
 
 
 def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir, progress=True, log=None,
@@ -130,11 +125,13 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
     Lanes are the (κ, replica) pairs, vectorised with lax.map. Along each lane the sample sizes are
     solved in ascending order, each warm-started from the previous P's solution (nested training
     sets; the field is extrapolated to the new points by ⟨f⟩ = Σ_b c_b φ(w_b·x)). The smallest P starts
-    from the symmetric state. Each P has its own compile, so nothing is padded to max(P). Each lane
-    stops as soon as it passes the drift test (at least 2·patience chunks) and is skipped from then
-    on (a ``lax.cond`` branch; on CPU lanes run one after another, so skipping saves its compute);
-    a P group ends when every lane has stopped or at ``mf.iterations``. The test predictor is the
-    average over the lane's last ``patience`` chunks.
+    from the symmetric state. Each P group is one :func:`run_chains` call of the MF kernel
+    (:func:`mflab.theory.mean_field.mf_kernel`), with its own compile (nothing is padded to max(P)) and
+    its own stream (lane key folded with the group index). Each lane stops as soon as it passes the
+    drift test (:class:`~mflab.theory.mean_field.FieldDrift` on the chunk means of the field, at least
+    2·patience chunks) and is skipped from then on (the runner's stop predicate); a P group ends when
+    every lane has stopped or at ``mf.iterations``. The test predictor is the average over the lane's
+    last ``patience`` chunks.
     A checkpoint (``checkpoint``, relative to ``rd``) is written after every finished P group."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     name = "mf-ard" if ard else "mf"
@@ -169,31 +166,10 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
                              "fix: delete it to restart that method, or rerun with --force") from None
         log(f"resuming {name} after P = {Ps[done - 1] if done else '-'}")
 
-    def one(args):
-        s, key, dat, kp, active = args
-
-        def run_chunk(s):
-            def body(carry, _):
-                s, acc = carry
-                s = mf_step(mf, s, jax.random.fold_in(key, s.it), dat, kp)
-                return (s, acc + s.field), None
-
-            (s, acc), _ = jax.lax.scan(body, (s, jnp.zeros_like(s.field)), None, length=m.chunk_iterations)
-            return s, acc / m.chunk_iterations
-
-        # a converged lane is skipped (a real branch: lanes run one after another on CPU)
-        s, fmean = jax.lax.cond(active, run_chunk, lambda s: (s, s.field), s)
-        return s, fmean, mf_predict(mf, s, g.X_test)
-
-    chunk = jax.jit(lambda st, ks, dat, kp, act: chain_map(one, (st, ks, dat, kp, act), lane_batch))
     predict = jax.jit(jax.vmap(lambda s, X: mf_predict(mf, s, X)))
-    overlaps = jax.jit(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test)))
+    overlaps = jax.jit(jax.vmap(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test))))
     max_chunks = m.iterations // m.chunk_iterations
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(Ps), initial=done, desc=f"{name.upper()} {len(lanes)} lanes", unit="P", file=sys.stderr)
+    kernel = mf_kernel(mf)
     for gi in range(done, len(Ps)):
         t0 = time.perf_counter()
         P = Ps[gi]
@@ -201,34 +177,30 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
         y = jnp.stack([g.train[r][1][:P] for _, r in lanes])
         data = TrainData(X, y, jnp.full(X.shape[:2], 1.0 / P, dtype))
         if gi > 0:  # warm start: extrapolate the previous solution's field to the enlarged training set
-            states = states._replace(field=predict(states, X))
+            states = states._replace(state=states.state._replace(field=predict(states, X)))
         w_rms = np.sqrt(np.mean(np.asarray(y) ** 2, axis=1))
-        L = len(lanes)
-        recent, tests = [[] for _ in range(L)], [[] for _ in range(L)]
-        drift, used, active = np.full(L, np.inf), np.zeros(L, int), np.ones(L, bool)
-        trace = np.full((L, max_chunks), np.nan)
-        tc = time.perf_counter()  # one compile per P group (new shapes), timed on its own
-        compiled_chunk = chunk.lower(states, keys, data, kap, jnp.asarray(active)).compile()
-        compile_s += time.perf_counter() - tc
-        for ci in range(max_chunks):
-            states, fmean, ftest = compiled_chunk(states, keys, data, kap, jnp.asarray(active))
-            trace[active, ci] = np.asarray(overlaps(ftest))[active]
-            fmean, ftest = np.asarray(fmean), np.asarray(ftest)
-            ok = np.asarray(states.ok)
-            for li in np.flatnonzero(active):  # per-lane drift test; a passing lane stops
-                recent[li] = (recent[li] + [fmean[li]])[-2 * m.patience:]
-                tests[li] = (tests[li] + [ftest[li]])[-m.patience:]
-                used[li] += m.chunk_iterations
-                if len(recent[li]) == 2 * m.patience:
-                    delta = np.mean(recent[li][m.patience:], 0) - np.mean(recent[li][:m.patience], 0)
-                    drift[li] = np.sqrt(np.mean(delta**2)) / w_rms[li]
-                    active[li] = drift[li] >= m.tol and ok[li]
-            if not active.any():
-                break
-        f_avg = np.stack([np.mean(t, 0) for t in tests])
+        drift_test = FieldDrift(m.patience, m.tol, w_rms)
+        group_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, gi)  # each P group has its own stream
+        res = run_chains(kernel, states, group_keys, posterior_noise(kap, cfg.sgld.temperature_convention), data,
+                         n_steps=m.iterations, log_every=m.chunk_iterations, chunk_steps=m.chunk_iterations,
+                         observe=lambda s, dat: {"f_test": mf_predict(mf, s, g.X_test)},
+                         block_mean=lambda s, info: {"field": s.field}, stop=drift_test.stop,
+                         chain_batch=lane_batch, progress=progress, log=log,
+                         desc=f"{name.upper()} P = {P} ({gi + 1}/{len(Ps)}), {len(lanes)} lanes",
+                         divergence_fix="lower mf.lr")
+        states, compile_s = res.states, compile_s + res.compile_seconds
+        chunks = np.where(res.stopped_at >= 0, res.stopped_at, res.steps_done) // m.chunk_iterations
+        fields, tests = res.trace.values["field"], res.trace.values["f_test"]
+        drift = np.array([drift_test.drift(fields[li, :n], li) for li, n in enumerate(chunks)])
+        f_avg = np.stack([np.mean(tests[li, max(0, n - m.patience):n], 0) for li, n in enumerate(chunks)])
+        trace = np.full((len(lanes), max_chunks), np.nan)
+        trace_all = np.asarray(overlaps(jnp.asarray(tests)))
+        for li, n in enumerate(chunks):
+            trace[li, :n] = trace_all[li, :n]
+        used = chunks * m.chunk_iterations
         y_test = np.asarray(g.y_test)
-        ov = np.asarray(overlaps(jnp.asarray(f_avg)))
-        ok, W_np, rho_np = np.asarray(states.ok), np.asarray(states.W), np.asarray(states.rho)
+        ov = np.asarray(overlaps(jnp.asarray(f_avg)[:, None]))[:, 0]
+        ok, W_np, rho_np = np.asarray(states.alive), np.asarray(states.W), np.asarray(states.rho)
         for li, (k, r) in enumerate(lanes):
             c = index[(P, k, r)]
             out["overlap"][c], out["test_mse"][c] = ov[li], np.mean((f_avg[li] - y_test) ** 2)
@@ -242,11 +214,6 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
         rd.write_arrays(str(ck.relative_to(rd.path)), groups_done=gi + 1, wall=wall, compile=compile_s,
                         **{"out_" + k: v for k, v in out.items()},
                         **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))})
-        if bar is not None:
-            bar.set_postfix({"P": P, "iterations": int(used.max())}, refresh=False)
-            bar.update(1)
-    if bar is not None:
-        bar.close()
     out["wall"], out["compile"] = wall, compile_s
     n_failed = int(np.isnan(out["residual"]).sum())
     if n_failed:

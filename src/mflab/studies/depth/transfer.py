@@ -28,16 +28,16 @@ import numpy as np
 
 from ...analysis.fits import loglog_slope
 from ...dynamics.resnet_training import train_kernel
+from ...dynamics.runner import advance
 from ...dynamics.objectives import TrainData
-from ...networks.two_layer import TwoLayer
-from ...tasks.base import Dataset, make_dataset
-from ...tasks.teacher import Teacher
+from ...tasks.base import Dataset
+from ...tasks.registry import build_task, check_task_name
 from ...framework.config import require
 from .variants import Variant, validate_variants
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
-TASKS = ("digits", "teacher")
+TASKS = ("digits", "teacher")  # the registered tasks this study runs
 
 
 def _default_variants():
@@ -68,7 +68,7 @@ class DepthTransferConfig:
     def validate(self):
         require(len(self.tasks) >= 1, "tasks", "is empty", f"choose from {list(TASKS)}")
         for i, t in enumerate(self.tasks):
-            require(t in TASKS, f"tasks[{i}]", f"unknown task '{t}'", f"choose from {list(TASKS)}")
+            check_task_name(t, TASKS, f"tasks[{i}]")
         require(len(self.depths) >= 2, "depths", "needs at least two depths to measure a drift", "e.g. [2, 4, 8, 16]")
         for i, L in enumerate(self.depths):
             require(L >= 1, f"depths[{i}]", f"must be >= 1, got {L}", "use positive integers")
@@ -81,15 +81,15 @@ class DepthTransferConfig:
 
 
 def load_task(cfg: DepthTransferConfig, name: str) -> Dataset:
-    """The digits split, or a teacher dataset (Gaussian inputs, tanh two-layer teacher, unit target power)."""
-    if name == "digits":
-        from ...tasks.digits import load_digits_dataset
-
-        return load_digits_dataset(cfg.seed, cfg.n_train)
+    """The digits split, or a teacher dataset (Gaussian inputs, random tanh two-layer teacher in the NTK
+    parametrization, rescaled to unit target power); both from the task registry."""
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 11)
-    teacher = Teacher.random(key, TwoLayer.create(cfg.teacher_width, "tanh", "ntk"), cfg.teacher_d)
-    ds = make_dataset(teacher, jax.random.fold_in(key, 1), cfg.n_train, cfg.n_test)
-    scale = 1.0 / np.sqrt(teacher.target_power)
+    task = build_task(name, TASKS, "tasks", seed=cfg.seed, d=cfg.teacher_d, activation="tanh", width=cfg.teacher_width,
+                      key=key, parametrization="ntk")
+    ds = task.dataset(jax.random.fold_in(key, 1), cfg.n_train, cfg.n_test)
+    if name == "digits":
+        return ds
+    scale = 1.0 / np.sqrt(task.target_power)
     return Dataset(ds.X_train, ds.y_train * scale, ds.X_test, ds.y_test * scale)
 
 
@@ -107,12 +107,8 @@ def train_grid(net, ds: Dataset, lrs, steps: int, keys, optimizer: str) -> dict:
         p = net.init(key, Xtr.shape[1], Xtr.dtype, n_out=n_out)
         kernel = train_kernel(net, p, optimizer)
 
-        def body(i, carry):
-            st, acc = carry
-            st, info = kernel.step(st, None, lr, data)
-            return st, acc + jnp.where(i >= steps - tail, info.loss, 0.0)
-
-        st, acc = jax.lax.fori_loop(0, steps, body, (kernel.init(p), jnp.zeros((), Xtr.dtype)))
+        st = advance(kernel, kernel.init(p), None, lr, data, steps - tail)
+        st, acc = advance(kernel, st, None, lr, data, tail, t0=steps - tail, accumulate=lambda s, info: info.loss)
         sq = lambda X, Y: jnp.mean(((net.apply(st.params, X) - Y) ** 2).reshape(X.shape[0], -1).sum(1))  # noqa: E731
         out = {"train_loss": acc / tail, "test_loss": sq(Xte, Yte), "alive": st.alive, "diverged_at": st.diverged_at}
         if n_out is not None:

@@ -30,12 +30,11 @@ import numpy as np
 from ...analysis.moment_class import ou_scale, track_moments, w_star
 from ...analysis.propagation_of_chaos import CoupledRuns, chaos_metrics, coupled_system, log_times, rate_fits
 from ...analysis.wasserstein import OTFallbackWarning, debiased_sliced_w2_squared, w2_squared
-from ...dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
+from ...dynamics.mean_field_langevin import DataObjective, ParticleInit, PopulationObjective
 from ...dynamics.objectives import TrainData
 from ...errors import suggest
 from ...networks.activations import get_activation
-from ...networks.two_layer import TwoLayer, TwoLayerParams
-from ...tasks.teacher import Teacher
+from ...tasks.registry import build_task
 from ...framework.config import require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
@@ -91,20 +90,20 @@ class ChaosRateConfig:
 
 def pilot_task(cfg: ChaosRateConfig):
     """The erf teacher f*(x) = erf(x₁) + ½ erf(x₂) and, in data mode, its fixed training sample."""
-    teacher = Teacher(TwoLayer.create(2, "erf", "standard"),
-                      TwoLayerParams(jnp.eye(cfg.d)[:2], jnp.array([1.0, 0.5])), name="erf-pilot")
+    teacher = build_task("teacher", d=cfg.d, amplitudes=[1.0, 0.5], activation="erf", name="erf-pilot")
     X = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 7), (cfg.n_train, cfg.d))
     return teacher, TrainData(X, teacher.target(X), jnp.full(cfg.n_train, 1.0 / cfg.n_train))
 
 
-def make_grad_fn(cfg: ChaosRateConfig, teacher):
+def objective(cfg: ChaosRateConfig, teacher):
+    """The width-free objective of every system size."""
     if cfg.mode == "population":
-        return lambda n: population_objective(cfg.activation, teacher, cfg.lam, n)
-    return lambda n: data_objective(mup_network(n, cfg.activation), cfg.lam)
+        return PopulationObjective(cfg.activation, teacher, cfg.lam)
+    return DataObjective(cfg.activation, cfg.lam)
 
 
 class _Shared(NamedTuple):
-    grad: object
+    objective: object
     data: object
 
 
@@ -114,7 +113,7 @@ def _setup(cfg):
         print(f"warning: uniform-in-time propagation of chaos assumes a smooth activation (LSI); {act.name} may not "
               "show it", file=sys.stderr)
     teacher, data = pilot_task(cfg)
-    return _Shared(make_grad_fn(cfg, teacher), data)
+    return _Shared(objective(cfg, teacher), data)
 
 
 def _units(cfg):
@@ -122,7 +121,7 @@ def _units(cfg):
 
 
 def _compute(cfg, n, ctx) -> dict:
-    cl, al = coupled_system(ctx.shared.grad(n), n, cfg.init, jax.random.PRNGKey(cfg.seed), cfg.d, cfg.eta, cfg.tau,
+    cl, al = coupled_system(ctx.shared.objective, n, cfg.init, jax.random.PRNGKey(cfg.seed), cfg.d, cfg.eta, cfg.tau,
                             cfg.steps, cfg.log_every, cfg.replicas, ctx.shared.data if cfg.mode == "data" else None,
                             progress=ctx.progress)
     return {"clouds": np.asarray(cl), "alive": np.asarray(al)}

@@ -26,9 +26,10 @@ from ...analysis.error_decomposition import COMPONENTS, decomposition_table, fun
 from ...analysis.fits import mean_loglog_slope
 from ...analysis.identifiability import l2_distance
 from ...analysis.propagation_of_chaos import coupled_system, log_times
-from ...dynamics.mean_field_langevin import ParticleInit, data_objective, mup_network, population_objective
+from ...dynamics.mean_field_langevin import DataObjective, ParticleInit, PopulationObjective
 from ...dynamics.objectives import TrainData
 from ...tasks.hermite import HermiteDictionary
+from ...tasks.registry import build_task
 from ...framework.config import require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
@@ -74,10 +75,7 @@ class ErrorDecompositionConfig:
 
 
 def target(cfg: ErrorDecompositionConfig) -> HermiteDictionary:
-    V = np.eye(cfg.d)[:3]
-    C = np.zeros((3, 4))
-    C[0, 1], C[1, 3], C[2, 2] = 1.0, 1.0, 1.0
-    return HermiteDictionary(V, C, np.array([1.0, 0.5, 0.3]), name="erf-realizable-plus-h2")
+    return build_task("hermite", d=cfg.d, degrees=[1, 3, 2], amplitudes=[1.0, 0.5, 0.3], name="erf-realizable-plus-h2")
 
 
 def _sys_args(cfg, progress):
@@ -94,7 +92,7 @@ def _compute(cfg, unit, ctx) -> dict:
     sys_args = _sys_args(cfg, ctx.progress)
     if kind == "population":
         init = cfg.init if which == "configured" else ParticleInit("laplace", cfg.init.scale)
-        cl, _ = coupled_system(population_objective("erf", f_star, cfg.lam, cfg.m_pop), cfg.m_pop, init,
+        cl, _ = coupled_system(PopulationObjective("erf", f_star, cfg.lam), cfg.m_pop, init,
                                jax.random.fold_in(key, 99), **sys_args)
         return {"clouds": np.asarray(cl[:, -1])}
     n = which
@@ -103,7 +101,7 @@ def _compute(cfg, unit, ctx) -> dict:
     arrays = {}
     for N in sorted(set(cfg.widths)) + [cfg.m_ref]:
         args = dict(sys_args, log_every=cfg.ref_log_every) if N == cfg.m_ref else sys_args
-        cl, alive = coupled_system(data_objective(mup_network(N, "erf"), cfg.lam), N, cfg.init, key, data=data, **args)
+        cl, alive = coupled_system(DataObjective("erf", cfg.lam), N, cfg.init, key, data=data, **args)
         if not alive.all():
             ctx.log(f"n = {n}, N = {N}: {int((~alive).sum())} replicas diverged and were frozen; fix: lower eta")
         arrays[f"N{N}"] = np.asarray(cl)

@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ...analysis.sparse_atoms import extract_atoms
-from ...dynamics.mean_field_langevin import ParticleInit, init_particles, mfld_hyper, mfld_kernel, population_objective
+from ...dynamics.mean_field_langevin import MFLDSystem, ParticleInit, PopulationObjective, init_particles
 from ...theory.gaussian import population_risk
 from ...dynamics.runner import run_chains, stack_chains
 from ...networks.activations import get_activation
-from ...networks.two_layer import TwoLayer, TwoLayerParams
+from ...tasks.registry import build_task
 from ...tasks.teacher import Teacher
 from ...theory.sparse_bound import frank_wolfe, s_up_closed_form
 from ...framework.config import require
@@ -69,9 +68,7 @@ class SparseAtomsConfig:
 
 
 def teacher(cfg: SparseAtomsConfig) -> Teacher:
-    S = len(cfg.amplitudes)
-    return Teacher(TwoLayer.create(S, cfg.activation, "standard"),
-                   TwoLayerParams(jnp.eye(cfg.d)[:S], jnp.asarray(cfg.amplitudes, jnp.float32)), name="sparse-teacher")
+    return build_task("teacher", d=cfg.d, amplitudes=cfg.amplitudes, activation=cfg.activation, name="sparse-teacher")
 
 
 class _Shared(NamedTuple):
@@ -92,10 +89,11 @@ def _compute(cfg, i, ctx) -> dict:
     T, power = ctx.shared
     N = cfg.width
     lam = cfg.lams[i]
-    kern = mfld_kernel(population_objective(cfg.activation, T, lam, N), N)
+    system = MFLDSystem(PopulationObjective(cfg.activation, T, lam), N)
+    kern = system.kernel
     p0 = init_particles(cfg.init, jax.random.PRNGKey(cfg.seed), N, cfg.d)
     st = stack_chains(kern.init(p0), 1)
-    res = run_chains(kern, st, jax.random.PRNGKey(cfg.seed + 1)[None], stack_chains(mfld_hyper(N, cfg.eta, cfg.tau), 1),
+    res = run_chains(kern, st, jax.random.PRNGKey(cfg.seed + 1)[None], stack_chains(system.hyper(cfg.eta, cfg.tau), 1),
                      None, n_steps=cfg.steps, log_every=cfg.log_every, chunk_steps=cfg.steps, progress=ctx.progress,
                      desc=f"λ={lam:g}", observe=lambda p, _: {"risk": population_risk(cfg.activation, T, p,
                                                                                       target_power=power)})
