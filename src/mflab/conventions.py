@@ -212,7 +212,7 @@ class MFLDScaling(NamedTuple):
 
     width: int
     temperature: float  # T = 2τ/N
-    lr_scale: float  # η/2
+    lr: float  # η/2, the Langevin kernel's base step (Hyper.lr)
     lr_mult: float  # N, on every particle coordinate
 
 

@@ -36,7 +36,7 @@ def test_adam_divergence_is_recorded_with_the_step():
 
 
 def test_run_chains_refuses_unguarded_or_unbatched_states():
-    raw = langevin(_quadratic, None, constant(0.1))
+    raw = langevin(_quadratic, None, constant())
     with pytest.raises(TypeError, match="guard"):
         run_chains(raw, jax.vmap(raw.init)(jnp.zeros((2, 2))), None, None, None, n_steps=10, log_every=10,
                    observe=lambda p, d: {})
@@ -63,11 +63,11 @@ def test_mala_samples_a_correlated_gaussian_exactly_at_a_large_step():
 
 
 def test_stop_predicate_skips_finished_chains_without_changing_the_others():
-    kernel = guard(langevin(_quadratic, None, constant(0.05)))
+    kernel = guard(langevin(_quadratic, None, constant()))
     C = 3
     states = jax.vmap(kernel.init)(jnp.ones((C, 2)))
     keys = jax.random.split(jax.random.key(2), C)
-    hyp = stack_chains(Hyper(0.01, 1.0), C)
+    hyp = stack_chains(Hyper(0.01, 0.05), C)
     data = stack_chains(jnp.zeros(()), C)
     obs = lambda p, d: {"r2": jnp.sum(p**2)}  # noqa: E731
     ref = run_chains(kernel, states, keys, hyp, data, n_steps=400, log_every=50, chunk_steps=100, observe=obs)

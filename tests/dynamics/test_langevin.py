@@ -14,7 +14,7 @@ def _setup(C=4, N=6, d=3, P=8, seed=0, lr=1e-2, freeze_w=False, noise="independe
     y = jnp.sin(X[:, 0]) + 0.1 * jax.random.normal(ky, (P,))
     data = jax.tree_util.tree_map(lambda t: jnp.broadcast_to(t, (C,) + t.shape), TrainData(X, y, jnp.full((P,), 1 / P)))
     mult = net.lr_multipliers()._replace(W=0.0) if freeze_w else net.lr_multipliers()
-    kern = guard(langevin(mse_objective(net), net.prior_variances(d), constant(lr), mult, noise))
+    kern = guard(langevin(mse_objective(net), net.prior_variances(d), constant(), mult, noise))
     keys = jax.random.split(jax.random.key(seed + 1), C)
     W0 = net.init(jax.random.key(99), d).W
     states = jax.vmap(lambda k: kern.init(net.init(k, d)._replace(W=W0) if freeze_w else net.init(k, d)))(keys)
@@ -35,7 +35,7 @@ def test_sgld_samples_the_exact_gaussian_posterior_of_the_readout():
     Sigma_post = np.linalg.inv(Lam)
     Sigma_ula = Sigma_post @ np.linalg.inv(np.eye(N) - lr * T * Lam / 2)
     # the chain mixes in ~1/(ηTλ_min) = 1000 steps; keep samples every 500 after 4000
-    res = run_chains(kern, states, keys, Hyper(jnp.full(C, T), jnp.ones(C)), data, n_steps=24_000, log_every=500,
+    res = run_chains(kern, states, keys, Hyper(jnp.full(C, T), jnp.full(C, lr)), data, n_steps=24_000, log_every=500,
                      observe=lambda p, d: {"a": p.a}, chunk_steps=24_000)
     A = res.trace.values["a"][:, 8:, :].reshape(-1, N).astype(np.float64)  # (C·40, N)
     n_eff = C * 40 / 2  # conservative: neighbouring samples are correlated (lag 500 ≈ half a relaxation time)
@@ -50,7 +50,7 @@ def test_sgld_samples_the_exact_gaussian_posterior_of_the_readout():
 
 def test_same_seed_bit_identical_and_chunking_invariant():
     net, kern, states, keys, data, *_ = _setup()
-    hyp = Hyper(jnp.full(4, 0.01), jnp.ones(4))
+    hyp = Hyper(jnp.full(4, 0.01), jnp.full(4, 1e-2))
     obs = lambda p, d: {"a0": p.a[0]}
     r1 = run_chains(kern, states, keys, hyp, data, n_steps=400, log_every=50, observe=obs, chunk_steps=400)
     r2 = run_chains(kern, states, keys, hyp, data, n_steps=400, log_every=50, observe=obs, chunk_steps=400)
@@ -67,7 +67,7 @@ def test_same_seed_bit_identical_and_chunking_invariant():
 
 def test_a_diverging_chain_stops_alone_and_keeps_its_history():
     net, kern, states, keys, data, *_ = _setup(C=3)
-    hyp = Hyper(jnp.full(3, 1e-4), jnp.asarray([1.0, 1e6, 1.0]))  # chain 1: absurd step size
+    hyp = Hyper(jnp.full(3, 1e-4), jnp.asarray([1e-2, 1e4, 1e-2]))  # chain 1: absurd step size
     msgs = []
     res = run_chains(kern, states, keys, hyp, data, n_steps=300, log_every=50, observe=lambda p, d: {"a2": jnp.sum(p.a**2)},
                      chunk_steps=100, log=msgs.append)
@@ -83,7 +83,7 @@ def test_a_diverging_chain_stops_alone_and_keeps_its_history():
 
 def test_all_chains_diverging_stops_early():
     net, kern, states, keys, data, *_ = _setup(C=2)
-    res = run_chains(kern, states, keys, Hyper(jnp.full(2, 1e-4), jnp.full(2, 1e6)), data, n_steps=1000, log_every=50,
+    res = run_chains(kern, states, keys, Hyper(jnp.full(2, 1e-4), jnp.full(2, 1e4)), data, n_steps=1000, log_every=50,
                      observe=lambda p, d: {}, chunk_steps=100, log=lambda m: None)
     assert not np.asarray(res.states.alive).any() and res.steps_done == 100
 
@@ -94,10 +94,10 @@ def test_coupled_noise_is_shared_across_widths():
     for N in (4, 9):
         net = TwoLayer.create(N, "erf", "mup")
         kern = langevin(lambda p, d, k: (0.0, jax.tree_util.tree_map(jnp.zeros_like, p)), net.prior_variances(3)._replace(W=None, a=None),
-                        constant(0.1), None, noise="coupled")
+                        constant(), None, noise="coupled")
         p = net.init(jax.random.key(0), 3)
         p = jax.tree_util.tree_map(jnp.zeros_like, p)
-        new, _ = kern.step(kern.init(p), jax.random.key(7), Hyper(jnp.asarray(1.0), jnp.asarray(1.0)), None)
+        new, _ = kern.step(kern.init(p), jax.random.key(7), Hyper(jnp.asarray(1.0), jnp.asarray(0.1)), None)
         outs[N] = new.params
     assert np.array_equal(outs[4].W, outs[9].W[:4]) and np.array_equal(outs[4].a, outs[9].a[:4])
 
@@ -128,7 +128,7 @@ def test_frozen_leaves_do_not_move_and_divergence_names_the_right_leaf():
     def grad_fn(params, data, key):
         return jnp.zeros(()), (jnp.ones(3), jnp.full(2, 3e38, jnp.float32))
 
-    k = guard(langevin(grad_fn, (None, None), constant(1.0), (0.0, 1.0), noise="none"))
+    k = guard(langevin(grad_fn, (None, None), constant(), (0.0, 1.0), noise="none"))
     s = k.init((jnp.arange(3.0), jnp.full(2, 3e38, jnp.float32)))
     s, _ = k.step(s, jax.random.PRNGKey(0), Hyper(jnp.zeros(()), jnp.asarray(-1.0)), None)
     assert not bool(s.alive) and int(s.bad_leaf) == 1 and int(s.diverged_at) == 0

@@ -30,7 +30,7 @@ def gd_movement(net: TwoLayer, X, y, lr: float, steps: int, keys) -> dict:
     """Per-seed movement of ``steps`` GD steps from the prior: rms_i and max_i |θ_i(t) − θ_i(0)| and
     the rms output movement on X, arrays over ``keys``."""
     kernel = guard(langevin(mse_objective(net), net.prior_variances(X.shape[1])._replace(W=None, a=None, b=None),
-                            constant(1.0), net.lr_multipliers(), noise="none"))
+                            constant(), net.lr_multipliers(), noise="none"))
     data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
     hyper = Hyper(jnp.zeros((), X.dtype), jnp.asarray(lr, X.dtype))
 

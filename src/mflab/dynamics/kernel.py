@@ -22,9 +22,9 @@ Example::
     >>> import jax, jax.numpy as jnp
     >>> from mflab.dynamics import guard, langevin, constant, Hyper
     >>> grad_fn = lambda p, data, key: (jnp.sum(p ** 2), 2 * p)
-    >>> kernel = guard(langevin(grad_fn, prior_var=1.0, schedule=constant(0.1)))
+    >>> kernel = guard(langevin(grad_fn, prior_var=1.0, schedule=constant()))
     >>> state = kernel.init(jnp.ones(3))
-    >>> state, info = kernel.step(state, jax.random.key(0), Hyper(jnp.asarray(0.01), jnp.asarray(1.0)), None)
+    >>> state, info = kernel.step(state, jax.random.key(0), Hyper(jnp.asarray(0.01), jnp.asarray(0.1)), None)
     >>> bool(state.alive), int(state.steps)
     (True, 1)
 """

@@ -3,14 +3,14 @@ r"""Langevin dynamics (SGLD / noisy GD) as a pure ``init``/``step`` kernel.
 Update, for every parameter leaf θ with prior variance σ_θ² and learning-rate multiplier m_θ
 (:mod:`mflab.conventions`):
 
-    η_θ = lr_scale · schedule(t) · m_θ
+    η_θ = lr · schedule(t) · m_θ          (the base rate lr per chain, the schedule a unit-free shape)
     θ ← θ − η_θ [ (T/σ_θ²) θ + ∇_θ L ] + √(2 T η_θ) ξ,   ξ ~ N(0, I)
 
 Stationary density ∝ exp(−L/T − Σ |θ|²/(2σ_θ²)). A leaf with m_θ = 0 (a Python number) is frozen
 and costs nothing per step. Setting
 ``prior_var`` leaves to ``None`` removes the prior on that leaf (noisy GD without weight decay).
 
-Per-chain hyperparameters (temperature, lr_scale) are arrays in :class:`Hyper`, so a batch of
+Per-chain hyperparameters (temperature, lr) are arrays in :class:`Hyper`, so a batch of
 chains can differ in κ and step size under one compile.
 
 Noise:
@@ -29,8 +29,8 @@ Example::
 
     >>> import jax, jax.numpy as jnp
     >>> from mflab.dynamics import Hyper, constant, langevin
-    >>> k = langevin(lambda p, data, key: (0.5 * jnp.sum(p ** 2), p), prior_var=None, schedule=constant(0.1))
-    >>> s, info = k.step(k.init(jnp.ones(2)), jax.random.key(0), Hyper(jnp.asarray(0.0), jnp.asarray(1.0)), None)
+    >>> k = langevin(lambda p, data, key: (0.5 * jnp.sum(p ** 2), p), prior_var=None, schedule=constant())
+    >>> s, info = k.step(k.init(jnp.ones(2)), jax.random.key(0), Hyper(jnp.asarray(0.0), jnp.asarray(0.1)), None)
     >>> [round(float(v), 6) for v in s.params], int(s.step), float(info.loss)
     ([0.9, 0.9], 1, 1.0)
 """
@@ -47,10 +47,11 @@ NOISE_MODES = ("independent", "coupled", "none")
 
 
 class Hyper(NamedTuple):
-    """Per-chain Langevin hyperparameters: temperature T and a multiplier of the step-size schedule."""
+    """Per-chain Langevin hyperparameters: temperature T and the base step size η (the one home of the
+    step size; the schedule shapes it in time)."""
 
     temperature: jax.Array
-    lr_scale: jax.Array
+    lr: jax.Array
 
 
 class LangevinState(NamedTuple):
@@ -87,7 +88,7 @@ def langevin(grad_fn: Callable, prior_var: Any, schedule: Callable, lr_mult: Any
     def step(state: LangevinState, key, hyper: Hyper, data):
         k_grad, k_noise = jax.random.split(key)
         loss, grads = grad_fn(state.params, data, k_grad)
-        base = hyper.lr_scale * schedule(state.step)
+        base = hyper.lr * schedule(state.step)
         T = hyper.temperature
         leaves, treedef = jax.tree_util.tree_flatten(state.params)
         g_leaves = treedef.flatten_up_to(grads)

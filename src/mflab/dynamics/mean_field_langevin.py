@@ -195,10 +195,10 @@ class MFLDSystem:
     def kernel(self) -> Kernel:
         """The guarded Langevin kernel of the system, ready for :func:`mflab.dynamics.runner.run_chains`."""
         lr_mult = mfld_lr_multiplier(self.width)
-        return guard(langevin(self.objective.grad_fn(self.width), TwoLayerParams(None, None, None), constant(1.0),
+        return guard(langevin(self.objective.grad_fn(self.width), TwoLayerParams(None, None, None), constant(),
                               TwoLayerParams(lr_mult, lr_mult, None), noise=self.noise))
 
     def hyper(self, eta: float, tau: float, dtype=jnp.float32) -> Hyper:
         """The kernel's per-chain hyperparameters for step η and entropy weight τ."""
         s = mfld_langevin_settings(self.width, eta, tau)
-        return Hyper(jnp.asarray(s.temperature, dtype), jnp.asarray(s.lr_scale, dtype))
+        return Hyper(jnp.asarray(s.temperature, dtype), jnp.asarray(s.lr, dtype))

@@ -22,10 +22,10 @@ Example (four chains of a 2-d Gaussian posterior)::
 
     >>> import jax, jax.numpy as jnp
     >>> from mflab.dynamics import Hyper, constant, guard, langevin, run_chains, stack_chains
-    >>> kernel = guard(langevin(lambda p, d, k: (0.5 * jnp.sum(p ** 2), p), None, constant(0.05)))
+    >>> kernel = guard(langevin(lambda p, d, k: (0.5 * jnp.sum(p ** 2), p), None, constant()))
     >>> states = jax.vmap(kernel.init)(jnp.zeros((4, 2)))
     >>> res = run_chains(kernel, states, jax.random.split(jax.random.key(0), 4),
-    ...                  stack_chains(Hyper(1.0, 1.0), 4), stack_chains(jnp.zeros(()), 4),
+    ...                  stack_chains(Hyper(1.0, 0.05), 4), stack_chains(jnp.zeros(()), 4),
     ...                  n_steps=200, log_every=100, observe=lambda p, d: {"r2": jnp.sum(p ** 2)})
     >>> res.trace.values["r2"].shape, res.steps_done
     ((4, 2), 200)

@@ -1,8 +1,11 @@
-r"""Learning-rate schedules: pure functions step -> η(step), traceable inside ``jit``.
+r"""Step-size schedules: unit-free shapes s(t) with s(0) = 1, pure and traceable inside ``jit``.
 
-``polynomial_decay(lr0, lr1, steps, power)`` (config name ``"polynomial"``):  η(t) = lr1 + (lr0 − lr1)(1 − t/steps)^power for t < steps,
-then lr1. With power 2, lr0 = 1e-3, lr1 = 5e-4, steps = 2·10^6 it is the Bayesian parity
-study's schedule (Göring et al. 2025, §1.4).
+The step size has one home: the base rate η is the per-chain hyperparameter (``Hyper.lr`` of
+:mod:`mflab.dynamics.langevin`), the schedule only shapes it in time, η(t) = η s(t).
+
+``polynomial_decay(final_ratio, steps, power)`` (config name ``"polynomial"``): s(t) = r + (1 − r)(1 − t/steps)^power
+for t < steps, then r = final_ratio. With power 2, η = 1e-3, r = ½, steps = 2·10^6 it is the Bayesian
+parity study's schedule (Göring et al. 2025, §1.4). ``exponential(final_ratio, steps)``: s(t) = r^{min(t/steps, 1)}.
 """
 from __future__ import annotations
 
@@ -13,42 +16,44 @@ from ..errors import ConfigError
 SCHEDULES = ("constant", "polynomial", "exponential")
 
 
-def constant(lr: float):
-    _check_lr(lr)
-    return lambda step: jnp.asarray(lr, jnp.result_type(float))
+def constant():
+    """s(t) = 1."""
+    return lambda step: jnp.asarray(1.0, jnp.result_type(float))
 
 
-def polynomial_decay(lr0: float, lr1: float, steps: int, power: float = 2.0):
-    _check_lr(lr0, "lr0"), _check_lr(lr1, "lr1")
+def polynomial_decay(final_ratio: float, steps: int, power: float = 2.0):
+    _check_lr(final_ratio, "final_ratio")
     if steps < 1:
         raise ConfigError("steps", f"must be >= 1, got {steps}", "number of steps of the decay")
 
     def schedule(step):
         frac = jnp.clip(1.0 - step / steps, 0.0, 1.0)
-        return lr1 + (lr0 - lr1) * frac**power
+        return final_ratio + (1.0 - final_ratio) * frac**power
 
     return schedule
 
 
-def exponential(lr0: float, lr1: float, steps: int):
-    """Geometric interpolation from lr0 to lr1 over ``steps``, then lr1."""
-    _check_lr(lr0, "lr0"), _check_lr(lr1, "lr1")
+def exponential(final_ratio: float, steps: int):
+    """Geometric interpolation from 1 to ``final_ratio`` over ``steps``, then ``final_ratio``."""
+    _check_lr(final_ratio, "final_ratio")
     if steps < 1:
         raise ConfigError("steps", f"must be >= 1, got {steps}", "number of steps of the decay")
-    return lambda step: lr0 * (lr1 / lr0) ** jnp.clip(step / steps, 0.0, 1.0)
+    return lambda step: final_ratio ** jnp.clip(step / steps, 0.0, 1.0)
 
 
 def make_schedule(name: str, lr: float, lr_final: float | None = None, decay_steps: int | None = None,
                   power: float = 2.0):
-    """Build a schedule by name (the config-file entry point)."""
+    """The shape of a schedule that goes from ``lr`` to ``lr_final`` (the config-file entry point; the
+    base rate ``lr`` itself goes into ``Hyper.lr``)."""
+    _check_lr(lr)
     if name == "constant":
-        return constant(lr)
-    lr_final = lr if lr_final is None else lr_final
+        return constant()
+    ratio = 1.0 if lr_final is None else lr_final / lr
     decay_steps = decay_steps or 1
     if name == "polynomial":
-        return polynomial_decay(lr, lr_final, decay_steps, power)
+        return polynomial_decay(ratio, decay_steps, power)
     if name == "exponential":
-        return exponential(lr, lr_final, decay_steps)
+        return exponential(ratio, decay_steps)
     from ..errors import suggest
 
     raise ConfigError("name", f"unknown schedule '{name}'", suggest(name, SCHEDULES))

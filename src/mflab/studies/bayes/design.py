@@ -156,7 +156,8 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
     else:
         trace, start = Trace(np.zeros(1, np.int64), initial_observations(observe, states, g.data)), 0
     t0 = time.perf_counter()
-    result = run_chains(kernel, states, chain_keys, Hyper(g.noise.temperature, jnp.ones(C, g.noise.temperature.dtype)), g.data,
+    hyper = Hyper(g.noise.temperature, jnp.full(C, sg.lr, g.noise.temperature.dtype))  # T and the base rate η
+    result = run_chains(kernel, states, chain_keys, hyper, g.data,
                         n_steps=sg.steps, log_every=sg.log_every, observe=observe, chunk_steps=sg.chunk_steps,
                         chain_batch=sg.chain_batch or None, start_step=start, trace=trace, progress=progress,
                         desc=f"SGLD {C} chains", on_chunk=lambda res: _save_checkpoint(rd, res, checkpoint), log=log,
