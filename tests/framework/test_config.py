@@ -41,3 +41,18 @@ def test_declared_bounds_are_checked_with_their_dotted_path():
             from_dict(PhaseConfig, data)
         assert e.value.field == field and bound in e.value.problem, (field, str(e.value))
     assert from_dict(PhaseConfig, {"mf": {"beta0": None}}).mf.beta0 is None  # None passes an optional bound
+
+
+@pytest.mark.parametrize("study,field", [("mflab.studies.depth.limit:DepthLimitConfig", "n_boot"),
+                                         ("mflab.studies.mfld.chaos_rate:ChaosRateConfig", "replicas"),
+                                         ("mflab.studies.depth.transfer:DepthTransferConfig", "teacher_d")])
+def test_every_family_declares_its_bounds(study, field):
+    import importlib
+
+    from mflab.errors import ConfigError
+    from mflab.framework.config import from_dict
+
+    module, name = study.split(":")
+    with pytest.raises(ConfigError) as e:
+        from_dict(getattr(importlib.import_module(module), name), {field: 0})
+    assert e.value.field == field and ">= 1" in e.value.problem

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...analysis.coordinate_check import coordinate_check
 from ...analysis.fits import loglog_slope
-from ...framework.config import require
+from ...framework.config import bounded, require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 from .variants import Variant, validate_variants
@@ -37,17 +37,15 @@ class CoordinateCheckConfig:
     variants: list[Variant] = field(default_factory=_default_variants)
     activation: str = "tanh"
     lr: float = 0.05  # base η; group rates η n^c L^ζ from mflab.conventions
-    steps: int = 1
-    seeds: int = 2
-    n_inputs: int = 8
-    d: int = 8
+    steps: int = bounded(1, ge=1, fix="a positive integer")
+    seeds: int = bounded(2, ge=1, fix="a positive integer")
+    n_inputs: int = bounded(8, ge=1, fix="a positive integer")
+    d: int = bounded(8, ge=1, fix="a positive integer")
 
     def validate(self):
         for name in ("widths", "depths"):
             for i, v in enumerate(getattr(self, name)):
                 require(v >= 1, f"{name}[{i}]", f"must be >= 1, got {v}", "use positive integers")
-        for name in ("steps", "seeds", "n_inputs", "d"):
-            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}", "e.g. lr = 0.05")
         validate_variants(self.variants, self.activation)
 

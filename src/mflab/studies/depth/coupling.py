@@ -28,7 +28,7 @@ import numpy as np
 from ...analysis.fits import mean_loglog_slope
 from ...analysis.reused_weight_coupling import history_train
 from ...networks.resnet import ResNet
-from ...framework.config import require
+from ...framework.config import bounded, require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -42,10 +42,10 @@ class DepthCouplingConfig:
     seeds: int = 8
     activation: str = "tanh"
     lr: float = 0.5
-    steps: int = 4
-    n_inputs: int = 4
-    d: int = 8
-    n_boot: int = 1000
+    steps: int = bounded(4, ge=1, fix="a positive integer")
+    n_inputs: int = bounded(4, ge=1, fix="a positive integer")
+    d: int = bounded(8, ge=1, fix="a positive integer")
+    n_boot: int = bounded(1000, ge=1, fix="a positive integer")
 
     def validate(self):
         for name in ("widths", "depths"):
@@ -54,8 +54,6 @@ class DepthCouplingConfig:
             for i, v in enumerate(vals):
                 require(v >= 1, f"{name}[{i}]", f"must be >= 1, got {v}", "use positive integers")
         require(self.seeds >= 2, "seeds", f"must be >= 2, got {self.seeds}", "error bars need seeds; e.g. 8")
-        for name in ("steps", "n_inputs", "d", "n_boot"):
-            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}", "e.g. lr = 0.5")
         ResNet.create(8, 2, self.activation, "depth-mup", mode="ablate-coupling")
 

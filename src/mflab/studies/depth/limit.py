@@ -24,7 +24,7 @@ import numpy as np
 from ...analysis.depth_limit import OBSERVABLES, coupled_level, increment_stats, slope_with_ci, theory_init_increment
 from ...errors import ConfigError
 from ...networks.resnet import ResNet
-from ...framework.config import require
+from ...framework.config import bounded, require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -38,14 +38,15 @@ class DepthLimitConfig:
     width: int = 256
     depths: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])  # coarse depths L (fine: 2L)
     seeds: int = 48
-    seed_batch: int = 16  # networks vmapped per compiled call (memory ∝ seed_batch · L · n²)
+    # networks vmapped per compiled call (memory ∝ seed_batch · L · n²)
+    seed_batch: int = bounded(16, ge=1, fix="a positive integer")
     parametrization: str = "depth-mup"
     activation: str = "tanh"
     lr: float = 0.5
-    steps: int = 5
-    n_inputs: int = 4
-    d: int = 8
-    n_boot: int = 1000
+    steps: int = bounded(5, ge=1, fix="a positive integer")
+    n_inputs: int = bounded(4, ge=1, fix="a positive integer")
+    d: int = bounded(8, ge=1, fix="a positive integer")
+    n_boot: int = bounded(1000, ge=1, fix="a positive integer")
 
     def validate(self):
         require(self.width >= 1, "width", f"must be >= 1, got {self.width}", "e.g. width = 256")
@@ -54,8 +55,6 @@ class DepthLimitConfig:
         require(len(set(self.depths)) >= 2, "depths", "needs at least two distinct depths to fit a rate",
                 "e.g. depths = [1, 2, 4, 8, 16]")
         require(self.seeds >= 2, "seeds", f"must be >= 2, got {self.seeds}", "error bars need seeds; e.g. 48")
-        for name in ("seed_batch", "steps", "n_inputs", "d", "n_boot"):
-            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}", "e.g. lr = 0.5")
         try:
             ResNet.create(8, 2, self.activation, self.parametrization)

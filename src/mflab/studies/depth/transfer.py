@@ -32,7 +32,7 @@ from ...dynamics.runner import advance
 from ...dynamics.objectives import TrainData
 from ...tasks.base import Dataset
 from ...tasks.registry import build_task, check_task_name
-from ...framework.config import require
+from ...framework.config import bounded, require
 from .variants import Variant, validate_variants
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
@@ -55,15 +55,16 @@ class DepthTransferConfig:
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     variants: list[Variant] = field(default_factory=_default_variants)
     depths: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32])
-    width: int = 128
+    width: int = bounded(128, ge=1, fix="a positive integer")
     activation: str = "tanh"
     lrs: list[float] = field(default_factory=_default_lrs)
-    steps: int = 200
-    seeds: int = 3
-    n_train: int = 512
-    n_test: int = 1024  # teacher only; digits tests on the images not used for training
-    teacher_d: int = 16
-    teacher_width: int = 4
+    steps: int = bounded(200, ge=1, fix="a positive integer")
+    seeds: int = bounded(3, ge=1, fix="a positive integer")
+    n_train: int = bounded(512, ge=1, fix="a positive integer")
+    # teacher only; digits tests on the images not used for training
+    n_test: int = bounded(1024, ge=1, fix="a positive integer")
+    teacher_d: int = bounded(16, ge=1, fix="a positive integer")
+    teacher_width: int = bounded(4, ge=1, fix="a positive integer")
 
     def validate(self):
         require(len(self.tasks) >= 1, "tasks", "is empty", f"choose from {list(TASKS)}")
@@ -75,8 +76,6 @@ class DepthTransferConfig:
         require(len(self.lrs) >= 3, "lrs", "needs at least three rates to locate an optimum", "e.g. 2^-4 … 2^4")
         for i, lr in enumerate(self.lrs):
             require(lr > 0, f"lrs[{i}]", f"must be > 0, got {lr}", "learning rates are positive")
-        for name in ("width", "steps", "seeds", "n_train", "n_test", "teacher_d", "teacher_width"):
-            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         validate_variants(self.variants, self.activation)
 
 

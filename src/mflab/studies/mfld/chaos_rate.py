@@ -35,7 +35,7 @@ from ...dynamics.objectives import TrainData
 from ...errors import suggest
 from ...networks.activations import get_activation
 from ...tasks.registry import build_task
-from ...framework.config import require
+from ...framework.config import bounded, require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -48,20 +48,21 @@ class ChaosRateConfig:
     seed: int = 0
     activation: str = "erf"
     mode: str = "data"
-    d: int = 5
-    n_train: int = 512  # data mode: fixed sample size
+    d: int = bounded(5, ge=1, fix="a positive integer")
+    n_train: int = bounded(512, ge=1, fix="a positive integer")  # data mode: fixed sample size
     widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
     m_ref: int = 8192
-    replicas: int = 16
+    replicas: int = bounded(16, ge=1, fix="a positive integer")
     eta: float = 0.2
     tau: float = 0.01
     lam: float = 0.01
-    steps: int = 300
-    log_every: int = 30
+    steps: int = bounded(300, ge=1, fix="a positive integer")
+    log_every: int = bounded(30, ge=1, fix="a positive integer")
     init: ParticleInit = field(default_factory=ParticleInit)
-    exact_w2_max: int = 4096  # exact W2 for clouds up to this size, sliced above
-    sliced_projections: int = 200
-    n_boot: int = 1000
+    # exact W2 for clouds up to this size, sliced above
+    exact_w2_max: int = bounded(4096, ge=1, fix="a positive integer")
+    sliced_projections: int = bounded(200, ge=1, fix="a positive integer")
+    n_boot: int = bounded(1000, ge=1, fix="a positive integer")
 
     def validate(self):
         get_activation(self.activation)
@@ -69,8 +70,6 @@ class ChaosRateConfig:
         require(self.mode == "data" or get_activation(self.activation).name == "erf", "activation",
                 "population mode of chaos-rate integrates the erf teacher in closed form, which needs an erf student",
                 "use activation = 'erf' or mode = 'data'")
-        for name in ("d", "n_train", "replicas", "steps", "log_every", "exact_w2_max", "sliced_projections", "n_boot"):
-            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.d >= 2, "d", f"the pilot target uses x_1 and x_2, got d = {self.d}", "use d >= 2")
         require(len(set(self.widths)) >= 2, "widths", "needs at least two distinct sizes to fit a rate",
                 "e.g. widths = [64, 128, 256, 512]")

@@ -30,7 +30,7 @@ from ...dynamics.mean_field_langevin import DataObjective, ParticleInit, Populat
 from ...dynamics.objectives import TrainData
 from ...tasks.hermite import HermiteDictionary
 from ...tasks.registry import build_task
-from ...framework.config import require
+from ...framework.config import bounded, require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -43,16 +43,17 @@ class ErrorDecompositionConfig:
     widths: list[int] = field(default_factory=lambda: [64, 128, 256])
     n_train: list[int] = field(default_factory=lambda: [128, 512, 2048])
     m_ref: int = 1024
-    m_pop: int = 512  # particles of the population (kernel-mode) run D: O(m_pop² d) per step
-    replicas: int = 3
+    # particles of the population (kernel-mode) run D: O(m_pop² d) per step
+    m_pop: int = bounded(512, ge=1, fix="a positive integer")
+    replicas: int = bounded(3, ge=1, fix="a positive integer")
     eta: float = 0.2
     tau: float = 1e-2
     lam: float = 1e-2
-    steps: int = 1500
-    log_every: int = 150
+    steps: int = bounded(1500, ge=1, fix="a positive integer")
+    log_every: int = bounded(150, ge=1, fix="a positive integer")
     ref_log_every: int = 50  # the reference (B) is logged this often: the optimisation part's decay in t
     init: ParticleInit = field(default_factory=ParticleInit)
-    n_boot: int = 500
+    n_boot: int = bounded(500, ge=1, fix="a positive integer")
 
     def validate(self):
         require(self.d >= 3, "d", f"the target uses x_1, x_2, x_3, got d = {self.d}", "use d >= 3")
@@ -63,8 +64,6 @@ class ErrorDecompositionConfig:
                 require(v >= 2, f"{name}[{i}]", f"must be >= 2, got {v}", "use positive integers")
         require(self.m_ref >= 4 * max(self.widths), "m_ref", f"must be >= 4·max(widths) = {4 * max(self.widths)}",
                 "raise m_ref or drop the largest widths")
-        for name in ("m_pop", "replicas", "steps", "log_every", "n_boot"):
-            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.replicas >= 2, "replicas", "confidence intervals need at least 2 replicas", "e.g. replicas = 3")
         require(self.steps % self.log_every == 0, "log_every", f"must divide steps = {self.steps}", "e.g. steps / 10")
         require(self.ref_log_every >= 1 and self.log_every % self.ref_log_every == 0, "ref_log_every",

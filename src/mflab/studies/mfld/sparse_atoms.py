@@ -28,7 +28,7 @@ from ...networks.activations import get_activation
 from ...tasks.registry import build_task
 from ...tasks.teacher import Teacher
 from ...theory.sparse_bound import frank_wolfe, s_up_closed_form
-from ...framework.config import require
+from ...framework.config import bounded, require
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -38,14 +38,14 @@ class SparseAtomsConfig:
     preset: str = "sparse-atoms"
     seed: int = 0
     activation: str = "relu"
-    d: int = 4
+    d: int = bounded(4, ge=1, fix="a positive integer")
     amplitudes: list[float] = field(default_factory=lambda: [1.0, 0.6, 0.3])
     lams: list[float] = field(default_factory=lambda: [0.02, 0.1, 0.2, 0.4, 0.6])
-    width: int = 256
+    width: int = bounded(256, ge=1, fix="a positive integer")
     eta: float = 0.2
     tau: float = 1e-4
-    steps: int = 4000
-    log_every: int = 500
+    steps: int = bounded(4000, ge=1, fix="a positive integer")
+    log_every: int = bounded(500, ge=1, fix="a positive integer")
     init: ParticleInit = field(default_factory=lambda: ParticleInit(scale=0.5))
     frank_wolfe: bool = True
     mass: float = 0.99
@@ -58,8 +58,6 @@ class SparseAtomsConfig:
                 "give at most d amplitudes or raise d")
         for i, lam in enumerate(self.lams):
             require(lam > 0, f"lams[{i}]", f"must be > 0, got {lam}", "weight decays are positive")
-        for name in ("d", "width", "steps", "log_every"):
-            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}", "a positive integer")
         require(self.steps % self.log_every == 0, "log_every", f"must divide steps = {self.steps}", "e.g. 500")
         require(self.eta > 0, "eta", f"must be > 0, got {self.eta}", "e.g. eta = 0.2")
         require(self.tau >= 0, "tau", f"must be >= 0, got {self.tau}", "atoms need a small tau, e.g. 1e-4")
