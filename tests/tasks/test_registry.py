@@ -8,7 +8,7 @@ import pytest
 from mflab.errors import ConfigError
 from mflab.tasks import (Dataset, HermiteDictionary, SparseParity, Task, Teacher, build_task, check_task_name,
                          register_task, task_names)
-from mflab.tasks.registry import _REGISTRY
+from mflab.tasks.registry import unregister_task
 
 
 def test_every_registered_synthetic_task_follows_the_protocol_and_draws_from_its_key():
@@ -65,4 +65,5 @@ def test_a_user_task_is_one_register_call():
         assert "constant" in task_names()
         assert build_task("constant", d=3, k=9).dataset(jax.random.key(0), 4, 2).X_test.shape == (2, 3)
     finally:
-        _REGISTRY.pop("constant", None)
+        unregister_task("constant")
+    assert "constant" not in task_names()

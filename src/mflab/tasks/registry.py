@@ -46,6 +46,11 @@ def register_task(name: str, build: Callable[..., Task], summary: str) -> TaskEn
     return _REGISTRY[name]
 
 
+def unregister_task(name: str) -> None:
+    """Remove the task ``name`` (a user task registered for one session or test)."""
+    _REGISTRY.pop(name, None)
+
+
 def task_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
