@@ -200,6 +200,16 @@ class PosteriorNoise(NamedTuple):
         return PosteriorNoise(float(self.kappa[i]), float(self.temperature[i]))
 
 
+def check_posterior_noise(noise, where: str) -> PosteriorNoise:
+    """``noise`` itself if it is a :class:`PosteriorNoise`; a plain number is refused, because κ and T
+    are easily confused (T = 2κ²: passing κ where T is meant is silently wrong by a factor 2κ)."""
+    if not isinstance(noise, PosteriorNoise):
+        raise TypeError(f"{where} takes the posterior noise as mflab.conventions.posterior_noise(kappa) (or "
+                        f"posterior_noise(T, 'direct')), not a plain {type(noise).__name__}: κ and T = 2κ² are "
+                        "easily confused")
+    return noise
+
+
 def posterior_noise(noise, convention: str = "kappa") -> PosteriorNoise:
     """The typed noise from the number a config gives: κ (``"kappa"``: T = 2κ²) or T itself (``"direct"``:
     κ = √(T/2)). Works on Python floats and on (traced) arrays alike."""

@@ -116,3 +116,23 @@ def test_krr_learning_curve_improves_with_data_and_reports_spread():
                              n_test=512, seeds=3)
     assert out["test_mse"].shape == (2,) and np.all(out["test_mse_std"] >= 0)
     assert out["overlap"][1] > out["overlap"][0] + 0.2 and out["test_mse"][1] < out["test_mse"][0]
+
+
+def test_a_plain_number_for_the_posterior_noise_is_refused_loudly():
+    """κ and T = 2κ² are easily confused: the public KRR and MF calls take the typed PosteriorNoise only."""
+    from mflab.conventions import posterior_noise
+    from mflab.dynamics import TrainData
+    from mflab.theory.krr import nngp_posterior_mean
+    from mflab.theory.mean_field import MeanField, mf_init, mf_run
+
+    net = TwoLayer.create(8, "relu", "ntk")
+    X = jax.random.normal(jax.random.key(0), (10, 3))
+    with pytest.raises(TypeError, match="posterior_noise"):
+        nngp_posterior_mean(net, X, X[:, 0], X, 0.05)
+    f = nngp_posterior_mean(net, X, X[:, 0], X, posterior_noise(0.05))
+    g = nngp_posterior_mean(net, X, X[:, 0], X, posterior_noise(2 * 0.05**2, "direct"))  # the same noise, named T
+    np.testing.assert_allclose(f, g, rtol=1e-5)
+    mf = MeanField.create("relu", 8, particles=4)
+    with pytest.raises(TypeError, match="posterior_noise"):
+        mf_run(mf, mf_init(mf, jax.random.key(1), 3, 10), jax.random.key(2), TrainData(X, X[:, 0], jnp.full(10, 0.1)),
+               0.05, 2)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..conventions import PosteriorNoise
+from ..conventions import PosteriorNoise, check_posterior_noise
 from ..networks.two_layer import TwoLayer
 from ..tasks.base import make_dataset
 from .kernels import nngp_kernel
@@ -30,7 +30,7 @@ def krr_predict(K_train, K_cross, y, ridge):
 
 def nngp_posterior_mean(net: TwoLayer, X_train, y_train, X_test, noise: PosteriorNoise):
     """The infinite-width posterior mean at posterior noise κ (T = 2κ²) on MSE(mean): ridge T P/2 = κ² P."""
-    ridge = noise.ridge(X_train.shape[0])
+    ridge = check_posterior_noise(noise, "nngp_posterior_mean").ridge(X_train.shape[0])
     return krr_predict(nngp_kernel(net, X_train), nngp_kernel(net, X_test, X_train), y_train, ridge)
 
 
@@ -38,6 +38,7 @@ def krr_learning_curve(net: TwoLayer, task, n_trains, noise: PosteriorNoise, key
     """Test MSE and target overlap of the NNGP posterior mean vs P, mean and std over ``seeds`` datasets.
 
     Returns a dict of numpy arrays with keys n_train, test_mse, test_mse_std, overlap, overlap_std."""
+    check_posterior_noise(noise, "krr_learning_curve")
     out = {"n_train": np.asarray(n_trains), "test_mse": [], "test_mse_std": [], "overlap": [], "overlap_std": []}
     for P in n_trains:
         mses, ovs = [], []

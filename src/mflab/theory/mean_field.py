@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..conventions import PosteriorNoise, posterior_noise
+from ..conventions import PosteriorNoise, check_posterior_noise, posterior_noise
 from ..dynamics.kernel import Guarded, Kernel, guard
 from ..dynamics.runner import trajectory
 from ..dynamics.objectives import TrainData
@@ -253,6 +253,8 @@ def mf_predict(mf: MeanField, state: MFState | Guarded, X):
 def mf_run(mf: MeanField, state: Guarded, key, data: TrainData, noise: PosteriorNoise, n_iter: int, observe=None):
     """``n_iter`` outer iterations under ``lax.scan``, iteration t with key ``fold_in(key, t)`` counted
     from the state's accepted steps; returns (state, per-iteration residuals, observations)."""
+
+    check_posterior_noise(noise, "mf_run")
 
     def record(s, info):
         return jnp.where(s.alive, info.residual, jnp.nan), ({} if observe is None else observe(s))
