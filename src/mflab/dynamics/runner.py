@@ -68,7 +68,7 @@ class RunResult:
     steps_done: int
     diverged: list[dict]  # one dict per diverged chain
     stopped_at: np.ndarray | None = None  # per chain: the step at which ``stop`` ended it (-1: not stopped)
-    compile_seconds: float = 0.0  # time spent compiling chunks (included in no step count)
+    compile_seconds: float = 0.0  # time spent compiling chunks (not part of the stepping time)
 
 
 def stack_chains(tree, n_chains: int):
@@ -92,6 +92,19 @@ def chain_map(fn, xs, chain_batch: int):
     return jax.lax.map(fn, xs, batch_size=chain_batch)
 
 
+def _keyed_step(kernel: Kernel, key, hyper, data, t0):
+    """(i, state) -> (state, info): step ``t0 + i`` with the key ``fold_in(key, t0 + i)`` (None: no key)."""
+
+    def step(i, s):
+        return kernel.step(s, None if key is None else jax.random.fold_in(key, t0 + i), hyper, data)
+
+    return step
+
+
+def _zeros(shapes):
+    return jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+
+
 def advance(kernel: Kernel, state, key, hyper, data, n_steps, t0=0, accumulate: Callable | None = None):
     """``n_steps`` kernel steps as one ``lax.fori_loop`` (traceable: jit/vmap it). Step t uses the key
     ``fold_in(key, t0 + t)``; ``key=None`` passes None to a deterministic kernel. The one stepping loop
@@ -100,25 +113,16 @@ def advance(kernel: Kernel, state, key, hyper, data, n_steps, t0=0, accumulate: 
     With ``accumulate(state, info) -> pytree`` it returns ``(state, total)``, ``total`` the sum over the
     steps of ``accumulate`` at each new state and its step's diagnostics (a running mean of the MF
     field, a tail average of the training loss), summed in step order."""
+    step = _keyed_step(kernel, key, hyper, data, t0)
     if accumulate is None:
-        def body(i, s):
-            k = None if key is None else jax.random.fold_in(key, t0 + i)
-            return kernel.step(s, k, hyper, data)[0]
+        return jax.lax.fori_loop(0, n_steps, lambda i, s: step(i, s)[0], state)
 
-        return jax.lax.fori_loop(0, n_steps, body, state)
+    def body(i, carry):
+        s, info = step(i, carry[0])
+        return s, jax.tree_util.tree_map(jnp.add, carry[1], accumulate(s, info))
 
-    def step_acc(i, s):
-        k = None if key is None else jax.random.fold_in(key, t0 + i)
-        s, info = kernel.step(s, k, hyper, data)
-        return s, accumulate(s, info)
-
-    def body_acc(i, carry):
-        s, value = step_acc(i, carry[0])
-        return s, jax.tree_util.tree_map(jnp.add, carry[1], value)
-
-    shapes = jax.eval_shape(step_acc, 0, state)[1]
-    zero = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
-    return jax.lax.fori_loop(0, n_steps, body_acc, (state, zero))
+    zero = _zeros(jax.eval_shape(lambda s: accumulate(*step(0, s)), state))
+    return jax.lax.fori_loop(0, n_steps, body, (state, zero))
 
 
 def trajectory(kernel: Kernel, state, key, hyper, data, n_steps: int, t0=0, record: Callable | None = None):
@@ -127,10 +131,10 @@ def trajectory(kernel: Kernel, state, key, hyper, data, n_steps: int, t0=0, reco
     Keys as in :func:`advance` (``t0`` may be traced). For short per-iteration diagnostics (the MF
     residual); long runs log through :func:`run_chains` instead."""
     record = record or (lambda s, info: info)
+    step = _keyed_step(kernel, key, hyper, data, t0)
 
     def body(s, i):
-        k = None if key is None else jax.random.fold_in(key, t0 + i)
-        s, info = kernel.step(s, k, hyper, data)
+        s, info = step(i, s)
         return s, record(s, info)
 
     return jax.lax.scan(body, state, jnp.arange(n_steps))
@@ -159,9 +163,8 @@ def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch
                         return state, jax.tree_util.tree_map(lambda v: v / log_every, total)
 
                 if skippable:  # a skipped (stopped) chain logs zero block means
-                    shapes = jax.eval_shape(block_steps, state)[1]
-                    state, means = jax.lax.cond(args[4], block_steps, lambda s: (s, jax.tree_util.tree_map(
-                        lambda a: jnp.zeros(a.shape, a.dtype), shapes)), state)
+                    zero = _zeros(jax.eval_shape(block_steps, state)[1])
+                    state, means = jax.lax.cond(args[4], block_steps, lambda s: (s, zero), state)
                 else:
                     state, means = block_steps(state)
                 obs = dict(observe(state.params, dat))
