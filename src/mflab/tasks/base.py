@@ -79,6 +79,15 @@ def sample(task, key, n: int, label_noise: float = 0.0):
     return X, y
 
 
+def check_axis_atoms(n_atoms: int, d: int) -> int:
+    """A target with one atom per coordinate axis e_j has 1..d atoms (``Teacher.on_axes``,
+    ``HermiteDictionary.on_axes``)."""
+    if not 1 <= n_atoms <= d:
+        raise ConfigError("amplitudes", f"needs 1..d = {d} values (one atom per axis e_j), got {n_atoms}",
+                          "give fewer amplitudes or raise d")
+    return n_atoms
+
+
 def check_support(support, d: int, k: int, field: str = "task.support") -> tuple[int, ...]:
     """Validate a support set S ⊂ {0..d-1} of size k (default: the first k coordinates)."""
     if int(d) != d or d < 1:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..maths.hermite import hermite_normalized
-from .base import SyntheticTask, check_support
+from .base import SyntheticTask, check_axis_atoms, check_support
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,7 @@ class HermiteDictionary(SyntheticTask):
         if len(degrees) != len(amplitudes) or any(k < 0 for k in degrees):
             raise ConfigError("degrees", f"needs one non-negative degree per amplitude ({len(amplitudes)}), got "
                               f"{degrees}", "e.g. degrees 1,3,2 with amplitudes 1,0.5,0.3")
-        if not 1 <= len(amplitudes) <= d:
-            raise ConfigError("amplitudes", f"needs 1..d = {d} values (one atom per axis e_j), got {len(amplitudes)}",
-                              "give fewer amplitudes or raise d")
+        check_axis_atoms(len(amplitudes), d)
         C = np.zeros((len(degrees), max(degrees) + 1))
         C[np.arange(len(degrees)), degrees] = 1.0
         return HermiteDictionary(np.eye(d)[:len(degrees)], C, amplitudes, name=name)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..networks.two_layer import TwoLayer, TwoLayerParams
-from .base import SyntheticTask
+from .base import SyntheticTask, check_axis_atoms
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,8 @@ class Teacher(SyntheticTask):
     @staticmethod
     def on_axes(d: int, amplitudes, activation, name: str = "teacher") -> "Teacher":
         """f*(x) = Σ_j a_j σ(x_j): one bias-free neuron per coordinate axis e_j (standard parametrization)."""
-        from ..errors import ConfigError
-
         a = jnp.atleast_1d(jnp.asarray(amplitudes, jnp.float32))
-        if not 1 <= a.shape[0] <= d:
-            raise ConfigError("amplitudes", f"needs 1..d = {d} values (one atom per axis e_j), got {a.shape[0]}",
-                              "give fewer amplitudes or raise d")
+        check_axis_atoms(a.shape[0], d)
         return Teacher(TwoLayer.create(a.shape[0], activation, "standard"), TwoLayerParams(jnp.eye(d)[:a.shape[0]], a),
                        name=name)
 
