@@ -166,6 +166,18 @@ def get_depth_parametrization(name: str) -> DepthParametrization:
     return DEPTH_PARAMETRIZATIONS[name]
 
 
+def nfd_branch_scale(branch_multiplier: float, depth: int) -> float:
+    """s = a / L^β of ``depth-mup`` (β = ½): the branch scale of the NFD limit, the same number as
+    :attr:`mflab.networks.resnet.ResNet.branch_scale` of a depth-μP ResNet."""
+    return float(branch_multiplier) / float(depth) ** DEPTH_PARAMETRIZATIONS["depth-mup"].branch_exponent
+
+
+def mse_error_signal(f, y, n_train: int):
+    """e(μ) = −∂/∂f_μ of the loss (1/P) Σ_μ (f_μ − y_μ)² (mflab's MSE, no ½): e = −(2/P)(f − y). Full-batch
+    GD at rate η·n moves every parameter group by η n Σ_μ e(μ) ∂f_μ/∂θ (Form A under depth-μP)."""
+    return -(2.0 / n_train) * (f - y)
+
+
 TEMPERATURE_CONVENTIONS = ("kappa", "direct")
 
 
