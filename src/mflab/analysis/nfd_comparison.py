@@ -25,7 +25,7 @@ from ..dynamics.runner import trajectory
 from ..errors import ConfigError
 from ..networks.resnet import ResNet
 
-NETWORK_MODES = ("backprop", "decoupled")
+NETWORK_MODES = ("backprop", "decoupled", "ablate-coupling")
 
 
 def network_observables(net: ResNet, params, X, layers: tuple) -> dict:
@@ -44,12 +44,19 @@ def network_observables(net: ResNet, params, X, layers: tuple) -> dict:
 def network_trajectories(net: ResNet, X, y, lr: float, steps: int, keys, layers: tuple = ()) -> dict:
     """Observables at passes 0 … steps of one network per row of ``keys`` (vmapped): arrays
     (seeds, steps+1, ...), and ``alive`` (seeds,) — False where a GD step diverged (that seed's later
-    passes repeat its last finite state)."""
+    passes repeat its last finite state).
+
+    Mode ``"ablate-coupling"`` trains through the history trainer
+    (:func:`mflab.analysis.reused_weight_coupling.history_train`), which keeps the outputs of every
+    pass; its kernels are recorded at pass 0 and at the last pass only (NaN between), and G₀ not at
+    all (the ablated backward pass needs the training history; NaN)."""
     if net.mode not in NETWORK_MODES or net.block_layers != 1:
         raise ConfigError("mode", f"the NFD comparison trains one-layer-block networks in modes {NETWORK_MODES}, "
                           f"got mode '{net.mode}' with {net.block_layers}-layer blocks",
                           "use mode 'backprop' or 'decoupled' and block_layers = 1")
     data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
+    if net.mode == "ablate-coupling":
+        return _ablated_trajectories(net, X, y, lr, steps, keys, layers)
 
     def one(key):
         params = net.init(key, X.shape[1], X.dtype)
@@ -65,6 +72,26 @@ def network_trajectories(net: ResNet, X, y, lr: float, steps: int, keys, layers:
     return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(keys).items()}
 
 
+def _ablated_trajectories(net, X, y, lr, steps, keys, layers):
+    from .reused_weight_coupling import history_train
+
+    def one(key):
+        params = net.init(key, X.shape[1], X.dtype)
+        st = history_train(net, params, X, y, lr, steps, swap="coupling")
+        first, last = (network_observables(net, p, X, layers) for p in (params, st.params))
+        out = {}
+        for k in ("Phi", "Kh"):
+            mid = jnp.full((max(steps - 1, 0),) + first[k].shape, jnp.nan, X.dtype)
+            out[k] = jnp.concatenate([first[k][None], mid, last[k][None]])[:steps + 1]
+        out["G0"] = jnp.full((steps + 1,) + first["G0"].shape, jnp.nan, X.dtype)
+        out["f"] = st.state.outputs
+        out["alive"] = st.alive
+        return out
+
+    # seeds run sequentially (lax.map): vmapping the history trainer's loops hung XLA:CPU (jax 0.10.2)
+    return {k: np.asarray(v) for k, v in jax.jit(lambda ks: jax.lax.map(one, ks))(keys).items()}
+
+
 def width_extrapolation(widths, values) -> dict:
     """Fit seed means m(n) = O_∞ + c/n, weighted by their standard errors. ``values[i]``: (seeds, ...) at
     width ``widths[i]``. Returns ``limit``, ``limit_se``, ``slope`` (c) and per-width ``mean``/``se``
@@ -73,9 +100,8 @@ def width_extrapolation(widths, values) -> dict:
     means = np.stack([np.mean(v, axis=0) for v in values])
     ses = np.stack([np.std(v, axis=0, ddof=1) / np.sqrt(len(v)) for v in values])
     w = 1.0 / np.maximum(ses, 1e-12) ** 2  # (k, ...)
-    Sw, Sx, Sxx = w.sum(0), (w * inv.reshape(-1, *[1] * (means.ndim - 1))).sum(0), None
     x = inv.reshape(-1, *[1] * (means.ndim - 1))
-    Sxx = (w * x**2).sum(0)
+    Sw, Sx, Sxx = w.sum(0), (w * x).sum(0), (w * x**2).sum(0)
     Sy, Sxy = (w * means).sum(0), (w * x * means).sum(0)
     det = Sw * Sxx - Sx**2
     limit = (Sxx * Sy - Sx * Sxy) / det

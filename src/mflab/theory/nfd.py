@@ -93,12 +93,18 @@ class NFDSimulator:
     eig_floor: float = 1e-5
     psd_tolerance: float = 1e-3
     dtype: str = "float32"
+    noise_depth: int | None = None  # draw layer noise on this finer grid and sum it (common random numbers in L)
 
     @staticmethod
     def create(depth: int, steps: int, particles: int, activation="tanh", branch_multiplier: float = 1.0,
                responses: str = "both", dtype="float32", eig_floor: float | None = None,
-               psd_tolerance: float = 1e-3) -> "NFDSimulator":
-        """Validated construction; every bad value is a one-line :class:`~mflab.errors.ConfigError`."""
+               psd_tolerance: float = 1e-3, noise_depth: int | None = None) -> "NFDSimulator":
+        """Validated construction; every bad value is a one-line :class:`~mflab.errors.ConfigError`.
+
+        ``noise_depth`` (a multiple of ``depth``): the standard normals of slice ℓ are the normalised sums
+        of those of the fine slices it covers on a ``noise_depth`` grid (keyed by the fine index), so runs
+        at different depths with one key share their Brownian increments, as coarse and fine Euler
+        schemes of one SDE do. This is what resolves the O(1/L) Euler error above the Monte-Carlo noise."""
         for name, v in (("depth", depth), ("steps", steps), ("particles", particles)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if name == "steps" else 1):
                 low = "a non-negative" if name == "steps" else "a positive"
@@ -117,11 +123,16 @@ class NFDSimulator:
             raise ConfigError("dtype", f"must be float32 or float64, got {dtype!r}", "dtype = 'float32' (or 'float64' for tests)")
         if dt == "float64" and not jax.config.jax_enable_x64:
             raise ConfigError("dtype", "float64 needs JAX's x64 mode", "jax.config.update('jax_enable_x64', True) first")
+        if noise_depth is not None and (isinstance(noise_depth, bool) or not isinstance(noise_depth, (int, np.integer))
+                                        or noise_depth < depth or noise_depth % depth):
+            raise ConfigError("noise_depth", f"must be a multiple of depth = {depth}, got {noise_depth!r}",
+                              f"e.g. noise_depth = {64 * depth if depth < 64 else depth} (or None)")
         floor = (1e-10 if dt == "float64" else 1e-5) if eig_floor is None else float(eig_floor)
         if not 0 < floor < 1:
             raise ConfigError("eig_floor", f"must be in (0, 1), got {eig_floor!r}", "leave it None (1e-10 / 1e-5)")
         return NFDSimulator(int(depth), int(steps), int(particles), get_activation(activation),
-                            float(branch_multiplier), responses, floor, float(psd_tolerance), dt)
+                            float(branch_multiplier), responses, floor, float(psd_tolerance), dt,
+                            None if noise_depth is None else int(noise_depth))
 
     @property
     def branch_scale(self) -> float:
@@ -222,6 +233,14 @@ def _simulate(sim: NFDSimulator, X, y, n_train: int, lr, key, layers: tuple, bou
     flat = lambda a: a.reshape(a.shape[0], S)  # noqa: E731  (M, T1, Q) -> (M, S)
     cur_cols = lambda C, t: jax.lax.dynamic_slice_in_dim(C, t * Q, Q, axis=1)  # noqa: E731
     ell = jnp.arange(1, L + 1)
+    fine = 1 if sim.noise_depth is None else sim.noise_depth // L
+
+    def normals(base, t, l):
+        """(M, Q) standard normals of slice l at pass t: the normalised sum of its ``fine`` sub-slices'."""
+        k = jax.random.fold_in(base, t)
+        subs = (l - 1) * fine + 1 + jnp.arange(fine)
+        draws = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(k, j), (M, Q), dt))(subs)
+        return draws.sum(0) / jnp.sqrt(jnp.asarray(fine, dt))
 
     def one_pass(st, t):
         past = (pass_of_slot < t).astype(dt)
@@ -236,7 +255,7 @@ def _simulate(sim: NFDSimulator, X, y, n_train: int, lr, key, layers: tuple, bou
             Hfull = jax.lax.dynamic_update_index_in_dim(Hs, h, t, axis=1)
             P_ = flat(phi(Hfull)) * upto
             Phi = P_.T @ P_ / M
-            xi = jax.random.normal(jax.random.fold_in(jax.random.fold_in(kF, t), l), (M, Q), dt)
+            xi = normals(kF, t, l)
             z, neg = _conditional_draw(flat(ZF), Phi, past, t, Q, xi, floor)
             branch = z
             if fwd_on:
@@ -263,7 +282,7 @@ def _simulate(sim: NFDSimulator, X, y, n_train: int, lr, key, layers: tuple, bou
             Hs, ZF, ZB, Gs, l = xs  # Hs: H_{ℓ-1} (pass t included); Gs: stored Ĝ_ℓ (passes < t)
             Gfull = flat(jax.lax.dynamic_update_index_in_dim(Gs, g, t, axis=1)) * upto
             Gk = Gfull.T @ Gfull / M
-            xi = jax.random.normal(jax.random.fold_in(jax.random.fold_in(kB, t), l), (M, Q), dt)
+            xi = normals(kB, t, l)
             z, neg = _conditional_draw(flat(ZB), Gk, past, t, Q, xi, floor)
             phis = flat(phi(Hs))
             inner = z + lr * s * (phis * past) @ (e_past[:, None] * cur_cols(Gk, t))

@@ -132,3 +132,93 @@ def depth_coupling_figure(rows, cfg):
     axes[0].legend(fontsize=7, title="solid: measured, dashed: null", title_fontsize=7)
     fig.tight_layout()
     return fig
+
+
+NFD_STYLE = {"both": ("k", "-"), "forward": ("C2", "--"), "none": ("C3", ":")}
+NET_COLOURS = {"backprop": "C0", "decoupled": "C1", "ablate-coupling": "C4"}
+NFD_PANELS = (("f_T-f_0[0]", "f_T − f_0, input 0"), ("G0[00]@T", "G₀ (0,0) after T steps"),
+              ("Phi_L[00]@T", "Φ_L (0,0) after T steps"))
+
+
+def nfd_width_figure(rows, ext, cfg):
+    """At the largest depth: network seed means ± 1 standard error against 1/n for each training mode, with
+    their 1/n fit (thin line, to n = ∞), and the simulator's three response modes as horizontal lines."""
+    L = max(cfg.depths)
+    fig, axes = plt.subplots(1, len(NFD_PANELS), figsize=(3.6 * len(NFD_PANELS), 3.4))
+    for ax, (obs, title) in zip(axes, NFD_PANELS):
+        for mode, col in NET_COLOURS.items():
+            sel = sorted((r for r in rows if r["depth"] == L and r["source"] == "network" and r["variant"] == mode
+                          and r["observable"] == obs and np.isfinite(r["mean"])), key=lambda r: r["width"])
+            if not sel:
+                continue
+            x = np.array([1.0 / r["width"] for r in sel])
+            ax.errorbar(x, [r["mean"] for r in sel], yerr=[r["se"] for r in sel], color=col, marker="o", ms=4,
+                        lw=0, elinewidth=1.2, capsize=2, label=f"{mode} networks")
+            fit = [e for e in ext if e["depth"] == L and e["mode"] == mode and e["observable"] == obs]
+            if fit:
+                xs = np.array([0.0, x.max()])
+                ax.plot(xs, fit[0]["limit"] + fit[0]["slope_1_over_n"] * xs, color=col, lw=0.8, alpha=0.7)
+        for resp, (col, ls) in NFD_STYLE.items():
+            v = [r["mean"] for r in rows if r["depth"] == L and r["source"] == "simulator" and r["variant"] == resp
+                 and r["observable"] == obs]
+            if v:
+                ax.axhline(v[0], color=col, ls=ls, lw=1.2, label=f"simulator, responses = {resp}")
+        ax.set(xlabel="1 / width", title=f"{title} (L = {L})")
+        ax.title.set_fontsize(9)
+        ax.set_xlim(left=-0.02 * ax.get_xlim()[1])
+    axes[0].legend(fontsize=6.5)
+    fig.tight_layout()
+    return fig
+
+
+def nfd_gap_figure(gap):
+    """The backprop − decoupled gap of the first input's output against depth: paired network differences at
+    the largest width (± 1 standard error) and the simulator's both − none."""
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.3), sharey=True)
+    for ax, obs in zip(axes, ("f_1-f_0[0]", "f_T-f_0[0]")):
+        sel = sorted((r for r in gap if r["observable"] == obs), key=lambda r: r["depth"])
+        L = [r["depth"] for r in sel]
+        ax.errorbar(L, [r["network_gap"] for r in sel], yerr=[r["network_gap_se"] for r in sel], marker="o", ms=4,
+                    capsize=2, color="C0", label=f"networks, n = {sel[0]['width']}" if sel else None)
+        sim = [(r["depth"], r["simulator_gap"]) for r in sel if r.get("simulator_gap") is not None]
+        if sim:
+            ax.plot(*zip(*sim), "s--", color="k", ms=4, label="simulator, both − none")
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set(xscale="log", xlabel="depth L", title=f"backprop − decoupled: {obs.replace('[0]', ', input 0')}")
+        ax.set_xticks(L, [str(v) for v in L])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.title.set_fontsize(9)
+    axes[0].set_ylabel("gap")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def nfd_euler_figure(rows, fits):
+    """Left: f_T − f_0 of every input against 1/K_τ with the fit O_∞ + c/K. Right: |O(K) − O(2K)| against K
+    (log-log; the grey guide has slope −1)."""
+    fig, axes = plt.subplots(1, 2, figsize=(7.8, 3.3))
+    names = sorted({r["observable"] for r in rows if r["observable"].startswith("f_T")})
+    for i, name in enumerate(names):
+        sel = sorted((r for r in rows if r["observable"] == name), key=lambda r: r["K_tau"])
+        K = np.array([r["K_tau"] for r in sel], float)
+        m = np.array([r["mean"] for r in sel])
+        col = f"C{i}"
+        axes[0].plot(1 / K, m - fits[name]["limit"], "o", color=col, ms=4, label=name)
+        xs = np.linspace(0, 1 / K.min(), 20)
+        axes[0].plot(xs, fits[name]["c"] * xs, color=col, lw=0.8)
+        inc = [(K[j], abs(m[j] - m[j + 1])) for j in range(len(K) - 1)]
+        axes[1].plot(*zip(*inc), "o-", color=col, ms=4, label=name)
+    Ks = np.array(sorted({r["K_tau"] for r in rows}), float)[:-1]
+    if len(Ks):
+        axes[1].plot(Ks, 2e-3 * Ks[0] / Ks, color="0.6", lw=1, label="∝ 1/K")
+    axes[0].set(xlabel="1 / K_τ (layer-slices)", ylabel="value − fitted limit", title="Euler error in layer-time")
+    axes[1].set(xscale="log", yscale="log", xlabel="K_τ", ylabel="|O(K) − O(2K)|", title="increments")
+    if len(Ks):
+        axes[1].set_xticks(Ks, [str(int(k)) for k in Ks])
+        axes[1].xaxis.set_minor_locator(plt.NullLocator())
+    for ax in axes:
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=6.5)
+    fig.tight_layout()
+    return fig
