@@ -315,6 +315,42 @@ def test_depth_coupling_preset_runs_and_resumes(tmp_path):
     assert r.returncode == 0 and "resuming: 4 cells done, 0 to go" in r.stderr
 
 
+def test_nfd_limit_preset_runs_resumes_and_reports(tmp_path):
+    out = tmp_path / "nfd"
+    args = ["run", "nfd-limit", "--quick", "--out", str(out), "--no-progress", "--set", "widths=[16,32]",
+            "--set", "depths=[1,2]", "--set", "seeds=2", "--set", "steps=1", "--set", "particles=2000",
+            "--set", "euler_depths=[1,2]", "--set", 'modes=["backprop","decoupled"]']
+    r = mflab(*args)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["backprop_vs_both"]["observables"] == 2 * 13 and set(s["euler"]) >= {"f_T-f_0[0]", "G0[00]@T"}
+    assert set(s["gap_first_input"]) == {f"L{L}/{o}" for L in (1, 2) for o in ("f_1-f_0[0]", "f_T-f_0[0]")}
+    ext = (out / "results" / "extrapolation.csv").read_text().splitlines()
+    assert len(ext) == 1 + 2 * 2 * 13
+    report = (out / "report.md").read_text()
+    assert "| 2 | decoupled | f_1-f_0[0] |" in report and "Euler scheme" in report
+    for name in ("width_convergence", "gap_vs_depth", "euler"):
+        assert (out / "figures" / f"{name}.png").exists()
+    shown = mflab("show", str(out))
+    assert shown.returncode == 0 and "backprop networks vs the 'both' system" in shown.stdout
+    r = mflab(*args)
+    assert r.returncode == 0 and "resuming: 16 runs done, 0 to go" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "widths=[64]"], "two distinct widths"),
+    (["--set", "euler_depths=[2,3,8]"], "euler_depths[1]"),
+    (["--set", 'modes=["backprob"]'], "did you mean 'backprop'"),
+    (["--set", 'responses=["both","forwards"]'], "responses[1]"),
+    (["--set", "particles=-5"], "particles"),
+    (["--set", "particles=100000000"], "GiB"),
+    (["--set", "lr=0"], "lr"),
+])
+def test_nfd_limit_config_errors(tmp_path, args, needle):
+    r = mflab("run", "nfd-limit", "--quick", "--out", str(tmp_path / "x"), *args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_chaos_rate_preset_runs_resumes_and_reports_rates(tmp_path):
     out = tmp_path / "cr"
     args = ["run", "chaos-rate", "--quick", "--out", str(out), "--no-progress", "--set", "widths=[8,16]",

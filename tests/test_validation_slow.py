@@ -66,3 +66,44 @@ def test_reduced_published_parity_setting(tmp_path):
     assert m[0] < m[2]  # more data, more feature learning
     assert got["krr"][2133]["m_S"] < 0.5 * max(m[2], 0.2)  # the kernel limit does not learn 4-parity here
     assert got["mf-ard"][500]["m_S"] < got["mf-ard"][2133]["m_S"]  # the theory learns with more data too
+
+
+NFD_RECORD = Path(__file__).resolve().parents[1] / "docs" / "validation" / "nfd_limit"
+
+
+@pytest.mark.slow
+def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
+    """The nfd-limit preset at two of the full run's depths (L = 2, 8; widths 512-2048, 6 seeds, M = 1.5e5,
+    the same keys): its simulator and network numbers equal the committed full run's
+    (docs/validation/nfd_limit), and the claims hold on them: each network mode on its own system
+    (median |z| < 1.5, max < 4.5) and resolved away from the other one (median |z| > 2.5); the paired
+    backprop - decoupled gap of the first output equals the simulator's both - none within 3 standard
+    errors, at both depths; the Euler increments fall like 1/K (slopes in [-1.3, -0.6])."""
+    import csv
+
+    from mflab.cli import main
+
+    out = tmp_path / "nfd"
+    t = time.perf_counter()
+    rc = main(["run", "nfd-limit", "--out", str(out), "--no-progress", "--set", "depths=[2,8]",
+               "--set", "euler_depths=[2,4,8,16,32]", "--set", "euler_repeats=1"])
+    assert rc in (0, None)
+    s = json.loads((out / "summary.json").read_text())
+    for mode, system in (("backprop", "both"), ("decoupled", "none")):
+        e = s[f"{mode}_vs_{system}"]
+        assert e["median_abs_z"] < 1.5 and e["max_abs_z"] < 4.5, e
+        assert e["median_abs_z_vs_other_system"] > 2.5, e
+    gap = list(csv.DictReader((out / "results" / "gap.csv").open()))
+    for r in gap:
+        assert abs(float(r["network_gap"]) - float(r["simulator_gap"])) < 3 * float(r["network_gap_se"]) + 0.002, r
+    for name, e in s["euler"].items():
+        if name.startswith("f_T") or name.startswith("G0"):
+            assert -1.3 < e["increment_slope"] < -0.6, (name, e)
+    # the same keys as the committed full run: its rows at L = 2, 8 are reproduced
+    key = lambda r: (r["depth"], r["source"], r["variant"], r["width"], r["observable"])  # noqa: E731
+    committed = {key(r): float(r["mean"]) for r in csv.DictReader((NFD_RECORD / "observables.csv").open())}
+    fresh = list(csv.DictReader((out / "results" / "observables.csv").open()))
+    assert len(fresh) > 100
+    for r in fresh:
+        assert abs(float(r["mean"]) - committed[key(r)]) < 2e-3, (key(r), r["mean"], committed[key(r)])
+    print(f"nfd-limit reduced: {time.perf_counter() - t:.0f} s")

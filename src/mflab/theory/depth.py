@@ -28,7 +28,8 @@ The tangent kernel of SGD at rates η·n on every group (depth-μP, Form A) is t
 
 readout, input layer and hidden layers; its depth limit is Φ(1) + Γ(0) ⊙ XXᵀ/d + a² ∫₀¹ Φ Γ dτ. One
 SGD step moves the outputs by −η K χ + O(η²), χ = ∂loss/∂f. This is the part of the NFD limit that
-is determined at initialisation; why training steps are not simulated is in ``docs/depth.md``.
+is determined at initialisation; the training steps are simulated by :mod:`mflab.theory.nfd`, whose
+pass 0 equals these recursions (tested).
 """
 from __future__ import annotations
 
