@@ -210,8 +210,14 @@ def _regress(Z, F, floor):
 
 
 # --- the simulator ----------------------------------------------------------------------------------
-def _simulate(sim: NFDSimulator, X, y, n_train: int, lr, key, layers: tuple, bound):
-    M, L, T1 = sim.particles, sim.depth, sim.steps + 1
+def _pass_fn(sim: NFDSimulator, X, y, n_train: int, lr, key):
+    """The pass kernel ``one_pass(st, t, given=None) -> (st, rec, coefficients)`` and the initial store.
+
+    With ``given=None`` the population coefficients of pass t (the fields' draws, the responses A, B and
+    the kernel-drift matrices D^F = e ⊙ Φ_{ℓ−1}[:, t], D^B = e ⊙ G_ℓ[:, t]) are computed from the particles
+    (the simulator). With ``given`` they are supplied, and the same updates replay particles whose
+    fields are inputs: :func:`replay_particles`, which differentiates them for the exact responses."""
+    L, T1 = sim.depth, sim.steps + 1
     Q = X.shape[0]
     S = T1 * Q
     dt = X.dtype
@@ -224,100 +230,192 @@ def _simulate(sim: NFDSimulator, X, y, n_train: int, lr, key, layers: tuple, bou
     pass_of_slot = jnp.repeat(jnp.arange(T1), Q)  # (S,)
     Kx = X @ X.T / X.shape[1]
     Kx_slots = jnp.tile(Kx, (T1, 1))  # (S, Q): row (r, μ) is K^x[μ, :]
-
     kU, kV, kF, kB = jax.random.split(key, 4)
-    U = jax.random.normal(kU, (M, Q), dt) @ _sqrt_psd(Kx, floor)[0]
-    V0 = jax.random.normal(kV, (M,), dt)
-    zeros = lambda k: jnp.zeros((k, M, T1, Q), dt)  # noqa: E731
-    store0 = dict(H=zeros(L + 1), G=zeros(L + 1), ZF=zeros(L), ZB=zeros(L), E=jnp.zeros((T1, Q), dt))
     flat = lambda a: a.reshape(a.shape[0], S)  # noqa: E731  (M, T1, Q) -> (M, S)
     cur_cols = lambda C, t: jax.lax.dynamic_slice_in_dim(C, t * Q, Q, axis=1)  # noqa: E731
     ell = jnp.arange(1, L + 1)
     fine = 1 if sim.noise_depth is None else sim.noise_depth // L
+    no_response = jnp.zeros((S, Q), dt)
 
-    def normals(base, t, l):
-        """(M, Q) standard normals of slice l at pass t: the normalised sum of its ``fine`` sub-slices'."""
+    def normals(base, t, l, m):
+        """(m, Q) standard normals of slice l at pass t: the normalised sum of its ``fine`` sub-slices'."""
         k = jax.random.fold_in(base, t)
         subs = (l - 1) * fine + 1 + jnp.arange(fine)
-        draws = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(k, j), (M, Q), dt))(subs)
+        draws = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(k, j), (m, Q), dt))(subs)
         return draws.sum(0) / jnp.sqrt(jnp.asarray(fine, dt))
 
-    def one_pass(st, t):
+    def init_store(m, U, V0):
+        zeros = lambda k: jnp.zeros((k, m, T1, Q), dt)  # noqa: E731
+        return dict(H=zeros(L + 1), G=zeros(L + 1), ZF=zeros(L), ZB=zeros(L), E=jnp.zeros((T1, Q), dt), U=U, V0=V0)
+
+    def one_pass(st, t, given=None):
+        m = st["U"].shape[0]
         past = (pass_of_slot < t).astype(dt)
         upto = (pass_of_slot <= t).astype(dt)
         e_past = st["E"].reshape(S) * past
 
-        # forward sweep ----------------------------------------------------------------------------
-        h0 = U + lr * flat(st["G"][0]) @ (e_past[:, None] * Kx_slots)
+        # forward sweep: H_ℓ = H_{ℓ−1} + s (Z^F + Ĝ_ℓ[<t] A) + η s² Ĝ_ℓ[<t] D^F ------------------------
+        h0 = st["U"] + lr * flat(st["G"][0]) @ (e_past[:, None] * Kx_slots)
 
         def fwd_layer(h, xs):
-            Hs, ZF, ZB, Gs, l = xs  # Hs: stored H_{ℓ-1}; Gs: stored Ĝ_ℓ (passes < t)
-            Hfull = jax.lax.dynamic_update_index_in_dim(Hs, h, t, axis=1)
-            P_ = flat(phi(Hfull)) * upto
-            Phi = P_.T @ P_ / M
-            xi = normals(kF, t, l)
-            z, neg = _conditional_draw(flat(ZF), Phi, past, t, Q, xi, floor)
-            branch = z
-            if fwd_on:
-                F = phi(h) - phi(Hfull[:, 0])  # control variate: φ(H(0)) is independent of Z^B
-                A = _regress(flat(ZB) * (past * train_slots), F, floor)
-                branch = branch + flat(Gs) @ A
-            drift = flat(Gs) @ (e_past[:, None] * cur_cols(Phi, t))
-            return h + s * branch + lr * s * s * drift, (h, z, neg)
+            Hs, ZF, ZB, Gs, l, gv = xs  # Hs: stored H_{ℓ-1}; Gs: stored Ĝ_ℓ (passes < t)
+            if gv is None:
+                Hfull = jax.lax.dynamic_update_index_in_dim(Hs, h, t, axis=1)
+                P_ = flat(phi(Hfull)) * upto
+                Phi = P_.T @ P_ / m
+                z, neg = _conditional_draw(flat(ZF), Phi, past, t, Q, normals(kF, t, l, m), floor)
+                A = no_response
+                if fwd_on:
+                    F = phi(h) - phi(Hfull[:, 0])  # control variate: φ(H(0)) is independent of Z^B
+                    A = _regress(flat(ZB) * (past * train_slots), F, floor)
+                D = e_past[:, None] * cur_cols(Phi, t)
+            else:
+                z, A, D, neg = gv["zf"], gv["A"], gv["DF"], jnp.zeros((), dt)
+            return h + s * (z + flat(Gs) @ A) + lr * s * s * (flat(Gs) @ D), (h, z, neg, A, D)
 
-        hL, (h_prev, zf, neg_f) = jax.lax.scan(fwd_layer, h0, (st["H"][:-1], st["ZF"], st["ZB"], st["G"][1:], ell))
+        gf = None if given is None else {k: given[k] for k in ("zf", "A", "DF")}
+        hL, (h_prev, zf, neg_f, A, DF) = jax.lax.scan(
+            fwd_layer, h0, (st["H"][:-1], st["ZF"], st["ZB"], st["G"][1:], ell, gf))
         H = st["H"].at[:, :, t].set(jnp.concatenate([h_prev, hL[None]]))
         ZFs = st["ZF"].at[:, :, t].set(zf)
 
-        # output --------------------------------------------------------------------------------------
-        V = V0 + lr * (flat(phi(H[L])) * past) @ e_past
+        # output: V(t) = V(0) + η Σ_{r<t} e_r φ(H_L(r)), f_t = E[V(t) φ(H_L(t))] -------------------------
+        V = st["V0"] + lr * (flat(phi(H[L])) * past) @ e_past
         f = jnp.mean(V[:, None] * phi(hL), axis=0)
-        e = mse_error_signal(f, y, n_train) * train
+        e = mse_error_signal(f, y, n_train) * train if given is None else given["e"]
         E = st["E"].at[t].set(e)
 
-        # backward sweep (ℓ = L … 1) ------------------------------------------------------------------
+        # backward sweep (ℓ = L … 1): Ĝ_{ℓ−1} = Ĝ_ℓ + s φ'(H_{ℓ−1}) (Z^B + φ(H_{ℓ−1}[≤t]) B + η s φ(H_{ℓ−1}[<t]) D^B)
         gL = V[:, None] * dphi(hL) * train
 
         def bwd_layer(g, xs):
-            Hs, ZF, ZB, Gs, l = xs  # Hs: H_{ℓ-1} (pass t included); Gs: stored Ĝ_ℓ (passes < t)
-            Gfull = flat(jax.lax.dynamic_update_index_in_dim(Gs, g, t, axis=1)) * upto
-            Gk = Gfull.T @ Gfull / M
-            xi = normals(kB, t, l)
-            z, neg = _conditional_draw(flat(ZB), Gk, past, t, Q, xi, floor)
+            Hs, ZF, ZB, Gs, l, gv = xs  # Hs: H_{ℓ-1} (pass t included); Gs: stored Ĝ_ℓ (passes < t)
+            if gv is None:
+                Gfull = flat(jax.lax.dynamic_update_index_in_dim(Gs, g, t, axis=1)) * upto
+                Gk = Gfull.T @ Gfull / m
+                z, neg = _conditional_draw(flat(ZB), Gk, past, t, Q, normals(kB, t, l, m), floor)
+                B = no_response
+                if bwd_on:
+                    F = g - Gfull[:, :Q]  # control variate: E[∂Ĝ(0)/∂Z^F] = 0 (gradient independence at init)
+                    B = _regress(flat(ZF) * (upto * train_slots), F, floor)
+                D = e_past[:, None] * cur_cols(Gk, t)
+            else:
+                z, B, D, neg = gv["zb"], gv["B"], gv["DB"], jnp.zeros((), dt)
             phis = flat(phi(Hs))
-            inner = z + lr * s * (phis * past) @ (e_past[:, None] * cur_cols(Gk, t))
-            if bwd_on:
-                F = g - Gfull[:, :Q]  # control variate: E[∂Ĝ(0)/∂Z^F] = 0 (gradient independence at init)
-                B = _regress(flat(ZF) * (upto * train_slots), F, floor)
-                inner = inner + (phis * upto) @ B
-            return g + s * dphi(Hs[:, t]) * inner, (g, z, neg)
+            inner = z + (phis * upto) @ B + lr * s * (phis * past) @ D
+            return g + s * dphi(Hs[:, t]) * inner, (g, z, neg, B, D)
 
-        g0, (g_l, zb, neg_b) = jax.lax.scan(bwd_layer, gL, (H[:-1], ZFs, st["ZB"], st["G"][1:], ell), reverse=True)
+        gb = None if given is None else {k: given[k] for k in ("zb", "B", "DB")}
+        g0, (g_l, zb, neg_b, B, DB) = jax.lax.scan(
+            bwd_layer, gL, (H[:-1], ZFs, st["ZB"], st["G"][1:], ell, gb), reverse=True)
         G = st["G"].at[:, :, t].set(jnp.concatenate([g0[None], g_l]))
         ZBs = st["ZB"].at[:, :, t].set(zb)
+        rec = dict(f=f, neg=jnp.minimum(jnp.min(neg_f), jnp.min(neg_b)))
+        coef = dict(A=A, B=B, DF=DF, DB=DB, e=e)
+        return dict(st, H=H, G=G, ZF=ZFs, ZB=ZBs, E=E), rec, coef
 
-        Ht = H[jnp.asarray(layers + (L,))][:, :, t]  # (k, M, Q)
-        Pt = phi(Ht)
-        rec = dict(f=f, Phi=jnp.einsum("kmp,kmq->kpq", Pt, Pt) / M, Kh=jnp.einsum("kmp,kmq->kpq", Ht, Ht) / M,
-                   G0=(g0.T @ g0 / M)[:n_train, :n_train], neg=jnp.minimum(jnp.min(neg_f), jnp.min(neg_b)))
-        return dict(H=H, G=G, ZF=ZFs, ZB=ZBs, E=E), rec
+    U = jax.random.normal(kU, (sim.particles, Q), dt) @ _sqrt_psd(Kx, floor)[0]
+    V0 = jax.random.normal(kV, (sim.particles,), dt)
+    return one_pass, init_store, init_store(sim.particles, U, V0)
+
+
+def _simulate(sim: NFDSimulator, X, y, n_train: int, lr, key, layers: tuple, bound, internals: bool = False):
+    M, L, T1 = sim.particles, sim.depth, sim.steps + 1
+    phi = sim.activation.fn
+    one_pass, _, store0 = _pass_fn(sim, X, y, n_train, lr, key)
 
     def body(carry, t):
         st, ok = carry
-        new, rec = one_pass(st, t)
+        new, rec, coef = one_pass(st, t)
+        Ht = new["H"][jnp.asarray(layers + (L,))][:, :, t]  # (k, M, Q)
+        Pt = phi(Ht)
+        g0 = new["G"][0][:, t]
+        rec.update(Phi=jnp.einsum("kmp,kmq->kpq", Pt, Pt) / M, Kh=jnp.einsum("kmp,kmq->kpq", Ht, Ht) / M,
+                   G0=(g0.T @ g0 / M)[:n_train, :n_train])
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in rec.values()]))
         finite = finite & (jnp.max(jnp.abs(rec["f"] - y)) < bound)
         psd = rec["neg"] > -sim.psd_tolerance
         good = ok & finite & psd
         st = jax.tree_util.tree_map(lambda a, b: jnp.where(good, a, b), new, st)
         code = jnp.where(ok & ~finite, 1, jnp.where(ok & ~psd, 2, 0))
-        return (st, good), (rec, good, code)
+        return (st, good), (rec, good, code) + ((coef,) if internals else ())
 
-    _, (recs, good, code) = jax.lax.scan(body, (store0, jnp.asarray(True)), jnp.arange(T1))
-    return recs, good, code
+    (st, _), out = jax.lax.scan(body, (store0, jnp.asarray(True)), jnp.arange(T1))
+    return out + ((st,) if internals else ())
 
 
-_simulate_jit = jax.jit(_simulate, static_argnums=(0, 3, 6))
+_simulate_jit = jax.jit(_simulate, static_argnums=(0, 3, 6, 8))
+
+
+class NFDInternals(NamedTuple):
+    """What :func:`simulate_internals` keeps: the population coefficients of every pass (A, B, D^F, D^B
+    of shape (passes, L, S, Q); e of shape (passes, Q)) and the final particle store (H, Ĝ over L+1 layers,
+    Z^F, Z^B over L, each (·, M, passes, Q); U (M, Q); V0 (M,))."""
+
+    coefficients: dict
+    store: dict
+
+
+def simulate_internals(sim: NFDSimulator, X, y, lr: float, key):
+    """A diagnostic run (training inputs only, no divergence handling beyond the records) that also returns
+    :class:`NFDInternals`: for cross-checks such as :func:`exact_responses`. Memory is the full store."""
+    dt = jnp.dtype(sim.dtype)
+    X, y = jnp.asarray(X, dt), jnp.asarray(y, dt).reshape(-1)
+    recs, good, code, coef, st = _simulate_jit(sim, X, y, X.shape[0], jnp.asarray(lr, dt), key, (), jnp.asarray(jnp.inf, dt),
+                                              True)
+    return recs, NFDInternals(coef, st)
+
+
+def replay_particles(sim: NFDSimulator, X, y, lr: float, internals: NFDInternals, ZF, ZB, U, V0):
+    """Re-run particles through the simulator's own pass updates with every population coefficient frozen at
+    its simulated value and the fields Z^F, Z^B (L, m, passes, Q) given as inputs. Returns the particles'
+    H and Ĝ (L+1, m, passes, Q). With the stored fields it reproduces the stored particles; its derivative
+    in the fields is each particle's exact response (:func:`exact_responses`)."""
+    dt = jnp.dtype(sim.dtype)
+    X, y = jnp.asarray(X, dt), jnp.asarray(y, dt).reshape(-1)
+    one_pass, init_store, _ = _pass_fn(sim, X, y, X.shape[0], jnp.asarray(lr, dt), jax.random.key(0))
+    c = internals.coefficients
+
+    def body(st, t):
+        given = dict(zf=ZF[:, :, t], zb=ZB[:, :, t], A=c["A"][t], B=c["B"][t], DF=c["DF"][t], DB=c["DB"][t], e=c["e"][t])
+        st, _, _ = one_pass(st, t, given)
+        return st, None
+
+    st, _ = jax.lax.scan(body, init_store(U.shape[0], U, V0), jnp.arange(sim.steps + 1))
+    return st["H"], st["G"]
+
+
+def exact_responses(sim: NFDSimulator, X, y, lr: float, internals: NFDInternals, particles: int = 1000):
+    """Forward-mode estimate of the responses on the first ``particles`` particles (a cross-check of the
+    Stein regression; cost O(L² T² P²) per particle):
+
+        A_ℓ(t; r, μ → ν) = mean_i ∂φ(H_{ℓ−1}(t, ν))/∂Z^B_ℓ(r, μ),   B_ℓ(t; …) = mean_i ∂Ĝ_ℓ(t, ν)/∂Z^F_ℓ(r, μ).
+
+    Returns dicts ``A``, ``B`` of arrays (passes, L, S, Q) in the layout of ``internals.coefficients`` (the
+    regression's values), with their standard errors ``A_se``, ``B_se`` over particles."""
+    st = internals.store
+    L, T1, Q = sim.depth, sim.steps + 1, st["U"].shape[1]
+    phi = sim.activation.fn
+
+    def one(zf, zb, u, v0):
+        def outputs(zf, zb):
+            H, G = replay_particles(sim, X, y, lr, internals, zf[:, None], zb[:, None], u[None], v0[None])
+            return phi(H[:, 0]), G[:, 0]  # (L+1, T1, Q)
+
+        dphi_dzb = jax.jacfwd(lambda zb: outputs(zf, zb)[0])(zb)  # (L+1, T1, Q, L, T1, Q)
+        dg_dzf = jax.jacfwd(lambda zf: outputs(zf, zb)[1])(zf)
+        ls = jnp.arange(L)
+        # layer ℓ = ls + 1: φ(H_{ℓ-1}) against Z^B_ℓ, Ĝ_ℓ against Z^F_ℓ; reorder to (ℓ, t, (r, μ), ν)
+        a = dphi_dzb[ls, :, :, ls]  # (L, T1, Q_out, T1, Q_in)
+        b = dg_dzf[ls + 1, :, :, ls]
+        reorder = lambda x: jnp.transpose(x, (1, 0, 3, 4, 2)).reshape(T1, L, T1 * Q, Q)  # noqa: E731
+        return reorder(a), reorder(b)
+
+    k = int(particles)
+    a, b = jax.jit(jax.vmap(one))(jnp.moveaxis(st["ZF"][:, :k], 1, 0), jnp.moveaxis(st["ZB"][:, :k], 1, 0),
+                                  st["U"][:k], st["V0"][:k])
+    se = lambda x: np.asarray(jnp.std(x, axis=0) / np.sqrt(k))  # noqa: E731
+    return {"A": np.asarray(a.mean(0)), "A_se": se(a), "B": np.asarray(b.mean(0)), "B_se": se(b)}
 
 
 def default_divergence_bound(y) -> float:
