@@ -410,3 +410,29 @@ def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
     assert r.returncode == 0 and "resuming: 4 systems done, 0 to go" in r.stderr and "decomposition done" in r.stderr
     r = mflab("run", "error-decomposition", "--quick", "--out", str(tmp_path / "bad"), "--set", "ref_log_every=7")
     assert r.returncode == 2 and "ref_log_every" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_version_config_template_and_closed_pipe(tmp_path):
+    import os
+
+    from mflab import __version__
+
+    v = mflab("--version")
+    assert v.returncode == 0 and v.stdout.startswith(f"mflab {__version__} (jax ")
+    c = mflab("config", "nfd-limit", "--quick", "--set", "seeds=3")
+    assert c.returncode == 0 and 'preset = "nfd-limit"' in c.stdout and "seeds = 3" in c.stdout
+    import tomllib
+
+    data = tomllib.loads(c.stdout)
+    assert data["depths"] == [2, 4, 8] and data["particles"] == 60000  # the quick setting, resolved
+    (tmp_path / "my.toml").write_text(c.stdout.replace("seeds = 3", "seeds = 1"))
+    bad = mflab("run", str(tmp_path / "my.toml"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "seeds" in bad.stderr  # the template is a config file `run` reads
+    wrong = mflab("config", "nfd-limitt")
+    assert wrong.returncode == 2 and "did you mean 'nfd-limit'" in wrong.stderr
+    r, w = os.pipe()
+    os.close(r)  # the reader left before anything was written, as `| head` does
+    p = subprocess.run([sys.executable, "-m", "mflab.cli", "presets"], stdout=w, stderr=subprocess.PIPE, text=True,
+                       timeout=120)
+    os.close(w)
+    assert p.returncode == 0 and "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr

@@ -219,9 +219,41 @@ def cmd_cell(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    """The resolved configuration of a preset (with --quick and --set applied) as TOML: a template for a
+    config file that ``mflab run FILE.toml`` runs."""
+    import tomli_w
+
+    from .framework.config import to_dict
+
+    _, cfg = build_config(args.preset, args.quick, args.set or [])
+    sys.stdout.write(tomli_w.dumps(to_dict(cfg)))
+    return 0
+
+
+def _version() -> str:
+    import jax
+
+    from . import __version__
+
+    return f"mflab {__version__} (jax {jax.__version__}, python {sys.version.split()[0]})"
+
+
+class _VersionAction(argparse.Action):
+    """--version, resolved only when asked (importing JAX takes a second)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, help="print the version of mflab, JAX and Python, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mflab", description="Feature learning in wide and deep networks: "
                                  "simulation and theory on one plot.")
+    ap.add_argument("--version", action=_VersionAction)
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a preset or a config.toml")
     r.add_argument("target", help="preset name (see `mflab presets`) or a config .toml file")
@@ -235,6 +267,11 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, help="sweeps: worker processes of the local Dask cluster")
     r.add_argument("--retry-failed", action="store_true", help="sweeps: rerun points that failed before")
     r.set_defaults(fn=cmd_run)
+    k = sub.add_parser("config", help="print a preset's resolved configuration as TOML (a template for a config file)")
+    k.add_argument("preset", help="preset name (see `mflab presets`)")
+    k.add_argument("--quick", action="store_true", help="the preset's quick setting")
+    k.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set seeds=4")
+    k.set_defaults(fn=cmd_config)
     p = sub.add_parser("presets", help="list built-in experiments")
     p.set_defaults(fn=cmd_presets)
     s = sub.add_parser("show", help="summarise a run directory")
@@ -262,7 +299,9 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        return args.fn(args)
+        rc = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return rc
     except MflabError as e:
         print(f"mflab: error: {e}", file=sys.stderr)
         return 2
@@ -270,6 +309,11 @@ def main(argv=None) -> int:
         print("mflab: interrupted; finished chunks are checkpointed -- rerun the same command to resume",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mflab presets | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
