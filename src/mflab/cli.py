@@ -298,6 +298,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command line never opens windows; the library leaves the backend alone
     try:
         rc = args.fn(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit

@@ -69,3 +69,29 @@ def test_unit_store_round_trips_arrays_and_json_values(tmp_path):
     with pytest.raises(MflabError):  # a file of another unit under this name is refused
         store.path("x").parent.joinpath("x.npz").write_bytes((tmp_path / "results/units/other.npz").read_bytes())
         store.load("x")
+
+
+def test_written_files_honour_the_umask(tmp_path):
+    import os
+
+    from mflab.framework.rundir import atomic_write_bytes
+
+    old = os.umask(0o002)
+    try:
+        atomic_write_bytes(tmp_path / "a" / "x.csv", b"1\n")
+        os.umask(0o077)
+        atomic_write_bytes(tmp_path / "a" / "y.csv", b"1\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a" / "x.csv").stat().st_mode & 0o777 == 0o664  # group-writable, as `open` would make it
+    assert (tmp_path / "a" / "y.csv").stat().st_mode & 0o777 == 0o600
+
+
+def test_importing_the_studies_keeps_the_users_matplotlib_backend():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import mflab.studies, mflab.framework.style; "
+            "import matplotlib.pyplot as plt; print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "svg", out.stderr

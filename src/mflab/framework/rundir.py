@@ -31,11 +31,20 @@ import tomli_w
 from ..errors import MflabError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes):
+    """Write through a temporary file and an atomic rename. The file gets the mode a plain ``open`` would
+    give it (0666 minus the umask), not the 0600 of the temporary file, so shared group folders work."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,12 +1,10 @@
-"""Shared figure style of every study: the non-interactive backend, line styles and colour maps.
-Figure functions live with their study family (``studies/<family>/plots.py``); they take plain
-arrays/tables and return a matplotlib Figure, which :meth:`RunDir.save_figure` writes."""
+"""Shared figure style of every study: line styles and colour maps. Figure functions live with their
+study family (``studies/<family>/plots.py``); they take plain arrays/tables and return a matplotlib
+Figure, which :meth:`RunDir.save_figure` writes. Importing this module leaves matplotlib's backend alone
+(a notebook keeps its own); the command line selects the non-interactive Agg backend itself."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 LINESTYLES = ["-", "--", ":", "-."]
 
