@@ -63,14 +63,11 @@ class NetworkConfig:
 
 
 def check_representable(task_cfg: TaskConfig, net_cfg: NetworkConfig):
-    """A bias-free ReLU/GELU/SiLU-type network has a linear odd part (their Hermite/Taylor odd
-    coefficients vanish beyond degree 1 for ReLU), so on the hypercube it cannot represent an odd
-    parity of order k >= 3: the posterior overlap is exactly zero. Refuse that combination."""
-    if (task_cfg.name == "parity" and task_cfg.k % 2 == 1 and task_cfg.k >= 3 and not net_cfg.bias
-            and net_cfg.activation == "relu"):
-        raise ConfigError("task.k", f"a bias-free ReLU network cannot represent an odd parity (k = {task_cfg.k}): "
-                          "relu(z) = z/2 + |z|/2 has a linear odd part",
-                          "use an even k, set network.bias = true, or an odd activation such as erf")
+    """Refuse a task the network cannot overlap at all (:func:`mflab.tasks.representability.check_representable`:
+    odd parity on bias-free ReLU/GELU/SiLU, even parity or He₂ on erf, degree > 2 on a quadratic, ...)."""
+    from ...tasks.representability import check_representable as check
+
+    check(task_cfg.build(), net_cfg.activation, net_cfg.bias, "task")
 
 
 def build_network(cfg: NetworkConfig) -> TwoLayer:
