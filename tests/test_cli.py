@@ -19,6 +19,36 @@ def mflab(*args, cwd=None):
                           timeout=300)
 
 
+# every preset's tiny run below ends in assert_shows; test_every_preset_is_shown keeps this list complete
+SHOWN_PRESETS = {"sgld-parity", "parity-phase", "hermite-index", "depth-coordinate-check", "depth-limit",
+                 "depth-transfer", "depth-coupling", "nfd-limit", "chaos-rate", "sparse-atoms", "error-decomposition"}
+
+
+def assert_shows(out, preset, *needles):
+    """`mflab show` on a finished run prints the header, the study's own summary lines (no 'None', no
+    traceback) and the figures; `--json` parses. Returns the text."""
+    assert preset in SHOWN_PRESETS
+    show = mflab("show", str(out))
+    assert show.returncode == 0 and "Traceback" not in show.stderr, show.stderr
+    lines = show.stdout.splitlines()
+    assert lines[0].startswith(f"run: {out.name}   preset: {preset}") and "status: completed" in show.stdout
+    body = [ln for ln in lines[3:] if not ln.startswith("figures:")]
+    assert body and "None" not in show.stdout, show.stdout
+    assert lines[-1].startswith("figures: ") and ".png" in lines[-1], show.stdout
+    for needle in needles:
+        assert needle in show.stdout, (needle, show.stdout)
+    js = mflab("show", str(out), "--json")
+    assert js.returncode == 0 and json.loads(js.stdout)["summary"]["status"] == "completed"
+    return show.stdout
+
+
+def test_every_preset_is_shown():
+    import mflab.studies  # noqa: F401  (registers the built-in presets)
+    from mflab.framework.presets import PRESETS
+
+    assert set(PRESETS) == SHOWN_PRESETS
+
+
 @pytest.mark.parametrize("args,needle", [
     (["run", "sgld-parity", "--set", "network.widht=4"], "did you mean 'width'"),
     (["run", "sgld-parity", "--set", "network.width=-4"], "network.width"),
@@ -60,8 +90,7 @@ def test_quick_run_writes_a_self_describing_directory(tmp_path):
     assert summary["status"] == "completed" and summary["chains"] == 4 and len(summary["points"]) == 2
     for text in [(out / f).read_text() for f in ("config.toml", "provenance.json", "summary.json")]:
         assert str(tmp_path) not in text  # no host paths
-    show = mflab("show", str(out))
-    assert show.returncode == 0 and "completed" in show.stdout and "KRR" in show.stdout
+    assert_shows(out, "sgld-parity", "KRR")
     # rerunning the resolved config into the same directory is allowed; a different one is refused
     assert mflab("run", str(out / "config.toml"), "--out", str(out), "--no-progress").returncode == 0
     r = mflab("run", "sgld-parity", "--quick", "--out", str(out), *TINY[:-2])
@@ -156,8 +185,7 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
         assert (out / f).is_file(), f
     s = json.loads((out / "summary.json").read_text())
     assert set(s["methods"]) == {"sgld", "mf", "mf-ard", "krr"}
-    show = mflab("show", str(out))  # was: TypeError in the SGLD-only table
-    assert show.returncode == 0 and "P_c" in show.stdout and "Gibbs error" in show.stdout, show.stderr
+    assert_shows(out, "parity-phase", "P_c", "Gibbs error")  # was: TypeError in the SGLD-only table
     # 2 chunks < 2·patience: the drift test cannot pass, and that must be said, not hidden
     assert s["non_converged_points"]["mf"] == 4 and "did not converge" in r.stderr
     report = (out / "report.md").read_text()
@@ -205,6 +233,7 @@ def test_hermite_index_preset_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert set(s["methods"]) == {"sgld", "mf-ard", "krr"}
+    assert_shows(out, "hermite-index")
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -228,6 +257,7 @@ def test_depth_coordinate_check_preset_runs_and_resumes(tmp_path):
     assert set(s["loglog_slopes_in_depth"]) == {"depth-mup, 1-layer blocks", "depth-mup, 2-layer blocks"}
     assert "dz_own" in s["loglog_slopes_in_depth"]["depth-mup, 2-layer blocks"]
     assert (out / "figures/coordinate_check.png").is_file() and (out / "results/points.csv").is_file()
+    assert_shows(out, "depth-coordinate-check")
     (out / "summary.json").unlink()
     r = mflab("run", "depth-coordinate-check", "--quick", "--out", str(out), "--no-progress", *tiny)
     assert r.returncode == 0 and "4 points done, 0 to go" in r.stderr
@@ -256,6 +286,7 @@ def test_depth_limit_preset_runs_and_resumes(tmp_path):
     assert s["variance_reduction_of_coupling"]["median_std_ratio"] > 1  # coupling beats independent networks
     rows = (out / "results" / "levels.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * 2 * 3 and (out / "figures" / "depth_limit.png").exists()
+    assert_shows(out, "depth-limit")
     r = mflab(*args)  # finished levels are reused
     assert r.returncode == 0 and "resuming: 3 depths done, 0 to go" in r.stderr
 
@@ -285,6 +316,7 @@ def test_depth_transfer_preset_runs_resumes_and_reports_drift(tmp_path):
     points = (out / "results" / "points.csv").read_text().splitlines()
     assert len(points) == 1 + 2 * 2 * 2 * 4 and (out / "figures" / "depth_transfer.png").exists()
     assert "test_accuracy" in points[0]
+    assert_shows(out, "depth-transfer")
     r = mflab(*args)
     assert r.returncode == 0 and "resuming: 8 cells done, 0 to go" in r.stderr
 
@@ -311,6 +343,7 @@ def test_depth_coupling_preset_runs_and_resumes(tmp_path):
     assert s["ablation_excess_vs_depth"]["x"] == [2, 4] and len(s["coupling_excess_vs_width_first_step"]["excess"]) == 2
     rows = (out / "results" / "points.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 3 * 3 and (out / "figures" / "depth_coupling.png").exists()
+    assert_shows(out, "depth-coupling")
     r = mflab(*args)
     assert r.returncode == 0 and "resuming: 4 cells done, 0 to go" in r.stderr
 
@@ -331,8 +364,7 @@ def test_nfd_limit_preset_runs_resumes_and_reports(tmp_path):
     assert "| 2 | decoupled | f_1-f_0[0] |" in report and "Euler scheme" in report
     for name in ("width_convergence", "gap_vs_depth", "euler"):
         assert (out / "figures" / f"{name}.png").exists()
-    shown = mflab("show", str(out))
-    assert shown.returncode == 0 and "backprop networks vs the 'both' system" in shown.stdout
+    assert_shows(out, "nfd-limit", "backprop networks vs the 'both' system")
     r = mflab(*args)
     assert r.returncode == 0 and "resuming: 16 runs done, 0 to go" in r.stderr, r.stderr
 
@@ -364,6 +396,7 @@ def test_chaos_rate_preset_runs_resumes_and_reports_rates(tmp_path):
     dist = (out / "results" / "distances.csv").read_text()
     assert "sliced" in dist and (out / "figures" / "chaos_rate.png").exists()
     assert len((out / "results" / "points.csv").read_text().splitlines()) == 1 + 2 * 3 * 3
+    assert_shows(out, "chaos-rate")
     r = mflab(*args)
     assert r.returncode == 0 and "resuming: 3 system sizes done, 0 to go" in r.stderr
 
@@ -389,6 +422,7 @@ def test_sparse_atoms_preset_runs_and_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["S_up"] == [3, 0] and len(s["S_hat"]) == 2 and (out / "figures" / "sparse_atoms.png").exists()
+    assert_shows(out, "sparse-atoms")
     r = mflab(*args)
     assert r.returncode == 0 and "resuming: 2 weight decays done, 0 to go" in r.stderr
     r = mflab("run", "sparse-atoms", "--quick", "--out", str(tmp_path / "bad"), "--set", "lams=[0.1,-1]")
@@ -406,6 +440,7 @@ def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
     assert s["max_relative_closure_error"] < 1e-9 and s["hermite_tail"]["unrealizable"] == pytest.approx(0.09)
     assert len((out / "results" / "table.csv").read_text().splitlines()) == 1 + 2 * 2 * 2 * 2
     assert (out / "figures" / "error_decomposition.png").exists()
+    assert_shows(out, "error-decomposition")
     r = mflab(*args)
     assert r.returncode == 0 and "resuming: 4 systems done, 0 to go" in r.stderr and "decomposition done" in r.stderr
     r = mflab("run", "error-decomposition", "--quick", "--out", str(tmp_path / "bad"), "--set", "ref_log_every=7")

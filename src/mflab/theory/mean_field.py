@@ -245,6 +245,87 @@ class FieldDrift:
         return (drift < self.tol) | ~trace.values["alive"][:, -1]
 
 
+class MFConvergenceWarning(UserWarning):
+    """The MF / MF-ARD iteration stopped at ``max_iter`` with its field still drifting (or diverged)."""
+
+
+class MFSolution(NamedTuple):
+    """What :func:`mf_solve` returns: the final (guarded) state and its convergence record."""
+
+    state: Guarded
+    converged: bool
+    drift: float  # relative RMS change of the chunk-averaged field between the last two windows
+    iterations: int
+    residuals: np.ndarray  # per iteration
+    diverged: bool
+
+
+def mf_solve(mf: MeanField, data: TrainData, noise: PosteriorNoise, key, *, max_iter: int = 2000, chunk: int = 50,
+             patience: int = 4, tol: float = 0.02, state: Guarded | None = None,
+             on_nonconvergence: str = "warn") -> MFSolution:
+    """Iterate the MF / MF-ARD solver until its field settles, and say whether it did.
+
+    Runs ``chunk`` iterations at a time (each chunk one :func:`mf_run`), averages the field on the training
+    points over each chunk, and stops when the averages of the last ``patience`` chunks and of the
+    ``patience`` before differ by less than ``tol`` in RMS relative to RMS(y) (:class:`FieldDrift`, the
+    phase study's test). ``on_nonconvergence``: ``"warn"`` (an :class:`MFConvergenceWarning` naming the drift
+    and the fix), ``"raise"`` (a :class:`~mflab.errors.MflabError`) or ``"ignore"``; a diverged solver is
+    treated the same way. Non-converged answers depend on the particle count and the budget, so compare
+    them only with this flag in hand.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from mflab.theory.mean_field import MeanField, mf_solve
+    >>> from mflab.conventions import posterior_noise
+    >>> from mflab.dynamics import TrainData
+    >>> X = jax.random.normal(jax.random.key(0), (20, 3)); y = jnp.sign(X[:, 0])
+    >>> sol = mf_solve(MeanField.create("relu", 64, particles=16), TrainData(X, y, jnp.full(20, 1 / 20)),
+    ...                posterior_noise(0.3), jax.random.key(1), max_iter=400, chunk=20, on_nonconvergence="ignore")
+    >>> sorted(sol._fields)
+    ['converged', 'diverged', 'drift', 'iterations', 'residuals', 'state']
+    """
+    import warnings
+
+    from ..errors import MflabError
+
+    for name, v in (("max_iter", max_iter), ("chunk", chunk), ("patience", patience)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ConfigError(name, f"must be a positive integer, got {v!r}", f"e.g. {name} = {dict(max_iter=2000, chunk=50, patience=4)[name]}")
+    if not tol > 0:
+        raise ConfigError("tol", f"must be > 0, got {tol!r}", "e.g. tol = 0.02 (2 % of RMS(y))")
+    if on_nonconvergence not in ("warn", "raise", "ignore"):
+        raise ConfigError("on_nonconvergence", f"unknown choice '{on_nonconvergence}'", "use 'warn', 'raise' or 'ignore'")
+    check_posterior_noise(noise, "mf_solve")
+    P, d = data.X.shape
+    if state is None:
+        state = mf_init(mf, jax.random.fold_in(key, 0x5EED), d, P, data.X.dtype)
+    test = FieldDrift(int(patience), float(tol), np.array([float(jnp.sqrt(jnp.mean(data.y**2))) or 1.0]))
+    run = jax.jit(lambda s, k: mf_run(mf, s, k, data, noise, int(chunk), observe=lambda st: st.field))
+    fields, residuals, drift, it = [], [], np.inf, 0
+    while it < max_iter:
+        state, res, obs = run(state, key)  # keys fold_in(key, t) with t the state's accepted steps
+        it += int(chunk)
+        fields.append(np.asarray(jnp.mean(obs, axis=0)))
+        residuals.append(np.asarray(res))
+        if not bool(state.alive):
+            break
+        drift = test.drift(np.array(fields), 0)
+        if drift < tol:
+            break
+    diverged = not bool(state.alive)
+    converged = (not diverged) and drift < tol
+    sol = MFSolution(state, converged, float(drift), it, np.concatenate(residuals), diverged)
+    if not converged and on_nonconvergence != "ignore":
+        why = (f"diverged at iteration {int(state.diverged_at)}" if diverged else
+               f"did not converge in {it} iterations: the field still drifts by {drift:.3g} of RMS(y) > tol = {tol:g}")
+        fix = ("fix: lower mf.lr" if diverged else
+               "fix: raise max_iter, or raise particles (less Monte-Carlo noise in the drift), or relax tol")
+        msg = f"MF{'-ARD' if mf.ard else ''} solver {why}; {fix}"
+        if on_nonconvergence == "raise":
+            raise MflabError(msg)
+        warnings.warn(msg, MFConvergenceWarning, stacklevel=2)
+    return sol
+
+
 def mf_predict(mf: MeanField, state: MFState | Guarded, X):
     """⟨f⟩(X) = Σ_b c_b φ(w_b·x)."""
     return mf.activation.fn(X @ state.W.T) @ state.c
