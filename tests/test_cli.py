@@ -471,3 +471,21 @@ def test_version_config_template_and_closed_pipe(tmp_path):
                        timeout=120)
     os.close(w)
     assert p.returncode == 0 and "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
+
+
+def test_run_directories_of_reruns_and_overrides(tmp_path):
+    """Rerunning a run's own config.toml resumes that run's directory; a run with --set overrides and no
+    --out gets its own directory (preset name plus a hash of the overrides), so runs with other overrides
+    are not refused; an empty --out is an error naming it."""
+    out = tmp_path / "mine"
+    assert mflab("run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY).returncode == 0
+    r = mflab("run", str(out / "config.toml"), "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0 and f"resuming sgld-parity -> {out}" in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists()
+    a = mflab("run", "sgld-parity", "--quick", "--no-progress", *TINY, cwd=tmp_path)
+    b = mflab("run", "sgld-parity", "--quick", "--no-progress", *TINY[:-2], "--set", "sgld.chunk_steps=200", cwd=tmp_path)
+    assert a.returncode == 0 and b.returncode == 0, (a.stderr, b.stderr)
+    dirs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(dirs) == 2 and all(d.startswith("sgld-parity-quick-") for d in dirs), dirs
+    e = mflab("run", "sgld-parity", "--quick", "--out", "", cwd=tmp_path)
+    assert e.returncode == 2 and "'--out'" in e.stderr and "Traceback" not in e.stderr

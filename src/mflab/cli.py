@@ -79,6 +79,25 @@ def cmd_sweep(args, data: dict) -> int:
     return 0
 
 
+def default_out(args, preset_name: str) -> Path:
+    """The run directory: ``--out``; else the directory of a run's own ``config.toml`` (rerunning it resumes
+    there); else ``runs/<preset>[-quick]``, with a short hash of the ``--set`` overrides appended when there
+    are any (so an override run and a plain one do not claim the same directory)."""
+    import hashlib
+
+    if args.out is not None:
+        if not str(args.out).strip():
+            raise ConfigError("--out", "is empty", "name a directory, e.g. --out runs/my-run (or leave --out out)")
+        return Path(args.out)
+    target = Path(args.target)
+    if target.name == "config.toml" and (target.parent / "provenance.json").is_file():
+        return target.parent
+    name = preset_name + ("-quick" if args.quick else "")
+    if args.set:
+        name += "-" + hashlib.sha1("\n".join(sorted(args.set)).encode()).hexdigest()[:8]
+    return Path("runs") / name
+
+
 def cmd_run(args) -> int:
     from .framework.config import to_dict
     from .framework.rundir import RunDir
@@ -91,7 +110,7 @@ def cmd_run(args) -> int:
         raise MflabError("--executor, --scheduler and --retry-failed apply to sweep files; "
                          "fix: add a [sweep] table to the config (see docs/sweeps.md)")
     preset, cfg = build_config(args.target, args.quick, args.set or [], data)
-    out = Path(args.out) if args.out else Path("runs") / (preset.name + ("-quick" if args.quick else ""))
+    out = default_out(args, preset.name)
     rd = RunDir(out)
     resumed = rd.prepare(to_dict(cfg), force=args.force)
     print(f"mflab: {'resuming' if resumed else 'running'} {preset.name} -> {out}", file=sys.stderr)
