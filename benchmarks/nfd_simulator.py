@@ -137,9 +137,27 @@ def network_cost(X, y, L, steps, widths=(256, 512, 1024), seeds=8):
         v = tr["f"][:, steps, 0] - tr["f"][:, 0, 0]
         means.append(v.mean())
         sds.append(v.std(ddof=1))
-    c, _ = np.polyfit(1 / np.asarray(widths, float), means, 1)
+    c, _ = np.polyfit(1 / np.asarray(widths, float), means, 1)  # (compile excluded: the jitted function is cached)
     sigma1 = float(np.mean(np.asarray(sds) * np.sqrt(widths)))
     return float(c), sigma1, dict(zip(widths, secs))
+
+
+def peak_memory(M, L, steps, P=3):
+    """Peak resident memory of a fresh process during one simulation, above what it held after a tiny
+    warm-up run (imports, JAX runtime), against NFDSimulator.memory_bytes (what check_memory refuses on)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import resource, jax, json; from nfd_simulator import task; from mflab.theory.nfd import NFDSimulator, simulate;"
+            f"X, y = task({P}); simulate(NFDSimulator.create(2, 1, 1000), X, y, 0.5, jax.random.key(0));"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            f"sim = NFDSimulator.create({L}, {steps}, {M}); simulate(sim, X, y, 0.5, jax.random.key(0));"
+            f"print(json.dumps([base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, sim.memory_bytes({P})]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
+    base, peak, est = json.loads(out.stdout.strip().splitlines()[-1])
+    return (peak - base) * 1024, est
 
 
 def main():
@@ -182,6 +200,11 @@ def main():
     print(f"plain numpy implementation (M = {M}, L = {L}, T = 3): median {np.median(t_np):.2f} s "
           f"[{min(t_np):.2f}, {max(t_np):.2f}]; mflab {np.median(ts):.2f} s -> ratio {np.median(t_np) / np.median(ts):.2f}")
 
+    for M, L in ((200_000, 16), (100_000, 32), (100_000, 64)):
+        used, est = peak_memory(M, L, 3)
+        print(f"memory M = {M}, L = {L}, T = 3, P = 3: peak RSS above the JAX import {used / 2**20:.0f} MiB, "
+              f"estimate (memory_bytes) {est / 2**20:.0f} MiB -> ratio {used / est:.2f}")
+
     # equal accuracy: the simulator's Monte-Carlo error against networks' bias and seed noise (L = 8)
     L, steps, M = 8, 3, 100_000
     sim = NFDSimulator.create(L, steps, M)
@@ -192,15 +215,17 @@ def main():
     c, sigma1, secs = network_cost(X, y, L, steps)
     n_star = 2 * abs(c) / eps
     widths = sorted(secs)
-    # time of one network at n*: extrapolate the measured per-network time ∝ n² from the largest width
-    t_star = secs[widths[-1]] * max(n_star / widths[-1], 1.0) ** 2
+    # time of one network at n*: extrapolated from the largest measured width, between ∝ n (what the measured
+    # widths show at P = 3, where the n² matmuls do not dominate yet) and ∝ n² (the asymptotic cost)
+    grow = max(n_star / widths[-1], 1.0)
+    t_lo, t_hi = secs[widths[-1]] * grow, secs[widths[-1]] * grow**2
     S_star = max((2 * sigma1 / eps) ** 2 / max(n_star, widths[0]), 1.0)
     print(f"equal accuracy (f_T - f_0, input 0; L = {L}, T = {steps}): simulator M = {M}: {np.median(ts):.2f} s, "
           f"Monte-Carlo error {eps:.4f} (spread over {len(d)} keys)")
     print(f"  networks: bias c/n with c = {c:+.3f}, seed spread sigma_1/sqrt(n) with sigma_1 = {sigma1:.3f}; "
           f"time per network {', '.join(f'n={n}: {1e3 * s:.0f} ms' for n, s in secs.items())}")
-    print(f"  to reach {eps:.4f}: n* = {n_star:.0f}, {S_star:.0f} seeds -> {S_star * t_star:.1f} s of networks "
-          f"= {S_star * t_star / np.median(ts):.1f} x the simulator")
+    print(f"  to reach {eps:.4f}: n* = {n_star:.0f}, {S_star:.0f} seeds -> {S_star * t_lo:.0f}-{S_star * t_hi:.0f} s of "
+          f"networks = {S_star * t_lo / np.median(ts):.0f}-{S_star * t_hi / np.median(ts):.0f} x the simulator")
 
 
 if __name__ == "__main__":

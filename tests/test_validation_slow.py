@@ -101,7 +101,7 @@ def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
             assert -1.3 < e["increment_slope"] < -0.6, (name, e)
     # the same keys as the committed full run: its rows at L = 2, 8 are reproduced
     key = lambda r: (r["depth"], r["source"], r["variant"], r["width"], r["observable"])  # noqa: E731
-    committed = {key(r): float(r["mean"]) for r in csv.DictReader((NFD_RECORD / "observables.csv").open())}
+    committed = {key(r): float(r["mean"]) for r in csv.DictReader((NFD_RECORD / "results" / "observables.csv").open())}
     fresh = list(csv.DictReader((out / "results" / "observables.csv").open()))
     assert len(fresh) > 100
     for r in fresh:

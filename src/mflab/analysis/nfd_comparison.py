@@ -15,6 +15,8 @@ simulator's value is compared with it in units of the combined standard error.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,43 +55,45 @@ def network_trajectories(net: ResNet, X, y, lr: float, steps: int, keys, layers:
     if net.mode not in NETWORK_MODES or net.block_layers != 1:
         raise ConfigError("mode", f"the NFD comparison trains one-layer-block networks in modes {NETWORK_MODES}, "
                           f"got mode '{net.mode}' with {net.block_layers}-layer blocks",
-                          "use mode 'backprop' or 'decoupled' and block_layers = 1")
-    data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
-    if net.mode == "ablate-coupling":
-        return _ablated_trajectories(net, X, y, lr, steps, keys, layers)
+                          "use mode 'backprop', 'decoupled' or 'ablate-coupling' and block_layers = 1")
+    return {k: np.asarray(v) for k, v in _trajectories_fn(net, int(steps), tuple(layers))(X, y, jnp.asarray(lr, X.dtype),
+                                                                                        keys).items()}
 
-    def one(key):
+
+@functools.lru_cache(maxsize=32)
+def _trajectories_fn(net: ResNet, steps: int, layers: tuple):
+    """One compiled function per (network, steps, layers): repeated calls (seed batches, benchmarks) reuse it."""
+    if net.mode == "ablate-coupling":
+        from .reused_weight_coupling import history_train
+
+        def ablated(key, X, y, lr):
+            params = net.init(key, X.shape[1], X.dtype)
+            st = history_train(net, params, X, y, lr, steps, swap="coupling")
+            first, last = (network_observables(net, p, X, layers) for p in (params, st.params))
+            out = {}
+            for k in ("Phi", "Kh"):
+                mid = jnp.full((max(steps - 1, 0),) + first[k].shape, jnp.nan, X.dtype)
+                out[k] = jnp.concatenate([first[k][None], mid, last[k][None]])[:steps + 1]
+            out["G0"] = jnp.full((steps + 1,) + first["G0"].shape, jnp.nan, X.dtype)
+            out["f"] = st.state.outputs
+            out["alive"] = st.alive
+            return out
+
+        # seeds run sequentially (lax.map): vmapping the history trainer's loops hung XLA:CPU (jax 0.10.2)
+        return jax.jit(lambda X, y, lr, keys: jax.lax.map(lambda k: ablated(k, X, y, lr), keys))
+
+    def one(key, X, y, lr):
+        data = TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
         params = net.init(key, X.shape[1], X.dtype)
         kernel = train_kernel(net, params)
         obs = lambda p: network_observables(net, p, X, layers)  # noqa: E731
-        st, recs = trajectory(kernel, kernel.init(params), None, jnp.asarray(lr, X.dtype), data, steps,
-                              record=lambda s, info: obs(s.params))
+        st, recs = trajectory(kernel, kernel.init(params), None, lr, data, steps, record=lambda s, info: obs(s.params))
         first = obs(params)
         out = {k: jnp.concatenate([first[k][None], recs[k]]) for k in first}
         out["alive"] = st.alive
         return out
 
-    return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(keys).items()}
-
-
-def _ablated_trajectories(net, X, y, lr, steps, keys, layers):
-    from .reused_weight_coupling import history_train
-
-    def one(key):
-        params = net.init(key, X.shape[1], X.dtype)
-        st = history_train(net, params, X, y, lr, steps, swap="coupling")
-        first, last = (network_observables(net, p, X, layers) for p in (params, st.params))
-        out = {}
-        for k in ("Phi", "Kh"):
-            mid = jnp.full((max(steps - 1, 0),) + first[k].shape, jnp.nan, X.dtype)
-            out[k] = jnp.concatenate([first[k][None], mid, last[k][None]])[:steps + 1]
-        out["G0"] = jnp.full((steps + 1,) + first["G0"].shape, jnp.nan, X.dtype)
-        out["f"] = st.state.outputs
-        out["alive"] = st.alive
-        return out
-
-    # seeds run sequentially (lax.map): vmapping the history trainer's loops hung XLA:CPU (jax 0.10.2)
-    return {k: np.asarray(v) for k, v in jax.jit(lambda ks: jax.lax.map(one, ks))(keys).items()}
+    return jax.jit(lambda X, y, lr, keys: jax.vmap(one, in_axes=(0, None, None, None))(keys, X, y, lr))
 
 
 def width_extrapolation(widths, values) -> dict:
