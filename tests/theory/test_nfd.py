@@ -138,7 +138,8 @@ def test_bad_inputs_and_memory_are_refused_up_front():
     X = inputs(np.float32)
     for kwargs, field in ((dict(lr=-0.1), "lr"), (dict(lr=float("nan")), "lr"), (dict(y=Y[:2]), "y"),
                           (dict(X_test=np.ones((1, 3))), "X_test"), (dict(taus=(1.5,)), "taus"),
-                          (dict(X=X[:, :, None]), "X"), (dict(y=np.array([1.0, np.nan, 0.0])), "y")):
+                          (dict(X=X[:, :, None]), "X"), (dict(y=np.array([1.0, np.nan, 0.0])), "y"),
+                          (dict(X_test=np.full((1, 8), np.inf)), "X_test")):
         args = dict(X=X, y=Y, lr=0.5, key=jax.random.key(0)) | kwargs
         with pytest.raises(ConfigError) as e:
             simulate(sim, **args)

@@ -448,9 +448,6 @@ def simulate(sim: NFDSimulator, X, y, lr: float, key, X_test=None, taus=(), chec
         raise ConfigError("X", f"must be a (P, d) array of inputs, got shape {tuple(X.shape)}", "pass P >= 1 rows")
     if y.shape[0] != X.shape[0]:
         raise ConfigError("y", f"has {y.shape[0]} targets for {X.shape[0]} inputs", "one target per input row")
-    for name, v in (("X", X), ("y", y)):
-        if not bool(jnp.all(jnp.isfinite(v))):
-            raise ConfigError(name, "contains NaN or inf", f"pass finite {name}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ConfigError("lr", f"must be a finite number > 0, got {lr!r}", "e.g. lr = 0.5")
     P = X.shape[0]
@@ -460,6 +457,10 @@ def simulate(sim: NFDSimulator, X, y, lr: float, key, X_test=None, taus=(), chec
         if X_test.ndim != 2 or X_test.shape[1] != X.shape[1]:
             raise ConfigError("X_test", f"must be (Q, {X.shape[1]}), got shape {tuple(X_test.shape)}",
                               "test inputs have the training inputs' dimension")
+    for name, v in (("X", X), ("y", y), ("X_test", X_test)):
+        if v is not None and not bool(jnp.all(jnp.isfinite(v))):
+            raise ConfigError(name, "contains NaN or inf", f"pass finite {name}")
+    if X_test is not None:
         X = jnp.concatenate([X, X_test])
     layers = []
     for tau in taus:
