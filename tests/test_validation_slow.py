@@ -101,9 +101,11 @@ def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
             assert -1.3 < e["increment_slope"] < -0.6, (name, e)
     # the same keys as the committed full run: its rows at L = 2, 8 are reproduced
     key = lambda r: (r["depth"], r["source"], r["variant"], r["width"], r["observable"])  # noqa: E731
-    committed = {key(r): float(r["mean"]) for r in csv.DictReader((NFD_RECORD / "results" / "observables.csv").open())}
+    num = lambda x: float(x) if x else float("nan")  # noqa: E731  (NaN cells: kernels the ablated mode does not record)
+    committed = {key(r): num(r["mean"]) for r in csv.DictReader((NFD_RECORD / "results" / "observables.csv").open())}
     fresh = list(csv.DictReader((out / "results" / "observables.csv").open()))
     assert len(fresh) > 100
-    for r in fresh:
-        assert abs(float(r["mean"]) - committed[key(r)]) < 2e-3, (key(r), r["mean"], committed[key(r)])
+    for r in fresh:  # measured: within 4e-5 (float32 rounding of other batch shapes), NaN exactly where committed
+        a, b = num(r["mean"]), committed[key(r)]
+        assert (a != a and b != b) or abs(a - b) < 2e-4, (key(r), a, b)
     print(f"nfd-limit reduced: {time.perf_counter() - t:.0f} s")
