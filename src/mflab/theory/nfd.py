@@ -77,7 +77,7 @@ class NFDResult(NamedTuple):
     layers: tuple  # the layer indices ℓ of the Phi / Kh rows (τ = ℓ / L)
     passes_done: int
     stop_reason: str
-    min_eig_ratio: float  # most negative eigenvalue / scale over all conditional covariances (≈ 0)
+    min_eig_ratio: float  # min over the conditional covariances of λ_min / λ_max (< 0: the PSD diagnostic)
 
 
 @dataclass(frozen=True)
