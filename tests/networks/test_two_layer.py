@@ -90,3 +90,17 @@ def test_a_user_activation_registers_by_name_and_declares_its_properties():
     finally:
         ACTIVATIONS.pop("softplus-test")
     assert get_activation("relu").step_derivative and not get_activation("relu").smooth
+
+
+@pytest.mark.parametrize("kwargs, field", [(dict(gamma=1e10), "gamma"), (dict(gamma=-20.0), "gamma"),
+                                           (dict(gamma=float("nan")), "gamma"), (dict(sigma_w=1e300), "sigma_w"),
+                                           (dict(sigma_a=float("inf")), "sigma_a")])
+def test_nonsense_scales_are_refused_in_one_line(kwargs, field):
+    """gamma = 1e10 made the output exactly 0 and sigma_w = 1e300 crashed (issue 18, fuzzer)."""
+    from mflab.errors import ConfigError
+    from mflab.networks import TwoLayer
+
+    with pytest.raises(ConfigError) as e:
+        TwoLayer.create(512, "relu", "ntk", **kwargs)
+    assert e.value.field == field and "\n" not in str(e.value)
+    TwoLayer.create(512, "relu", "ntk", gamma=1.0, sigma_w=100.0)  # ordinary values pass

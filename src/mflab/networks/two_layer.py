@@ -6,6 +6,8 @@ N×P), which keeps one chain's activations cache-resident and costs two matmuls 
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -52,9 +54,18 @@ class TwoLayer:
         for name, v in (("sigma_a", sigma_a), ("sigma_w", sigma_w), ("sigma_b", sigma_b)):
             if not v > 0:
                 raise ConfigError(f"{name}", f"must be > 0, got {v!r}", "prior standard deviations are positive")
+            if not v <= 1e6:  # also catches inf and NaN
+                raise ConfigError(f"{name}", f"must be a finite standard deviation <= 1e6, got {v!r} (its variance "
+                                  "overflows float32 sampling and the Langevin drift)", "e.g. 1.0")
         par = parametrization if isinstance(parametrization, Parametrization) else get_parametrization(parametrization)
         if gamma is not None:
+            if not (isinstance(gamma, (int, float)) and math.isfinite(gamma)):
+                raise ConfigError("gamma", f"must be a finite number, got {gamma!r}", "e.g. 0.5 (NTK) or 1.0 (mean field)")
             par = par.replace_gamma(gamma)
+        scale = float(width) ** (-par.gamma)
+        if not 1e-12 <= scale <= 1e12:
+            raise ConfigError("gamma", f"gives the output multiplier N^-gamma = {scale:.1e} at N = {int(width)}: the "
+                              "network output is numerically 0 or unbounded", "use gamma in [0, 1] (0.5 NTK, 1 mean field)")
         return TwoLayer(int(width), get_activation(activation), par, float(sigma_a), float(sigma_w), float(sigma_b), bool(bias))
 
     # -- scalings ---------------------------------------------------------------------------
