@@ -91,7 +91,9 @@ def test_quick_run_writes_a_self_describing_directory(tmp_path):
     assert summary["status"] == "completed" and summary["chains"] == 4 and len(summary["points"]) == 2
     for text in [(out / f).read_text() for f in ("config.toml", "provenance.json", "summary.json")]:
         assert str(tmp_path) not in text  # no host paths
-    assert_shows(out, "sgld-parity", "KRR")
+    assert_shows(out, "sgld-parity", "KRR", "Gibbs")
+    for p in summary["points"]:  # both errors, SGLD and KRR: the Gibbs error adds the posterior spread
+        assert p["test_mse_gibbs"] > p["test_mse_mean"] > 0 and p["krr_test_mse_gibbs"] > p["krr_test_mse_mean"] > 0
     # rerunning the resolved config into the same directory is allowed; a different one is refused
     assert mflab("run", str(out / "config.toml"), "--out", str(out), "--no-progress").returncode == 0
     r = mflab("run", "sgld-parity", "--quick", "--out", str(out), *TINY[:-2])
@@ -186,13 +188,18 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
         assert (out / f).is_file(), f
     s = json.loads((out / "summary.json").read_text())
     assert set(s["methods"]) == {"sgld", "mf", "mf-ard", "krr"}
-    assert_shows(out, "parity-phase", "P_c", "Gibbs error")  # was: TypeError in the SGLD-only table
+    assert_shows(out, "parity-phase", "P_c", "posterior mean", "Gibbs")  # was: TypeError in the SGLD-only table
     # 2 chunks < 2·patience: the drift test cannot pass, and that must be said, not hidden
     assert s["non_converged_points"]["mf"] == 4 and "did not converge" in r.stderr
     report = (out / "report.md").read_text()
     assert "non-converged points: 4" in report and "P_c" in report
     rows = (out / "results/points.csv").read_text().splitlines()
-    assert rows[0].startswith("method,n_train,kappa,replica,overlap,test_mse,converged") and len(rows) == 1 + 4 * 4
+    assert rows[0].startswith("method,n_train,kappa,replica,overlap,test_mse_mean,test_mse_gibbs,converged") and len(rows) == 1 + 4 * 4
+    import csv
+
+    for row in csv.DictReader((out / "results/points.csv").open()):  # Gibbs = error of the mean + spread
+        gibbs, mean = float(row["test_mse_gibbs"]), float(row["test_mse_mean"])
+        assert gibbs >= mean - 1e-6 and (gibbs > mean or row["method"] not in ("sgld", "krr")), row
     trace = (out / "results/trace_sgld.csv").read_text().splitlines()
     assert len(trace) == 1 + 4 * 3  # 4 chains, steps 0, 50, 100
     e = s["sgld_equilibration"]
@@ -490,3 +497,69 @@ def test_run_directories_of_reruns_and_overrides(tmp_path):
     assert len(dirs) == 2 and all(d.startswith("sgld-parity-quick-") for d in dirs), dirs
     e = mflab("run", "sgld-parity", "--quick", "--out", "", cwd=tmp_path)
     assert e.returncode == 2 and "'--out'" in e.stderr and "Traceback" not in e.stderr
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+HUGE = "[" + ",".join(["1.5"] * 20000) + "]"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (lambda t: ["run", _write(t, "p5.toml", "preset = 5\n")], "'preset': must be a preset name"),
+    (lambda t: ["run", _write(t, "pl.toml", 'preset = ["a"]\n')], "'preset': must be a preset name"),
+    (lambda t: ["run", "sgld-parity", "--set", "seed=99999999999999999999"], "'seed': 99999999999999999999 does not fit"),
+    (lambda t: ["run", "sgld-parity", "--set", "seed=4294967296"], "'seed': must be <= 4294967295"),
+    (lambda t: ["run", "sgld-parity", "--quick", "--set", "sgld.steps=1000000000000"], "'sgld.steps': must be <="),
+    (lambda t: ["run", "sgld-parity", "--set", "network.width=10000000"], "'network.width': width N = 10000000"),
+    (lambda t: ["run", "sgld-parity", "--set", "task.n_train=100000000"], "'task.n_train'"),
+    (lambda t: ["run", "sgld-parity", "--set", "task.d=1000000"], "'task.d'"),
+    (lambda t: ["run", "sgld-parity", "--set", f"network.width={HUGE}"], "'network.width': must be an integer"),
+    (lambda t: ["cell", "--tau", "inf"], "'--tau': must be a finite number"),
+    (lambda t: ["cell", "--d-max", "0"], "'--d-max': must be an integer >= 1"),
+    (lambda t: ["cell", "--orbit-restarts", "-1"], "'--orbit-restarts'"),
+    (lambda t: ["cell", "--amplitudes", "nan,1"], "'--amplitudes': needs finite numbers"),
+    (lambda t: ["run", _write(t, "s.toml", 'preset = "sgld-parity"\n[sweep]\nquick = true\n'), "--out", str(t / "o"),
+                "--executor", "dask", "--scheduler", "not a url"], "is not a scheduler address"),
+    (lambda t: ["run", _write(t, "s7.toml", 'preset = "sgld-parity"\n[sweep]\nseeds = 10000000\n')],
+     "expands to 10,000,000 points"),
+])
+def test_what_the_fuzzer_found_gets_one_line(tmp_path, capsys, args, needle):
+    """Inputs that crashed or were accepted before (issue 18's attack): one line naming the field, exit 2,
+    no traceback, at most 400 characters however long the input."""
+    from mflab.cli import main
+
+    assert main(args(tmp_path)) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("mflab: error:") and needle in err[0], err
+    assert len(err[0]) <= 420
+
+
+def test_show_on_damaged_files_is_one_line(tmp_path, capsys):
+    from mflab.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text("garbage")
+    assert main(["show", str(run)]) == 2 and "config.toml' is damaged" in capsys.readouterr().err
+    (run / "config.toml").write_text('preset = "sgld-parity"\n')
+    (run / "summary.json").write_text("{")
+    assert main(["show", str(run)]) == 2 and "summary.json' is damaged" in capsys.readouterr().err
+
+
+def test_an_unexpected_exception_is_one_line_unless_asked(monkeypatch, capsys):
+    import mflab.cli as cli
+
+    def boom(args):
+        raise IndexError("deep inside")
+
+    monkeypatch.setattr(cli, "cmd_presets", boom)
+    assert cli.main(["presets"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error: IndexError: deep inside" in err[0] and "MFLAB_TRACEBACK=1" in err[0]
+    monkeypatch.setenv("MFLAB_TRACEBACK", "1")
+    with pytest.raises(IndexError):
+        cli.main(["presets"])

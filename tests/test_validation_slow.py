@@ -48,7 +48,8 @@ def test_reduced_published_parity_setting(tmp_path):
     import csv
 
     rows = list(csv.DictReader((rd.path / "results/points.csv").open()))
-    got = {m: {int(r["n_train"]): {"m_S": float(r["overlap"]), "test_mse": float(r["test_mse"])}
+    got = {m: {int(r["n_train"]): {"m_S": float(r["overlap"]), "test_mse": float(r["test_mse_gibbs"]),
+                                   "test_mse_of_posterior_mean": float(r["test_mse_mean"])}
                for r in rows if r["method"] == m} for m in ("sgld", "mf", "mf-ard", "krr")}
     summary = json.loads((rd.path / "summary.json").read_text())
     record = {"setting": sets, "wall_seconds": wall, "published_sgld": PUBLISHED, "published_mf": PUBLISHED_MF,

@@ -51,6 +51,7 @@ def build_config(target: str, quick: bool, sets: list[str], data: dict | None = 
 
 
 def cmd_sweep(args, data: dict) -> int:
+    from .framework.rundir import folder_lock
     from .framework.sweeps.executors import check_executor, make_executor
     from .framework.sweeps.store import SweepStore
     from .framework.sweeps.spec import load_sweep
@@ -62,20 +63,33 @@ def cmd_sweep(args, data: dict) -> int:
         data["sweep"]["quick"] = True  # stored in sweep.toml, so `mflab show` expands the same points
     sw = load_sweep(data)
     check_executor(args.executor, args.scheduler, args.workers)
+    if args.out is not None and not str(args.out).strip():
+        raise ConfigError("--out", "is empty", "name a directory, e.g. --out runs/my-sweep (or leave --out out)")
     out = Path(args.out) if args.out else Path("runs") / Path(args.target).stem
     store = SweepStore(out)
-    removed = store.open(data, force=args.force)
-    if removed:
-        print(f"mflab: removed {removed} partly written point(s); they will be recomputed", file=sys.stderr)
-    print(f"mflab: sweep {sw.preset.name} ({len(sw.points)} points, executor {args.executor}) -> {out}",
-          file=sys.stderr)
-    executor = make_executor(args.executor, args.scheduler, args.workers)
     try:
-        summary = run_sweep(sw, store, executor, retry_failed=args.retry_failed, progress=not args.no_progress)
-    finally:
-        executor.close()
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MflabError(f"cannot create the sweep directory '{out}' ({e.strerror or type(e).__name__}); "
+                         "fix: choose a writable --out") from None
+    with folder_lock(out, "sweep directory"):
+        removed = store.open(data, force=args.force)
+        if removed:
+            print(f"mflab: removed {removed} partly written point(s); they will be recomputed", file=sys.stderr)
+        print(f"mflab: sweep {sw.preset.name} ({len(sw.points)} points, executor {args.executor}) -> {out}",
+              file=sys.stderr)
+        executor = make_executor(args.executor, args.scheduler, args.workers)
+        try:
+            summary = run_sweep(sw, store, executor, retry_failed=args.retry_failed, progress=not args.no_progress)
+        finally:
+            executor.close()
     print(f"mflab: sweep {summary['status']}: {summary['done']}/{summary['points']} points done, "
           f"{summary['failed']} failed; results in {out / 'results'}", file=sys.stderr)
+    if summary["failed"]:
+        print(f"mflab: error: {summary['failed']} point(s) failed (`mflab show {out}` lists them; their "
+              "tracebacks and partial files are in failed/); fix: correct the cause and rerun with --retry-failed",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -100,7 +114,7 @@ def default_out(args, preset_name: str) -> Path:
 
 def cmd_run(args) -> int:
     from .framework.config import to_dict
-    from .framework.rundir import RunDir
+    from .framework.rundir import RunDir, folder_lock
     from .framework.sweeps.spec import is_sweep
 
     data = read_toml(args.target)
@@ -112,9 +126,17 @@ def cmd_run(args) -> int:
     preset, cfg = build_config(args.target, args.quick, args.set or [], data)
     out = default_out(args, preset.name)
     rd = RunDir(out)
-    resumed = rd.prepare(to_dict(cfg), force=args.force)
-    print(f"mflab: {'resuming' if resumed else 'running'} {preset.name} -> {out}", file=sys.stderr)
-    summary = preset.run(cfg, rd, progress=not args.no_progress)
+    if (out / "sweep.toml").is_file():  # checked before the lock: a sweep store gets no files of a run
+        rd.prepare({}, force=False)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MflabError(f"cannot create the run directory '{out}' ({e.strerror or type(e).__name__}); "
+                         "fix: choose a writable --out") from None
+    with folder_lock(out, "run directory"):
+        resumed = rd.prepare(to_dict(cfg), force=args.force)
+        print(f"mflab: {'resuming' if resumed else 'running'} {preset.name} -> {out}", file=sys.stderr)
+        summary = preset.run(cfg, rd, progress=not args.no_progress)
     print(f"mflab: done ({summary.get('status')}); summary in {out / 'summary.json'}", file=sys.stderr)
     return 0
 
@@ -206,10 +228,14 @@ def show_sweep(path: Path, as_json: bool) -> int:
 
 
 def _floats(text: str, field: str) -> list[float]:
+    """Comma-separated finite numbers of a command-line option (``--amplitudes 1,0.6,0.3``)."""
     try:
-        return [float(t) for t in text.split(",") if t.strip()]
+        values = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ConfigError(field, f"cannot read numbers from '{text}'", "write comma-separated numbers, e.g. 1,0.6,0.3") from None
+        raise ConfigError(field, f"cannot read numbers from '{text[:60]}'", "write comma-separated numbers, e.g. 1,0.6,0.3") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ConfigError(field, f"needs finite numbers, got '{text[:60]}'", "write comma-separated numbers, e.g. 1,0.6,0.3")
+    return values
 
 
 def cmd_cell(args) -> int:
@@ -218,13 +244,18 @@ def cmd_cell(args) -> int:
     from .dynamics.mean_field_langevin import ParticleInit
     from .tasks.registry import build_task
 
-    amps = _floats(args.amplitudes, "amplitudes")
+    amps = _floats(args.amplitudes, "--amplitudes")
     init = ParticleInit(args.init, args.init_scale, args.dof).validate("init")
-    degrees = [int(k) for k in _floats(args.degrees, "degrees")] if args.degrees else []
+    degrees = [int(k) for k in _floats(args.degrees, "--degrees")] if args.degrees else []
     target = build_task(args.target, ("teacher", "hermite"), "target", d=args.d, amplitudes=amps,
                         activation=args.activation, degrees=degrees)
-    cell = learning_cell(args.activation, args.rho, init, target, args.lam, args.tau,
-                         orbit_restarts=args.orbit_restarts, D_max=args.d_max)
+    flags = {"lam": "--lam", "tau": "--tau", "orbit_restarts": "--orbit-restarts", "D_max": "--d-max", "rho": "--rho"}
+    try:
+        cell = learning_cell(args.activation, args.rho, init, target, args.lam, args.tau,
+                             orbit_restarts=args.orbit_restarts, D_max=args.d_max)
+    except ConfigError as e:  # the library names its argument; the command line names its flag
+        flag = flags.get(e.field, e.field)
+        raise ConfigError(flag, e.problem, (e.fix or "").replace(f"{e.field} =", flag) or None) from None
     def finite(v):  # strict JSON: infinities as strings
         if isinstance(v, float) and not math.isfinite(v):
             return str(v)
@@ -315,8 +346,19 @@ def make_parser() -> argparse.ArgumentParser:
     return ap
 
 
+MESSAGE_LIMIT = 400  # characters of an error line: a pasted array must not make a 100 KB message
+
+
+def one_line(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """An error message as one line of at most ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[:limit - 4] + " ..."
+
+
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
+    import os
+
     import matplotlib
 
     matplotlib.use("Agg")  # the command line never opens windows; the library leaves the backend alone
@@ -325,17 +367,30 @@ def main(argv=None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
         return rc
     except MflabError as e:
-        print(f"mflab: error: {e}", file=sys.stderr)
+        print(f"mflab: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("mflab: error: out of memory; fix: a smaller width, sample size, grid or chain count "
+              "(nothing written so far is lost: rerun resumes)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mflab: interrupted; finished chunks are checkpointed -- rerun the same command to resume",
               file=sys.stderr)
         return 130
     except BrokenPipeError:  # `mflab presets | head`: the reader left; stop quietly
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as e:  # a bug, not bad input: one line, and the traceback on request
+        if os.environ.get("MFLAB_TRACEBACK"):
+            raise
+        if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):  # XLA's allocator
+            print("mflab: error: out of memory on the device; fix: a smaller width, sample size, grid or chain "
+                  "count (nothing written so far is lost: rerun resumes)", file=sys.stderr)
+            return 2
+        print(f"mflab: internal error: {one_line(f'{type(e).__name__}: {e}', 300)} -- this is a bug in mflab; "
+              "rerun with MFLAB_TRACEBACK=1 for the traceback and report it (nothing written so far is lost)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

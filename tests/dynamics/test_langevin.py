@@ -133,3 +133,27 @@ def test_frozen_leaves_do_not_move_and_divergence_names_the_right_leaf():
     s, _ = k.step(s, jax.random.PRNGKey(0), Hyper(jnp.zeros(()), jnp.asarray(-1.0)), None)
     assert not bool(s.alive) and int(s.bad_leaf) == 1 and int(s.diverged_at) == 0
     np.testing.assert_array_equal(s.params[0], jnp.arange(3.0))
+
+
+def test_summed_observables_equal_the_sum_of_the_logged_ones_across_chunks_and_resume():
+    """A summed observable (the posterior mean of f without storing samples) is summed on the device over
+    the logs at steps ≥ sum_from; it equals the host sum of the same observable logged per step, whatever
+    the chunking, and a resumed trace carries its sums on."""
+    from mflab.dynamics import Trace
+
+    net, kern, states, keys, data, X, y = _setup()
+    hyp = Hyper(jnp.full(4, 0.01), jnp.full(4, 1e-2))
+    obs = lambda p, d: {"f": net.apply(p, X), "a0": p.a[0]}  # noqa: E731
+    logged = run_chains(kern, states, keys, hyp, data, n_steps=400, log_every=50, observe=obs)
+    want = logged.trace.values["f"][:, logged.trace.steps >= 150].sum(axis=1)  # logs at 150 ... 400: 6 of them
+    for chunk in (400, 100, 50):
+        r = run_chains(kern, states, keys, hyp, data, n_steps=400, log_every=50, observe=obs, chunk_steps=chunk,
+                       trace=Trace(summed=("f",), sum_from=150))
+        assert "f" not in r.trace.values and r.trace.sum_count == 6
+        np.testing.assert_allclose(r.trace.sums["f"], want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(r.trace.values["a0"], logged.trace.values["a0"])
+    half = run_chains(kern, states, keys, hyp, data, n_steps=200, log_every=50, observe=obs,
+                      trace=Trace(summed=("f",), sum_from=150))
+    rest = run_chains(kern, half.states, keys, hyp, data, n_steps=400, log_every=50, observe=obs, start_step=200,
+                      trace=half.trace)
+    np.testing.assert_allclose(rest.trace.mean("f"), want / 6, rtol=1e-5, atol=1e-6)

@@ -1,8 +1,5 @@
 """The study framework: one shape, one resume format (units), show through the study's describe."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,17 +8,6 @@ from mflab.cli import main
 from mflab.errors import MflabError
 from mflab.framework.rundir import RunDir
 from mflab.framework.study import UnitStore, unit_slug
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minimal_study.py"
-
-
-@pytest.fixture(scope="module")
-def minimal_study():
-    spec = importlib.util.spec_from_file_location("minimal_study", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["minimal_study"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_minimal_study_runs_resumes_and_shows(tmp_path, minimal_study, capsys):
@@ -95,3 +81,28 @@ def test_importing_the_studies_keeps_the_users_matplotlib_backend():
             "import matplotlib.pyplot as plt; print(matplotlib.get_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "svg", out.stderr
+
+
+def test_a_figure_that_cannot_be_drawn_loses_nothing_and_every_run_has_a_report(tmp_path, minimal_study, capsys,
+                                                                                monkeypatch):
+    """A run NaN from its first step used to crash in the figure code after its results were computed: the
+    summary, tables and report are written anyway and the summary names the figure not drawn."""
+    import dataclasses
+
+    from mflab.framework.presets import PRESETS
+
+    preset = PRESETS["feature-kernel-mc"]
+
+    def broken(cfg, red, ctx):
+        raise ValueError("Data cannot be log-scaled because all values are <= 0.")
+
+    monkeypatch.setitem(PRESETS, "feature-kernel-mc", dataclasses.replace(
+        preset, run=lambda cfg, rd, progress=True, log=None: dataclasses.replace(preset.study, figures=broken).run(
+            cfg, rd, progress, log)))
+    out = tmp_path / "nofig"
+    assert main(["run", "feature-kernel-mc", "--quick", "--out", str(out), "--no-progress", "--set", "seeds=2"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert "log-scaled" in s["figures_not_drawn"]["figures"] and "figure figures not drawn" in capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    assert report.startswith("# feature-kernel-mc") and "not drawn" in report and "## Configuration" in report
+    assert "results/" in report

@@ -35,10 +35,14 @@ def learning_cell(activation, rho: str, init, target, lam: float, tau: float = 0
     if rho != "gaussian":
         raise ConfigError("rho", f"only Gaussian inputs have the closed forms used here, got '{rho}'",
                           "use rho = 'gaussian'")
-    if not lam > 0:
-        raise ConfigError("lam", f"must be > 0, got {lam!r}", "the sparse problem needs a weight decay, e.g. 0.05")
-    if tau < 0:
-        raise ConfigError("tau", f"must be >= 0, got {tau!r}", "tau = 0 is the noiseless limit")
+    if not (np.isfinite(lam) and lam > 0):
+        raise ConfigError("lam", f"must be a finite number > 0, got {lam!r}",
+                          "the sparse problem needs a weight decay, e.g. 0.05")
+    if not (np.isfinite(tau) and tau >= 0):
+        raise ConfigError("tau", f"must be a finite number >= 0, got {tau!r}", "tau = 0 is the noiseless limit")
+    for name, v, least in (("orbit_restarts", orbit_restarts, 1), ("D_max", D_max, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+            raise ConfigError(name, f"must be an integer >= {least}, got {v!r}", f"e.g. {name} = {max(least, 4)}")
     V = np.array([np.asarray(v, float) for _, v, _ in target_atoms(target)])
     d = V.shape[1]
     ws = w_star(init, d)

@@ -16,9 +16,17 @@ import jax.numpy as jnp
 
 
 class TrainData(NamedTuple):
+    """Training inputs X (P, d), targets y (P,) and per-point weights ω (P,) of the MSE Σ ω (f − y)²."""
+
     X: jax.Array
     y: jax.Array
     weights: jax.Array
+
+    @staticmethod
+    def uniform(X, y) -> "TrainData":
+        """Equal weights ω = 1/P: the mean squared error of the studies' posterior."""
+        X, y = jnp.asarray(X), jnp.asarray(y)
+        return TrainData(X, y, jnp.full(X.shape[0], 1.0 / X.shape[0], X.dtype))
 
 
 def masked_train_data(X, y, n_used) -> TrainData:

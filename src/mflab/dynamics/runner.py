@@ -46,16 +46,41 @@ from .kernel import Guarded, Kernel, divergence_message
 
 @dataclass
 class Trace:
-    """Logged observables: ``steps`` (n_logs,), ``values[name]`` (C, n_logs)."""
+    """Logged observables: ``steps`` (n_logs,), ``values[name]`` (C, n_logs, ...).
+
+    Observables named in ``summed`` are not kept per log: ``sums[name]`` (C, ...) adds them up over the
+    logs at steps ≥ ``sum_from`` and ``sum_count`` counts those logs (a posterior mean of f on many
+    test inputs without storing every sample). :func:`run_chains` sums them on the device, inside the
+    compiled chunk, so a chunk returns one (C, ...) array per summed name, not one per log."""
 
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     values: dict[str, np.ndarray] = field(default_factory=dict)
+    summed: tuple = ()
+    sum_from: int = 0
+    sums: dict[str, np.ndarray] = field(default_factory=dict)
+    sum_count: int = 0
 
-    def append(self, steps, values):
-        self.steps = np.concatenate([self.steps, np.asarray(steps)])
+    def append(self, steps, values, sums=None):
+        """Logs at ``steps``: ``values[name]`` (C, n_logs, ...); summed names either among ``values``
+        (summed here) or already summed over these logs in ``sums[name]`` (C, ...)."""
+        steps = np.asarray(steps)
+        self.steps = np.concatenate([self.steps, steps])
+        take = steps >= self.sum_from
+        parts = {k: np.asarray(v) for k, v in (sums or {}).items()}
         for k, v in values.items():
             v = np.asarray(v)
+            if k in self.summed:
+                parts[k] = v[:, take].sum(axis=1)
+                continue
             self.values[k] = v if k not in self.values else np.concatenate([self.values[k], v], axis=1)
+        for k, part in parts.items():
+            self.sums[k] = part if k not in self.sums else self.sums[k] + part
+        if self.summed:
+            self.sum_count += int(take.sum())
+
+    def mean(self, name):
+        """The average of a summed observable over its logs (C, ...)."""
+        return self.sums[name] / self.sum_count
 
     def last(self, name):
         return self.values[name][:, -1]
@@ -141,10 +166,11 @@ def trajectory(kernel: Kernel, state, key, hyper, data, n_steps: int, t0=0, reco
 
 
 def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch: int, skippable: bool = False,
-                  block_mean: Callable | None = None):
-    """A jitted function (states, keys, hypers, data, t0, n_logs[, active]) -> (states, observables).
+                  block_mean: Callable | None = None, summed: tuple = (), sum_from: int = 0):
+    """A jitted function (states, keys, hypers, data, t0, n_logs[, active]) -> (states, (observables, sums)).
     With ``skippable`` a chain whose ``active`` flag is False is passed through unchanged;
-    ``block_mean(params, info)`` adds observables averaged over the steps of each logging block."""
+    ``block_mean(params, info)`` adds observables averaged over the steps of each logging block; the
+    observables named in ``summed`` are summed over the chunk's logs at steps ≥ ``sum_from`` (``sums``)."""
 
     def chunk(states, keys, hypers, data, t0, n_logs, active=None):
         def one_chain(args):
@@ -172,7 +198,19 @@ def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch
                 obs["alive"] = state.alive
                 return state, obs
 
-            return jax.lax.scan(block, state, jnp.arange(n_logs))
+            def summing_block(carry, j):
+                state, sums = carry
+                state, obs = block(state, j)
+                take = t0 + (j + 1) * log_every >= sum_from
+                sums = {k: sums[k] + jnp.where(take, obs.pop(k), 0) for k in summed}
+                return (state, sums), obs
+
+            if not summed:
+                state, obs = jax.lax.scan(block, state, jnp.arange(n_logs))
+                return state, (obs, {})
+            zero = {k: v for k, v in _zeros(jax.eval_shape(lambda s: block(s, 0)[1], state)).items() if k in summed}
+            (state, sums), obs = jax.lax.scan(summing_block, (state, zero), jnp.arange(n_logs))
+            return state, (obs, sums)
 
         xs = (states, keys, hypers, data) + ((active,) if skippable else ())
         return chain_map(one_chain, xs, chain_batch)
@@ -212,10 +250,10 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     n_chains = _check_guarded(states)
     chain_batch = chain_batch or default_chain_batch(n_chains)
     chunk_steps = max(log_every, (chunk_steps // log_every) * log_every)
-    chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains), skippable=stop is not None,
-                             block_mean=block_mean)
-    compiled, compile_seconds = {}, 0.0
     trace = trace or Trace()
+    chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains), skippable=stop is not None,
+                             block_mean=block_mean, summed=tuple(trace.summed), sum_from=int(trace.sum_from))
+    compiled, compile_seconds = {}, 0.0
     log = log or (lambda msg: print(msg, file=sys.stderr))
     reported = set(np.flatnonzero(~np.asarray(states.alive)).tolist())
     diverged = []
@@ -236,9 +274,9 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
             tc = time.perf_counter()
             compiled[n] = chunk_fn.lower(*args[:5], n // log_every, *args[5:]).compile()
             compile_seconds += time.perf_counter() - tc
-        states, obs = compiled[n](*args)
-        obs = jax.device_get(obs)
-        trace.append(t + log_every * np.arange(1, n // log_every + 1), obs)
+        states, (obs, sums) = compiled[n](*args)
+        obs, sums = jax.device_get((obs, sums))
+        trace.append(t + log_every * np.arange(1, n // log_every + 1), obs, sums)
         t += n
         alive = np.asarray(states.alive)
         for c in np.flatnonzero(~alive):

@@ -24,6 +24,12 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _short(value, limit: int = 60) -> str:
+    """repr of a user's value, cut to ``limit`` characters (a pasted array must not make a 100 KB message)."""
+    r = repr(value)
+    return r if len(r) <= limit else r[:limit] + " ..."
+
+
 def _coerce(value, tp, field: str):
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -53,25 +59,27 @@ def _coerce(value, tp, field: str):
         return [_coerce(v, item, f"{field}[{i}]") for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(field, f"must be a table of settings, got {value!r}", f"write [{field}] with key = value lines")
+            raise ConfigError(field, f"must be a table of settings, got {_short(value)}", f"write [{field}] with key = value lines")
         return from_dict(tp, value, prefix=field)
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(field, f"must be true or false, got {value!r}", "write true or false")
+        raise ConfigError(field, f"must be true or false, got {_short(value)}", "write true or false")
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
-            raise ConfigError(field, f"must be an integer, got {value!r}", "write a whole number, e.g. 512")
+            raise ConfigError(field, f"must be an integer, got {_short(value)}", "write a whole number, e.g. 512")
+        if not -2**63 <= value < 2**63:
+            raise ConfigError(field, f"{_short(value)} does not fit a 64-bit integer", "write a smaller whole number")
         return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(field, f"must be a number, got {value!r}", "write a number, e.g. 5e-3")
+            raise ConfigError(field, f"must be a number, got {_short(value)}", "write a number, e.g. 5e-3")
         if not math.isfinite(value):
-            raise ConfigError(field, f"must be finite, got {value!r}", "write a finite number")
+            raise ConfigError(field, f"must be finite, got {_short(value)}", "write a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(field, f"must be a string, got {value!r}", 'write it in quotes, e.g. "relu"')
+            raise ConfigError(field, f"must be a string, got {_short(value)}", 'write it in quotes, e.g. "relu"')
         return value
     return value
 
@@ -90,7 +98,7 @@ class Bound:
         for op, ref, ok in ((">=", self.ge, lambda: v >= self.ge), (">", self.gt, lambda: v > self.gt),
                             ("<=", self.le, lambda: v <= self.le), ("<", self.lt, lambda: v < self.lt)):
             if ref is not None and not ok():
-                return f"must be {op} {ref:g}, got {v!r}"
+                return f"must be {op} {ref if isinstance(ref, int) else format(ref, 'g')}, got {_short(v)}"
         return None
 
 
@@ -102,6 +110,16 @@ def bounded(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING,
     the cross-field checks."""
     return dataclasses.field(default=default, default_factory=default_factory,
                              metadata={"bound": Bound(ge, gt, le, lt, fix)})
+
+
+SEED_MAX = 2**32 - 1  # jax.random.key keeps the low 32 bits in float32 mode: larger seeds collide
+
+
+def seed_field(default: int = 0):
+    """The ``seed`` field of a study's config: an integer in [0, 2³² − 1]. ``jax.random.key`` drops the
+    high bits of a larger seed outside x64 mode (key(2**40 + 5) == key(5)), so two seeds the user
+    believes different would give the same numbers."""
+    return bounded(default, ge=0, le=SEED_MAX, fix=f"a whole number from 0 to {SEED_MAX}")
 
 
 def check_bounds(obj, prefix: str = ""):

@@ -44,6 +44,9 @@ def all_presets() -> dict[str, Preset]:
 
 
 def get_preset(name: str) -> Preset:
+    if not isinstance(name, str):
+        raise ConfigError("preset", f"must be a preset name in quotes, got {str(name)[:40]!r}",
+                          'e.g. preset = "sgld-parity" (list them with `mflab presets`)')
     presets = all_presets()
     if name not in presets:
         raise ConfigError("preset", f"unknown preset '{name}'", suggest(name, presets) + "; list them with `mflab presets`")

@@ -9,17 +9,27 @@ Layout::
       results/           tidy CSV tables and .npz arrays
       figures/           PNG and PDF
       checkpoint.npz     resumable state of an unfinished run (removed when it completes)
+      .mflab-run         marks the folder as mflab's (a folder mflab did not create is never written)
+      .lock              the pid and host of the live run that holds the folder (removed when it ends)
 
 Every file is written to a temporary name in the same folder, flushed, fsynced and renamed over
 the target, so a file that exists is complete. No absolute path of the host is written.
+
+**Checkpoints and unit files carry the configuration they belong to**: :meth:`RunDir.write_checkpoint`
+stamps the hash of the run's ``config.toml`` (:func:`config_digest`) into the file and
+:meth:`RunDir.read_checkpoint` refuses, in one line, a file whose stamp differs (copied from another
+run), that is damaged, or that predates the stamp; ``--force`` starts the run over.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -85,6 +95,65 @@ def tidy_csv(rows: list[dict]) -> bytes:
     return buf.getvalue().encode()
 
 
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_digest(config: dict) -> str:
+    """First 16 hex digits of the SHA-256 of a configuration's canonical JSON: the identity of a run's
+    configuration (checkpoint stamps) and of a sweep point (its store key)."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+
+
+MARKER = ".mflab-run"
+LOCK = ".lock"
+STAMP = "__config__"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def folder_lock(path: Path, what: str):
+    """Hold ``path/.lock`` (pid and host) while the body runs: a second live run on the same folder is
+    refused in one line; a lock left by a dead process on this host is taken over."""
+    path.mkdir(parents=True, exist_ok=True)
+    lock = path / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            try:
+                owner = json.loads(lock.read_text())
+                pid, host = int(owner["pid"]), str(owner["host"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pid, host = -1, me["host"]  # unreadable: a crash mid-write; treat as stale
+            if host == me["host"] and (pid < 0 or not _pid_alive(pid)):
+                lock.unlink(missing_ok=True)
+                continue
+            where = f"pid {pid}" + (f" on host {host}" if host != me["host"] else "")
+            raise MflabError(f"{what} '{path.name}' is in use by a live run ({where}); fix: wait for it to "
+                             f"finish or stop it (--force does not override a live run; delete {path.name}/{LOCK} "
+                             "only if that process is gone)")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(me))
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(lock.read_text()).get("pid") == me["pid"]:
+                lock.unlink()
+
+
 class RunDir:
     def __init__(self, path):
         self.path = Path(path)
@@ -98,6 +167,7 @@ class RunDir:
 
     def write_config(self, config: dict):
         atomic_write_bytes(self.path / "config.toml", tomli_w.dumps(config).encode())
+        self._stamp = None  # read back from the file: the stamp is what a later process will see
 
     def write_table(self, name: str, rows: list[dict]):
         """A tidy CSV table (one row per observation)."""
@@ -107,6 +177,42 @@ class RunDir:
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
         atomic_write_bytes(self.path / name, buf.getvalue())
+
+    # -- checkpoints: stamped with the configuration they belong to ------------------------
+    def config_stamp(self) -> str:
+        """:func:`config_digest` of this directory's ``config.toml`` (what checkpoints are stamped with);
+        ``"unconfigured"`` for a bare folder (a library user's scratch directory)."""
+        if getattr(self, "_stamp", None) is None:
+            cfg = self.read_config()
+            self._stamp = "unconfigured" if cfg is None else config_digest(cfg)
+        return self._stamp
+
+    def write_checkpoint(self, name: str, **arrays):
+        """Arrays of a resumable state, stamped with :meth:`config_stamp` (module docstring)."""
+        self.write_arrays(name, **{STAMP: np.asarray(self.config_stamp())}, **arrays)
+
+    def read_checkpoint(self, name: str, what: str = "checkpoint") -> dict | None:
+        """The arrays of checkpoint ``name`` (None when there is none). A damaged file, one stamped with
+        another configuration, or one without a stamp is refused in one line naming the file and the fix."""
+        p = self.path / name
+        if not p.exists():
+            return None
+        why = None
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as e:  # truncated, zeroed, not a zip, a bad member: all "damaged"
+            why, arrays = f"damaged: {type(e).__name__}", {}
+        if why is None:
+            stamp = str(arrays.pop(STAMP)) if STAMP in arrays else None
+            if stamp is None:
+                why = "it carries no configuration stamp (another program's, or an older mflab's)"
+            elif stamp != self.config_stamp():
+                why = "it belongs to another configuration"
+        if why is not None:
+            raise MflabError(f"{what} '{name}' cannot be resumed ({why}); fix: delete it to recompute that part, "
+                             "or rerun with --force to start the run over")
+        return arrays
 
     def save_figure(self, fig, name: str):
         import matplotlib.pyplot as plt
@@ -119,27 +225,67 @@ class RunDir:
 
     # -- readers ------------------------------------------------------------------------
     def read_json(self, name: str):
+        """A JSON file of the run (None when absent); a damaged one is refused in one line."""
         p = self.path / name
-        return json.loads(p.read_text()) if p.exists() else None
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise MflabError(f"'{self.path.name}/{name}' is damaged ({type(e).__name__}); fix: rerun the run "
+                             "(it resumes and rewrites it)") from None
 
     def read_config(self) -> dict | None:
+        """The run's configuration (None when absent); a damaged config.toml is refused in one line."""
         import tomllib
 
         p = self.path / "config.toml"
-        return tomllib.loads(p.read_text()) if p.exists() else None
+        if not p.exists():
+            return None
+        try:
+            return tomllib.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise MflabError(f"'{self.path.name}/config.toml' is damaged ({type(e).__name__}); fix: rerun with "
+                             "--force to start over, or choose another --out") from None
+
+    def is_mflab_run(self) -> bool:
+        """Whether mflab made this folder a run directory (its marker, or the provenance of an older mflab)."""
+        return (self.path / MARKER).is_file() or (self.path / "provenance.json").is_file()
 
     def prepare(self, config: dict, force: bool = False) -> bool:
         """Claim the directory for ``config``. Returns True when it already holds the same
-        configuration (resume). A different configuration is refused unless ``force``."""
-        old = self.read_config()
-        if old is not None and old != config:
+        configuration (resume). A different configuration is refused unless ``force``, which starts the
+        run over (also the way out of a damaged checkpoint). Never written: a sweep store, or a non-empty
+        folder mflab did not create (the user's own files), whatever ``force`` says."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise MflabError(f"cannot create the run directory '{self.path}' ({e.strerror or type(e).__name__}); "
+                             "fix: choose a writable --out") from None
+        if (self.path / "sweep.toml").is_file():
+            raise MflabError(f"'{self.path.name}' is a sweep store; a single run never writes into it; "
+                             "fix: choose another --out (or rerun the sweep with its sweep.toml)")
+        if not self.is_mflab_run() and any(p.name not in (LOCK,) for p in self.path.iterdir()):
+            raise MflabError(f"'{self.path.name}' is not empty and was not created by mflab; fix: choose another "
+                             "--out (a new or empty folder); mflab never writes among files it did not make")
+        try:
+            old = self.read_config()
+        except MflabError:
             if not force:
+                raise
+            old = None
+        if old is not None and (old != config or force):
+            if old != config and not force:
                 raise MflabError(f"run directory '{self.path.name}' holds a different configuration; "
                                  "fix: choose another --out, or pass --force to overwrite it")
             self.clear()
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.write_config(config)
-        return old == config
+        try:
+            atomic_write_bytes(self.path / MARKER, b"mflab run directory\n")
+            self.write_config(config)
+        except OSError as e:
+            raise MflabError(f"cannot write into '{self.path}' ({e.strerror or type(e).__name__}); "
+                             "fix: choose a writable --out") from None
+        return old == config and not force
 
     def finish(self, summary: dict):
         """Write the summary and remove checkpoints: the run is complete."""
@@ -162,6 +308,7 @@ class RunDir:
         for pattern in ("checkpoint*.npz", "summary.json", "report.md", "provenance.json", "config.toml"):
             for p in self.path.glob(pattern):
                 p.unlink()
+        self._stamp = None
 
 
 def git_revision() -> str | None:
@@ -178,6 +325,29 @@ def git_revision() -> str | None:
         return None
 
 
+HOST_OPTIONS = ("--scheduler",)  # options whose value names a host: never written to a run directory
+
+
+def command_line(argv: list[str]) -> list[str]:
+    """The command as run, without host details: absolute paths reduced to their last part (also in
+    ``--opt=/abs`` form), the values of host options (a scheduler address) replaced by ``<host>``."""
+    out, hide = [Path(argv[0]).name], False
+    for a in argv[1:]:
+        if hide:
+            out.append("<host>")
+            hide = False
+            continue
+        opt, eq, val = a.partition("=")
+        if opt in HOST_OPTIONS:
+            out.append(f"{opt}=<host>" if eq else opt)
+            hide = not eq
+        elif eq and opt.startswith("--") and os.path.isabs(val):
+            out.append(f"{opt}={Path(val).name}")
+        else:
+            out.append(Path(a).name if os.path.isabs(a) else a)
+    return out
+
+
 def provenance(seed: int, extra: dict | None = None) -> dict:
     import jax
     import jaxlib
@@ -185,8 +355,7 @@ def provenance(seed: int, extra: dict | None = None) -> dict:
     import mflab
 
     dev = jax.devices()[0]
-    argv = [Path(sys.argv[0]).name] + sys.argv[1:]
-    argv = [Path(a).name if os.path.isabs(a) else a for a in argv]  # no host paths
+    argv = command_line(sys.argv)
     out = {
         "mflab": mflab.__version__, "git_revision": git_revision(), "seed": seed,
         "jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,

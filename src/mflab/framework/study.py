@@ -33,7 +33,6 @@ Minimal example (docs/architecture.md has it with a config and a registered pres
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
@@ -44,7 +43,7 @@ import numpy as np
 
 from ..errors import MflabError
 from .presets import Preset
-from .rundir import RunDir, atomic_write_bytes, provenance, resumable
+from .rundir import RunDir, provenance, resumable
 
 
 @dataclass
@@ -83,23 +82,28 @@ class UnitStore:
         # arrays (numpy or jax) go to the npz as they are; numpy scalars and plain values to the JSON part
         arrays = {k: np.asarray(v) for k, v in result.items() if hasattr(v, "__array__") and not isinstance(v, np.generic)}
         meta = {k: v for k, v in result.items() if k not in arrays}
-        buf = io.BytesIO()
-        np.savez(buf, __json__=np.asarray(json.dumps(meta, default=_plain)), __unit__=np.asarray(json.dumps(_listify(unit))), **arrays)
-        atomic_write_bytes(self.path(unit), buf.getvalue())
+        self.rd.write_checkpoint(self.name(unit), __json__=np.asarray(json.dumps(meta, default=_plain)),
+                                 __unit__=np.asarray(json.dumps(_listify(unit))), **arrays)
+
+    def name(self, unit) -> str:
+        return self.path(unit).relative_to(self.rd.path).as_posix()
 
     def load(self, unit) -> dict:
-        p = self.path(unit)
+        """A finished unit's values; a damaged file, another configuration's or another unit's is refused
+        in one line (:meth:`RunDir.read_checkpoint`)."""
+        z = self.rd.read_checkpoint(self.name(unit), "result file")
+        why = None
         try:
-            with np.load(p, allow_pickle=False) as z:
-                stored = json.loads(str(z["__unit__"]))
-                if stored != _listify(unit):
-                    raise ValueError(f"holds unit {stored}")
-                out = json.loads(str(z["__json__"]))
-                out.update({k: z[k] for k in z.files if k not in ("__json__", "__unit__")})
-        except Exception as e:  # a damaged or foreign file: say which and how to proceed
-            why = str(e) if isinstance(e, ValueError) and str(e).startswith("holds unit") else "damaged or not a unit file"
-            raise MflabError(f"result file '{p.relative_to(self.rd.path)}' cannot be used ({why}); "
+            stored = json.loads(str(z.pop("__unit__")))
+            out = json.loads(str(z.pop("__json__")))
+            if stored != _listify(unit):
+                why = f"holds unit {stored}"
+        except (KeyError, ValueError):
+            why = "not a unit file"
+        if why:
+            raise MflabError(f"result file '{self.name(unit)}' cannot be used ({why}); "
                              "fix: delete it to recompute that unit, or rerun with --force") from None
+        out.update(z)
         return out
 
 
@@ -190,12 +194,67 @@ def run_study(study: Study, cfg, rd: RunDir, progress: bool = True, log=None) ->
         rd.write_table(name, rows)
     for name, arrays in red.arrays.items():
         rd.write_arrays(f"results/{name}.npz", **arrays)
-    if red.report is not None:
-        rd.write_text("report.md", red.report)
-    if study.figures is not None:
-        for name, fig in study.figures(cfg, red, ctx).items():
-            rd.save_figure(fig, name)
+    drawn, failed = draw_figures(study, cfg, red, ctx)
+    if failed:
+        red.summary["figures_not_drawn"] = failed
+    rd.write_text("report.md", red.report if red.report is not None else default_report(study, cfg, red, drawn, failed))
     rd.finish(red.summary)
     if red.error is not None:
         raise red.error
     return red.summary
+
+
+def draw_figures(study: Study, cfg, red: Reduced, ctx: UnitContext) -> tuple[list[str], dict]:
+    """Draw and save the study's figures. A figure that cannot be drawn (a run that is NaN from its first
+    step, every chain diverged) is skipped with one logged line, never at the cost of the summary and
+    tables: returns (the names drawn, {name or 'figures': why not})."""
+    import matplotlib.pyplot as plt
+
+    if study.figures is None:
+        return [], {}
+    drawn, failed = [], {}
+    try:
+        figs = study.figures(cfg, red, ctx)
+    except Exception as e:  # noqa: BLE001  the numbers are written already; a plot must not lose them
+        figs, failed["figures"] = {}, f"{type(e).__name__}: {e}"
+    for name, fig in figs.items():
+        try:
+            ctx.rd.save_figure(fig, name)
+            drawn.append(name)
+        except Exception as e:  # noqa: BLE001
+            plt.close(fig)
+            failed[name] = f"{type(e).__name__}: {e}"
+    for name, why in failed.items():
+        ctx.log(f"figure {name} not drawn ({' '.join(why.split())[:200]}); the tables and summary are written")
+    return drawn, failed
+
+
+def default_report(study: Study, cfg, red: Reduced, drawn: list[str], failed: dict) -> str:
+    """report.md of a study without its own: what it is, its headline lines (``describe``), its tables
+    and figures, and the configuration, so every run directory explains itself."""
+    from .config import to_dict
+
+    lines = [f"# {study.name}", "", study.description, ""]
+    if study.describe is not None:
+        try:
+            body = list(study.describe(red.summary))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            body = ["(the summary does not have this study's fields)"]
+        lines += ["## Results", "", "```", *body, "```", ""]
+    if red.tables:
+        lines += ["## Tables (results/)", ""]
+        lines += [f"- `results/{n}.csv`: {len(rows)} rows; columns " + ", ".join(f"`{c}`" for c in
+                  dict.fromkeys(k for r in rows for k in r)) for n, rows in red.tables.items()]
+        lines.append("")
+    if drawn or failed:
+        lines += ["## Figures (figures/)", ""]
+        lines += [f"![{n}](figures/{n}.png)" for n in drawn]
+        lines += [f"- {n}: not drawn ({' '.join(why.split())[:200]})" for n, why in failed.items()]
+        lines.append("")
+    try:
+        import tomli_w
+
+        lines += ["## Configuration", "", "```toml", tomli_w.dumps(to_dict(cfg)).rstrip(), "```", ""]
+    except (TypeError, ValueError):
+        pass
+    return "\n".join(lines)

@@ -29,13 +29,22 @@ def _gaussian_moments(net: TwoLayer, X1, X2):
     return q1[:, None], q2[None, :], c
 
 
+def _nngp_scale(net: TwoLayer) -> float:
+    p = net.parametrization
+    return net.width ** (1 - 2 * p.gamma - p.alpha) * net.sigma_a**2
+
+
 def nngp_kernel(net: TwoLayer, X1, X2=None):
     """K(X1, X2) = Cov(f(x), f(x')) under the prior, shape (P1, P2)."""
     X2 = X1 if X2 is None else X2
     q1, q2, c = _gaussian_moments(net, X1, X2)
-    p = net.parametrization
-    scale = net.width ** (1 - 2 * p.gamma - p.alpha) * net.sigma_a**2
-    return scale * net.activation.dual(q1, q2, c)
+    return _nngp_scale(net) * net.activation.dual(q1, q2, c)
+
+
+def nngp_kernel_diag(net: TwoLayer, X):
+    """K(x, x) = Var f(x) under the prior for each row of X, shape (P,), without the P×P matrix."""
+    q = _gaussian_moments(net, X[:1], X)[1][0]
+    return _nngp_scale(net) * net.activation.second_moment(q)
 
 
 def ntk_kernel(net: TwoLayer, X1, X2=None):

@@ -1,11 +1,14 @@
 r"""Kernel ridge regression: the infinite-width (NNGP) posterior mean.
 
     f̂(x) = K(x, X) (K_XX + λ I)^{-1} y,   λ = σ_ε² = T P / 2 = κ² P   (``PosteriorNoise.ridge``),
+    Var f(x) = K(x, x) − K(x, X) (K_XX + λ I)^{-1} K(X, x)     (the Gaussian-process posterior variance),
 
 i.e. λ = κ²P on the Gram matrix under the ``"kappa"`` convention T = 2κ² with MSE(mean) loss.
 This is the γ = ½, N → ∞ limit of the Bayesian posterior mean (Göring et al. 2025, §2.5).
 """
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +17,8 @@ import numpy as np
 from ..conventions import PosteriorNoise, check_posterior_noise
 from ..networks.two_layer import TwoLayer
 from ..tasks.base import make_dataset
-from .kernels import nngp_kernel
+from .kernels import nngp_kernel, nngp_kernel_diag
+from .predictive import Predictive
 
 
 def krr_predict(K_train, K_cross, y, ridge):
@@ -23,15 +27,60 @@ def krr_predict(K_train, K_cross, y, ridge):
     Solved through the eigendecomposition of the (symmetric PSD) Gram matrix with its round-off
     negative eigenvalues clipped to 0: stable even when the Gram matrix is singular (repeated
     inputs on a small hypercube) and the ridge is tiny, where a float32 Cholesky fails."""
-    lam, V = jnp.linalg.eigh(K_train)
-    lam = jnp.clip(lam, 0.0, None)
+    lam, V = _spectrum(K_train)
     return K_cross @ (V @ ((V.T @ y) / (lam + ridge)))
+
+
+def _spectrum(K_train):
+    lam, V = jnp.linalg.eigh(K_train)
+    return jnp.clip(lam, 0.0, None), V
+
+
+def krr_posterior(K_train, K_cross, K_test_diag, y, ridge) -> Predictive:
+    """The Gaussian-process posterior at the test inputs: mean :func:`krr_predict` and variance
+    K(x, x) − K(x, X)(K_XX + ridge I)^{-1}K(X, x), clipped at 0 against round-off."""
+    lam, V = _spectrum(K_train)
+    KV = K_cross @ V
+    mean = KV @ ((V.T @ y) / (lam + ridge))
+    var = K_test_diag - jnp.sum(KV**2 / (lam + ridge)[None, :], axis=1)
+    return Predictive(mean, jnp.clip(var, 0.0, None))
 
 
 def nngp_posterior_mean(net: TwoLayer, X_train, y_train, X_test, noise: PosteriorNoise):
     """The infinite-width posterior mean at posterior noise κ (T = 2κ²) on MSE(mean): ridge T P/2 = κ² P."""
-    ridge = check_posterior_noise(noise, "nngp_posterior_mean").ridge(X_train.shape[0])
-    return krr_predict(nngp_kernel(net, X_train), nngp_kernel(net, X_test, X_train), y_train, ridge)
+    check_posterior_noise(noise, "nngp_posterior_mean")
+    return nngp_posterior(net, X_train, y_train, X_test, noise).mean
+
+
+def nngp_posterior(net: TwoLayer, X_train, y_train, X_test, noise: PosteriorNoise) -> Predictive:
+    """The infinite-width posterior of f at the test inputs, mean *and* variance (ridge κ² P): its
+    ``errors(y)`` gives the error of the posterior mean and the Gibbs error (:mod:`mflab.theory.predictive`)."""
+    ridge = check_posterior_noise(noise, "nngp_posterior").ridge(X_train.shape[0])
+    return krr_posterior(nngp_kernel(net, X_train), nngp_kernel(net, X_test, X_train), nngp_kernel_diag(net, X_test),
+                         y_train, ridge)
+
+
+@functools.lru_cache(maxsize=16)
+def _nested_posterior_fn(net: TwoLayer):
+    def posterior(X, y, X_test, n_keep, ridge):
+        keep = (jnp.arange(X.shape[0]) < n_keep).astype(X.dtype)
+        K = nngp_kernel(net, X) * keep[:, None] * keep[None, :]
+        return krr_posterior(K, nngp_kernel(net, X_test, X) * keep[None, :], nngp_kernel_diag(net, X_test), y * keep,
+                             ridge)
+
+    return jax.jit(posterior)
+
+
+def nngp_posterior_nested(net: TwoLayer, X, y, X_test, noises, n_trains) -> list[Predictive]:
+    """:func:`nngp_posterior` on the first P rows of (X, y) for each P of ``n_trains`` (with its noise),
+    under **one** compile: the dropped rows are masked out of the Gram matrix, which leaves it block
+    diagonal, so each answer is exactly the P-point posterior. The learning-curve design of the studies."""
+    fn = _nested_posterior_fn(net)
+    out = []
+    for P, noise in zip(n_trains, noises):
+        ridge = check_posterior_noise(noise, "nngp_posterior_nested").ridge(int(P))
+        out.append(fn(X, y, X_test, jnp.asarray(int(P)), jnp.asarray(ridge, X.dtype)))
+    return out
 
 
 def krr_learning_curve(net: TwoLayer, task, n_trains, noise: PosteriorNoise, key, n_test: int = 4096, seeds: int = 1):

@@ -51,6 +51,7 @@ from ..dynamics.runner import trajectory
 from ..dynamics.objectives import TrainData
 from ..errors import ConfigError
 from ..networks.activations import Activation, get_activation
+from .predictive import Predictive
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,7 @@ def _field_solve(mf: MeanField, W, data: TrainData, kappa2, parity_chi):
     """Exact self-consistent field for a frozen particle cloud; returns (c, ⟨f⟩ on train)."""
     _, Phi = _features(mf, W, data.X)
     om = data.weights
-    Sig = Phi**2 @ om
-    D = mf.A * kappa2 + Sig
+    D = mf.A * kappa2 + Phi**2 @ om
     B, N = mf.particles, mf.width
     if mf.field == "parity":
         Jchi = Phi @ (om * parity_chi)
@@ -178,9 +178,13 @@ def _field_solve(mf: MeanField, W, data: TrainData, kappa2, parity_chi):
         m = N * g / (1 + N * g)
         c = (N / B) * (1 - m) * Jchi / D
         return c, m * parity_chi
-    M = (Phi * om[None, :]) @ Phi.T + jnp.diag((B / N) * D)
-    c = jnp.linalg.solve(M, Phi @ (om * data.y))
+    c = jnp.linalg.solve(_readout_precision(mf, Phi, om, D), Phi @ (om * data.y))
     return c, Phi.T @ c
+
+
+def _readout_precision(mf: MeanField, Phi, om, D):
+    """M = Φ Ω Φᵀ + (B/N) diag(D): κ² times the posterior precision of the field coefficients c."""
+    return (Phi * om[None, :]) @ Phi.T + jnp.diag((mf.particles / mf.width) * D)
 
 
 @functools.lru_cache(maxsize=64)
@@ -329,6 +333,28 @@ def mf_solve(mf: MeanField, data: TrainData, noise: PosteriorNoise, key, *, max_
 def mf_predict(mf: MeanField, state: MFState | Guarded, X):
     """⟨f⟩(X) = Σ_b c_b φ(w_b·x)."""
     return mf.activation.fn(X @ state.W.T) @ state.c
+
+
+def mf_posterior(mf: MeanField, state: MFState | Guarded, data: TrainData, noise: PosteriorNoise, X) -> Predictive:
+    r"""The posterior of f the MF solution implies at inputs X: mean ⟨f⟩ = Σ_b c_b φ(w_b·x) and variance
+
+        Var f(x) = κ² φ(x)ᵀ M⁻¹ φ(x),   M = Φ Ω Φᵀ + (B/N) diag(D),   φ(x)_b = φ(w_b·x).
+
+    With the particle cloud frozen, the field solve is the posterior mean of a Bayesian linear
+    regression of y on the B particle features (likelihood precision Ω/κ², prior precision (B/N) D/κ²
+    on c); this is its posterior covariance. At N → ∞ (γ = ½) it is the NNGP-KRR variance with the
+    particles' empirical kernel (tested). It leaves out the fluctuations of the features themselves
+    (the particle cloud is a mean, not a sample). Only for the free field model."""
+    check_posterior_noise(noise, "mf_posterior")
+    if mf.field != "free":
+        raise ConfigError("field", "the spread of f is defined for the free field model only",
+                          "solve with field = 'free'")
+    _, Phi = _features(mf, state.W, data.X)
+    kappa2 = noise.kappa**2
+    M = _readout_precision(mf, Phi, data.weights, mf.A * kappa2 + Phi**2 @ data.weights)
+    phi = mf.activation.fn(X @ state.W.T)  # (n, B)
+    var = kappa2 * jnp.sum(phi * jnp.linalg.solve(M, phi.T).T, axis=1)
+    return Predictive(phi @ state.c, var)
 
 
 def mf_run(mf: MeanField, state: Guarded, key, data: TrainData, noise: PosteriorNoise, n_iter: int, observe=None):

@@ -48,7 +48,6 @@ the training dynamics has the same law with or without them.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -57,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..conventions import mse_error_signal, nfd_branch_scale
+from ..resources import available_memory_bytes
 from ..errors import ConfigError, suggest
 from ..networks.activations import Activation, get_activation
 
@@ -145,17 +145,6 @@ class NFDSimulator:
         (16, 3, 2·10⁵, 3), (32, 3, 10⁵, 3), (64, 3, 10⁵, 3), (8, 9, 5·10⁴, 8) (benchmarks/nfd_simulator.py)."""
         slots = (self.steps + 1) * int(n_inputs)
         return int(3 * 4 * (self.depth + 1) * self.particles * slots * jnp.dtype(self.dtype).itemsize)
-
-
-def available_memory_bytes() -> int:
-    """Physical memory of this machine (the simulator runs on the host CPU unless JAX has an accelerator)."""
-    try:
-        stats = jax.devices()[0].memory_stats()
-        if stats and "bytes_limit" in stats:
-            return int(stats["bytes_limit"])
-    except Exception:  # noqa: BLE001 - CPU devices have no memory_stats
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def check_memory(sim: NFDSimulator, n_inputs: int, available: int | None = None):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -334,3 +335,42 @@ def test_dask_cluster_matches_local_survives_a_killed_worker_and_leaks_nothing(t
             data = p.read_bytes()
             for n in needles:
                 assert n.encode() not in data, (p.relative_to(tmp_path), n)
+
+
+def test_replicate_seeds_never_collide_and_earlier_replicates_keep_theirs():
+    """31-bit seeds collide among ~10⁵ replicates (birthday bound); a collision is redrawn, never reported
+    as a repeated grid value, and the first replicates' seeds do not depend on how many follow."""
+    from mflab.framework.sweeps.spec import derive_seed
+
+    cfg = {"a": 1}
+    s0 = derive_seed(0, cfg, 0)
+    assert derive_seed(0, cfg, 0, taken={s0}) != s0  # a forced collision is redrawn
+    seeds = []
+    for r in range(2000):
+        seeds.append(derive_seed(0, cfg, r, set(seeds)))
+    assert len(set(seeds)) == 2000 and seeds[:5] == [derive_seed(0, cfg, r) for r in range(5)]
+    spec = copy.deepcopy(DEPTH)
+    spec["sweep"].update(seeds=3, grid={"lr": [0.01]})
+    assert len({pt.config["seed"] for pt in load_sweep(spec).points}) == 3
+
+
+def test_a_sweep_with_failed_points_exits_non_zero_and_keeps_what_they_wrote(tmp_path, capsys):
+    """Every chain diverging fails the point after its run directory is written: the sweep says so, exits 1,
+    and the point's files stay under failed/<key>/ with a traceback free of host paths."""
+    from mflab.cli import main
+
+    spec = copy.deepcopy(SGLD)
+    spec["sgld"]["lr"] = 1e4
+    spec["sweep"]["grid"] = {"network.activation": ["relu"]}
+    path = tmp_path / "div.toml"
+    write_spec(path, spec)
+    out = tmp_path / "store"
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 1
+    assert "1 point(s) failed" in capsys.readouterr().err
+    (rec,) = [json.loads(p.read_text()) for p in (out / "failed").glob("*.json")]
+    kept = out / "failed" / rec["key"]
+    assert rec["partial_files"] == f"failed/{rec['key']}/" and (kept / "summary.json").is_file()
+    assert json.loads((kept / "summary.json").read_text())["status"] == "diverged"
+    text = json.dumps(rec)
+    assert "DivergenceError" in rec["error"] and str(Path.home()) not in text and sys.prefix not in text
+    assert "/tmp/" not in text and "mflab-point-" not in text

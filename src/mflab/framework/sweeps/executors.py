@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import traceback
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Iterator
 from ...errors import MflabError
 
 EXECUTORS = ("local", "dask")
+SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
 
 def compute_point(preset_name: str, config: dict) -> dict:
@@ -30,29 +32,52 @@ def compute_point(preset_name: str, config: dict) -> dict:
     import tempfile
 
     logs: list[str] = []
-    try:
-        os.environ.setdefault("MPLBACKEND", "Agg")
-        import jax
+    with tempfile.TemporaryDirectory(prefix="mflab-point-") as tmp:
+        try:
+            os.environ.setdefault("MPLBACKEND", "Agg")
+            import jax
 
-        from ..config import from_dict
-        from ..presets import get_preset
-        from ..rundir import RunDir
+            from ..config import from_dict
+            from ..presets import get_preset
+            from ..rundir import RunDir
 
-        jax.config.update("jax_enable_x64", False)
-        preset = get_preset(preset_name)
-        cfg = from_dict(preset.config_cls, config)
-        with tempfile.TemporaryDirectory(prefix="mflab-point-") as tmp:
+            jax.config.update("jax_enable_x64", False)
+            preset = get_preset(preset_name)
+            cfg = from_dict(preset.config_cls, config)
             rd = RunDir(tmp)
             rd.prepare(config)
             t = time.perf_counter()
             preset.run(cfg, rd, progress=False, log=logs.append)
             seconds = time.perf_counter() - t
-            files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*"))
-                     if p.is_file() and not p.name.startswith(".")}
-        return {"status": "done", "files": files, "run_seconds": seconds, "seed": config.get("seed"), "log": logs}
-    except Exception as e:  # recorded in the store; the sweep goes on
-        return {"status": "failed", "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
-                "log": logs}
+            return {"status": "done", "files": _files(tmp), "run_seconds": seconds, "seed": config.get("seed"),
+                    "log": logs}
+        except Exception as e:  # recorded in the store with what the point wrote; the sweep goes on
+            return {"status": "failed", "error": scrub_paths(f"{type(e).__name__}: {e}", tmp),
+                    "traceback": scrub_paths(traceback.format_exc(), tmp), "log": logs, "files": _files(tmp)}
+
+
+def _files(folder) -> dict:
+    """{relative path: bytes} of the files a point wrote (hidden ones, the marker and lock, left out)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def scrub_paths(text: str, *extra) -> str:
+    """``text`` (an error or traceback) without the host's absolute paths: the point's scratch folder,
+    mflab's source, the Python installation and the home folder become <point>, <mflab>, <python>, ~."""
+    import site
+    import sys
+
+    import mflab
+
+    subs = [(str(x), "<point>") for x in extra] + [(Path(x).name, "<point>") for x in extra]
+    subs.append((str(Path(mflab.__file__).resolve().parent), "<mflab>"))
+    subs += [(p, "<python>") for p in {*site.getsitepackages(), site.getusersitepackages(), sys.prefix,
+                                         sys.base_prefix, sys.exec_prefix} if p and p != "/"]
+    subs.append((str(Path.home()), "~"))
+    for path, name in sorted(subs, key=lambda s: -len(s[0])):  # longest first: nested prefixes
+        text = text.replace(path, name)
+    return text
 
 
 class LocalExecutor:
@@ -88,7 +113,7 @@ class DaskExecutor:
         if scheduler:
             try:
                 self.client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError) as e:
+            except (OSError, TimeoutError, ValueError) as e:
                 raise MflabError(f"cannot reach the Dask scheduler at {scheduler} ({type(e).__name__}); "
                                  "fix: check --scheduler and that `dask scheduler` is running") from None
         else:
@@ -112,7 +137,8 @@ class DaskExecutor:
                 try:
                     res = fut.result()
                 except Exception as e:  # KilledWorker after repeated worker deaths, or a lost connection
-                    res = {"status": "failed", "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+                    res = {"status": "failed", "error": scrub_paths(f"{type(e).__name__}: {e}"),
+                           "traceback": scrub_paths(traceback.format_exc())}
                 fut.release()
                 yield pt, res
         finally:
@@ -136,6 +162,9 @@ def check_executor(name: str, scheduler: str | None = None, workers: int | None 
         raise MflabError(f"--workers must be >= 1, got {workers}; fix: e.g. --workers 2")
     if name == "local" and (scheduler or workers):
         raise MflabError("--scheduler and --workers need --executor dask; fix: add --executor dask")
+    if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
+        raise MflabError(f"--scheduler {scheduler[:60]!r} is not a scheduler address; fix: give one like "
+                         "tcp://10.0.0.5:8786 (what `dask scheduler` prints)")
 
 
 def make_executor(name: str, scheduler: str | None = None, workers: int | None = None):

@@ -39,6 +39,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from typing import Union
 
 from ...errors import ConfigError, MflabError, suggest
 from ..config import deep_merge, from_dict, to_dict
+from ..rundir import canonical_json, config_digest
 
 SWEEP_KEYS = ("seed", "seeds", "quick", "vectorize", "tables", "grid", "zip")
 REPLICATE = "replicate"
@@ -72,19 +74,21 @@ class Sweep:
     seed: int
 
 
-def canonical_json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+config_hash = config_digest  # a point's store key: the digest of its resolved configuration, seed included
+MAX_POINTS = 100_000  # a larger grid is refused before any point is built (it would take minutes to expand)
 
 
-def config_hash(config: dict) -> str:
-    """First 16 hex digits of the SHA-256 of the configuration's canonical JSON."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
-
-
-def derive_seed(sweep_seed: int, config_without_seed: dict, replicate: int) -> int:
-    """A 31-bit seed from the sweep seed, the point's configuration and its replicate index."""
-    h = hashlib.sha256(canonical_json([sweep_seed, replicate, config_without_seed]).encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+def derive_seed(sweep_seed: int, config_without_seed: dict, replicate: int, taken=()) -> int:
+    """A 31-bit seed from the sweep seed, the point's configuration and its replicate index. ``taken`` are
+    the seeds of the same configuration's earlier replicates: on a collision (likely among 10⁵ replicates
+    of 31-bit seeds) the hash is redrawn with a counter, so replicates always differ and adding replicates
+    never changes the earlier ones."""
+    for attempt in itertools.count():
+        salt = [sweep_seed, replicate, config_without_seed] + ([attempt] if attempt else [])
+        h = hashlib.sha256(canonical_json(salt).encode()).digest()
+        seed = int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+        if seed not in taken:
+            return seed
 
 
 def is_sweep(data: dict) -> bool:
@@ -205,13 +209,20 @@ def load_sweep(data: dict, quick: bool = False) -> Sweep:
     axes = list(point_grid) + list(zipped)[:1] + ([REPLICATE] if n_rep > 1 else [])
 
     zip_rows = [dict(zip(zipped, vals)) for vals in zip(*zipped.values())] if zipped else [{}]
+    n_points = math.prod(len(v) for v in point_grid.values()) * len(zip_rows) * n_rep
+    if n_points > MAX_POINTS:
+        raise ConfigError("sweep.grid", f"expands to {n_points:,} points (limit {MAX_POINTS:,})",
+                          "fewer values per axis or fewer sweep.seeds, or batch axes the preset vectorises "
+                          "(vectorize = true), or split the sweep into several files")
     points, seen = [], {}
     for combo in itertools.product(*point_grid.values()):
         for zrow in zip_rows:
             assign = {**dict(zip(point_grid, combo)), **zrow}
+            taken: set[int] = set()
             for r in range(n_rep):
                 labels = {**assign, **({REPLICATE: r} if n_rep > 1 else {})}
-                cfg = _point_config(preset, base, assign, seed, r, labels)
+                cfg = _point_config(preset, base, assign, seed, r, labels, taken)
+                taken.add(cfg["seed"])
                 key = config_hash(cfg)
                 if key in seen:
                     raise ConfigError("sweep.grid", f"points {seen[key]} and {labels} have the same configuration",
@@ -224,7 +235,7 @@ def load_sweep(data: dict, quick: bool = False) -> Sweep:
     return Sweep(preset, data, axes, batched, list(zipped), tables, points, seed)
 
 
-def _point_config(preset, base: dict, assign: dict, sweep_seed: int, replicate: int, labels: dict) -> dict:
+def _point_config(preset, base: dict, assign: dict, sweep_seed: int, replicate: int, labels: dict, taken=()) -> dict:
     where = ", ".join(f"{k}={v!r}" for k, v in labels.items())
     try:
         merged = deep_merge(base, _nested(assign))
@@ -235,5 +246,5 @@ def _point_config(preset, base: dict, assign: dict, sweep_seed: int, replicate: 
     except MflabError as e:
         raise MflabError(f"{e} (at sweep point {where})") from None
     cfg.pop("seed")
-    cfg["seed"] = derive_seed(sweep_seed, cfg, replicate)
+    cfg["seed"] = derive_seed(sweep_seed, cfg, replicate, taken)
     return cfg

@@ -47,17 +47,17 @@ class SweepStore:
     def open(self, spec: dict, force: bool = False) -> int:
         """Claim the directory for sweep ``spec``; returns how many partly written points were removed.
 
-        A directory that holds other files but no sweep, or a different sweep, is refused unless
-        ``force``. With ``force`` the new sweep.toml replaces the old one and finished points are
+        A directory that holds other files but no sweep (a run directory, the user's own files) is
+        refused, whatever ``force`` says; a different sweep is refused unless ``force``. With ``force`` the new sweep.toml replaces the old one and finished points are
         kept: they are stored under the hash of their own full configuration, so they stay valid
         and are reused by any grid that contains them.
         """
         for leftover in [*self.path.glob(".*.tmp"), *self.path.glob("results/.*.tmp")]:
             leftover.unlink()  # an atomic write interrupted before its rename
         old = self.read_spec()
-        if old is None and self.path.is_dir() and any(self.path.iterdir()) and not force:
-            raise MflabError(f"'{self.path.name}' is not empty and holds no sweep; "
-                             "fix: choose another --out, or pass --force to write into it")
+        if old is None and self.path.is_dir() and any(p.name != ".lock" for p in self.path.iterdir()):
+            raise MflabError(f"'{self.path.name}' is not empty and holds no sweep (a run directory, or files mflab "
+                             "did not write); fix: choose another --out (a new or empty folder)")
         if old is not None and old != spec and not force:
             raise MflabError(f"'{self.path.name}' holds a different sweep; fix: choose another --out, or pass "
                              "--force (finished points are kept and reused where the new grid contains them)")
@@ -93,14 +93,23 @@ class SweepStore:
 
     def clear_failure(self, key: str):
         (self.failed_dir / f"{key}.json").unlink(missing_ok=True)
+        if (self.failed_dir / key).is_dir():
+            shutil.rmtree(self.failed_dir / key)
 
     # -- committing results -----------------------------------------------------------
     def commit(self, key: str, labels: dict, result: dict):
         """Store what a worker returned for point ``key``: its files, or its failure."""
         if result["status"] != "done":
+            kept = self.failed_dir / key  # what the point wrote before it failed, for inspection
+            if kept.is_dir():
+                shutil.rmtree(kept)
+            for rel, data in result.get("files", {}).items():
+                if ".." not in Path(rel).parts and not Path(rel).is_absolute():
+                    atomic_write_bytes(kept / rel, data)
             atomic_write_bytes(self.failed_dir / f"{key}.json", (json.dumps(_jsonable({
                 "key": key, "labels": labels, "error": result["error"], "traceback": result.get("traceback"),
-                "log": result.get("log", [])}), indent=2) + "\n").encode())
+                "log": result.get("log", []), "partial_files": f"failed/{key}/" if result.get("files") else None}),
+                indent=2) + "\n").encode())
             return
         final = self.points_dir / key
         if final.exists():  # a retried task finished twice: the first copy stands

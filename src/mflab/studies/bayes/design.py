@@ -8,11 +8,16 @@ across the grid are not blurred by sampling noise). Sample size enters through m
 (:func:`mflab.dynamics.masked_train_data`), temperature through per-chain :class:`Hyper`.
 
 Reported posterior averages are means over the logged points after ``burn_in_fraction`` of the
-run, for chains still alive.
+run, for chains still alive. Both errors of each chain's posterior (:mod:`mflab.theory.predictive`):
+``test_mse_gibbs``, the average over those samples of each sample's test MSE, and ``test_mse_mean``,
+the test MSE of their average f (the trace sums f on the test inputs after burn-in instead of storing
+every sample). NNGP-KRR gives the same two: its posterior mean's error, and that plus its predictive
+variance.
 """
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import time
 import warnings
@@ -24,10 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...conventions import PosteriorNoise, posterior_noise
-from ...dynamics import guard, Hyper, TrainData, Trace, langevin, make_schedule, mse_objective, run_chains
+from ...dynamics import Hyper, TrainData, Trace, make_schedule, network_posterior_kernel, run_chains
 from ...dynamics.runner import initial_observations
 from ...tasks.base import sample
-from ...theory.krr import nngp_posterior_mean
+from ...theory.krr import nngp_posterior_nested
 from ...errors import MflabError
 from ...framework.rundir import RunDir
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, build_network
@@ -55,34 +60,63 @@ def make_observe(net, task, X_test, y_test):
             "w2_support": jnp.mean(jnp.sum(jnp.where(support, W2, 0.0), axis=1)) / n_s,
             "w2_rest": jnp.mean(jnp.sum(jnp.where(support, 0.0, W2), axis=1)) / n_r,
             "a2": jnp.mean(params.a**2),
+            "f_test": f_te,  # summed after burn-in (SUMMED), not logged per step
         }
 
     return observe
 
 
+ERRORS = {"test_mse_mean": "error of the posterior mean  E(⟨f⟩ − y)²",  # both errors of every method's
+          "test_mse_gibbs": "Gibbs error  E E_f (f − y)²"}  # posterior (mflab.theory.predictive), with labels
+
+
+def setting_title(g: "PosteriorDesign") -> str:
+    """The setting for figure titles: task (with k where it has one), d, width N and activation."""
+    k = getattr(g.task, "k", None)
+    return (f"{g.task.name}{f' k={k}' if k is not None else ''}, d={g.task.d}, N={g.net.width} "
+            f"{g.net.activation.name}")
+
+
+SUMMED = ("f_test",)  # observables of make_observe that the trace sums after burn-in
+
+
+def new_trace(sum_from: int) -> Trace:
+    """An empty trace of the SGLD observables, summing f on the test inputs from step ``sum_from``."""
+    return Trace(summed=SUMMED, sum_from=math.ceil(sum_from))
+
+
 def _save_checkpoint(rd: RunDir, result, name="checkpoint.npz"):
     leaves = jax.tree_util.tree_leaves(result.states)
+    tr = result.trace
     arrays = {f"state_{i}": np.asarray(x) for i, x in enumerate(leaves)}
-    arrays.update({f"trace_{k}": v for k, v in result.trace.values.items()})
-    rd.write_arrays(name, trace_steps=result.trace.steps, steps_done=result.steps_done, **arrays)
+    arrays.update({f"trace_{k}": v for k, v in tr.values.items()})
+    arrays.update({f"sum_{k}": v for k, v in tr.sums.items()})
+    rd.write_checkpoint(name, trace_steps=tr.steps, steps_done=result.steps_done, sum_count=tr.sum_count,
+                        sum_from=tr.sum_from, **arrays)
 
 
-def _load_checkpoint(rd: RunDir, states_template, name="checkpoint.npz"):
-    p = rd.path / name
-    if not p.exists():
+def _load_checkpoint(rd: RunDir, states_template, n_steps: int, name="checkpoint.npz"):
+    """(states, trace, steps done) of an SGLD checkpoint stamped with this run's configuration, or None."""
+    z = rd.read_checkpoint(name)
+    if z is None:
         return None
     leaves, treedef = jax.tree_util.tree_flatten(states_template)
     try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = [z[f"state_{i}"] for i in range(len(leaves))]
-            if any(a.shape != np.shape(t) for a, t in zip(arrays, leaves)):
-                raise ValueError("its chain states do not have this configuration's shapes")
-            states = treedef.unflatten([jnp.asarray(a) for a in arrays])
-            trace = Trace(z["trace_steps"], {k[6:]: z[k] for k in z.files if k.startswith("trace_") and k != "trace_steps"})
-            start = int(z["steps_done"])
-    except Exception as e:
-        raise MflabError(f"checkpoint '{name}' cannot be resumed ({type(e).__name__}: {e}); fix: delete it to restart "
-                         "the SGLD chains, or rerun with --force") from None
+        arrays = [z[f"state_{i}"] for i in range(len(leaves))]
+        if any(a.shape != np.shape(t) or a.dtype != np.asarray(t).dtype for a, t in zip(arrays, leaves)):
+            raise ValueError("its chain states do not have this configuration's shapes")
+        states = treedef.unflatten([jnp.asarray(a) for a in arrays])
+        trace = Trace(z["trace_steps"], {k[6:]: z[k] for k in z if k.startswith("trace_") and k != "trace_steps"},
+                      SUMMED, int(z["sum_from"]), {k[4:]: z[k] for k in z if k.startswith("sum_") and
+                                                   k not in ("sum_count", "sum_from")}, int(z["sum_count"]))
+        if trace.sum_count and set(trace.sums) != set(SUMMED):
+            raise ValueError("its posterior sums are missing")
+        start = int(z["steps_done"])
+        if not 0 <= start <= n_steps or (len(trace.steps) and trace.steps[-1] != start):
+            raise ValueError(f"its step count {start} is outside this run's 0..{n_steps}")
+    except (KeyError, ValueError, TypeError) as e:
+        raise MflabError(f"checkpoint '{name}' cannot be resumed ({str(e) or type(e).__name__}); fix: delete it to "
+                         "restart the SGLD chains, or rerun with --force") from None
     return states, trace, start
 
 
@@ -145,16 +179,16 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
     chain_keys = jnp.stack([jax.random.fold_in(g.k_chain, int(r)) for r in g.reps])
     init_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 10**6), int(r)) for r in g.reps])
     schedule = make_schedule(sg.schedule, sg.lr, sg.lr_final, sg.decay_steps, sg.power)
-    kernel = guard(langevin(mse_objective(net, sg.batch_size), net.prior_variances(d), schedule, net.lr_multipliers(),
-                            sg.noise))
+    kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise)
     states = jax.vmap(lambda k: kernel.init(net.init(k, d)))(init_keys)
     observe = make_observe(net, task, g.X_test, g.y_test)
-    resumed = _load_checkpoint(rd, states, checkpoint)
+    resumed = _load_checkpoint(rd, states, sg.steps, checkpoint)
     if resumed is not None:
         states, trace, start = resumed
         log(f"resuming SGLD from step {start} of {sg.steps}")
     else:
-        trace, start = Trace(np.zeros(1, np.int64), initial_observations(observe, states, g.data)), 0
+        trace, start = new_trace(sg.burn_in_fraction * sg.steps), 0
+        trace.append(np.zeros(1, np.int64), initial_observations(observe, states, g.data))
     t0 = time.perf_counter()
     hyper = Hyper(g.noise.temperature, jnp.full(C, sg.lr, g.noise.temperature.dtype))  # T and the base rate η
     result = run_chains(kernel, states, chain_keys, hyper, g.data,
@@ -174,6 +208,12 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
         with warnings.catch_warnings():  # an all-NaN row (a chain dead before burn-in) gives NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             final[k] = np.nanmean(v, axis=1)
+    final["test_mse_gibbs"] = final.pop("test_mse")
+    alive = np.asarray(result.states.alive)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged chain's sums are inf: set to NaN below
+        final["test_mse_mean"] = (np.mean((tr.mean("f_test") - np.asarray(g.y_test)) ** 2, axis=1) if tr.sum_count
+                                  else np.full(C, np.nan))
+    final["test_mse_mean"][~alive] = np.nan
     return Simulation(tr, final, np.asarray(result.states.alive), jax.device_get(result.states.params), result.states,
                       wall, result.steps_done - start, result.steps_done)
 
@@ -213,14 +253,18 @@ class SimulationRecord(NamedTuple):
 
 
 def krr_grid(g: PosteriorDesign) -> dict:
-    """NNGP posterior mean (KRR, ridge TP/2) on each chain's data: test MSE and overlap per chain."""
-    out = {"test_mse": np.full(len(g.points), np.nan), "overlap": np.full(len(g.points), np.nan)}
-    cache = {}
-    for c, (P, kap, r) in enumerate(g.points):
-        if (P, kap, r) not in cache:
-            f = nngp_posterior_mean(g.net, g.train[r][0][:P], g.train[r][1][:P], g.X_test, g.noise.at(c))
-            cache[(P, kap, r)] = (float(jnp.mean((f - g.y_test) ** 2)), float(g.task.order_parameter(f, g.X_test)))
-        out["test_mse"][c], out["overlap"][c] = cache[(P, kap, r)]
+    """The NNGP posterior (KRR, ridge TP/2) on each chain's data, one compile for the grid: per chain the
+    error of its posterior mean, its Gibbs error (plus the predictive variance) and the overlap of the mean."""
+    C = len(g.points)
+    out = {"test_mse_mean": np.full(C, np.nan), "test_mse_gibbs": np.full(C, np.nan), "overlap": np.full(C, np.nan)}
+    for r in sorted(set(g.reps.tolist())):
+        chains = [c for c in range(C) if g.reps[c] == r]
+        posts = nngp_posterior_nested(g.net, *g.train[r], g.X_test, [g.noise.at(c) for c in chains],
+                                      [g.Ps[c] for c in chains])
+        for c, post in zip(chains, posts):
+            e = post.errors(g.y_test)
+            out["test_mse_mean"][c], out["test_mse_gibbs"][c] = e.posterior_mean_error, e.gibbs_error
+            out["overlap"][c] = float(g.task.order_parameter(post.mean, g.X_test))
     return out
 
 

@@ -33,15 +33,15 @@ from ...conventions import get_parametrization, posterior_noise
 from ...analysis.equilibration import equilibration_step, equilibration_steps
 from ...analysis.phase import critical_values
 from ...errors import ConfigError, MflabError, suggest
-from ...theory.mean_field import FieldDrift, MeanField, mf_init, mf_kernel, mf_predict
+from ...theory.mean_field import FieldDrift, MeanField, mf_init, mf_kernel, mf_posterior, mf_predict
 from ...dynamics.objectives import TrainData
 from ...dynamics.runner import Trace, default_chain_batch, run_chains
-from ...framework.config import bounded, config_section, require
+from ...framework.config import bounded, config_section, require, seed_field
 from ...framework.presets import register
 from ...framework.rundir import RunDir
 from ...framework.study import Reduced, Study
-from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
-from .design import PosteriorDesign, krr_grid, prepare, simulate, trace_rows
+from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
+from .design import ERRORS, PosteriorDesign, krr_grid, prepare, setting_title, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
 
@@ -76,7 +76,7 @@ class MFConfig:
 @dataclass
 class PhaseConfig:
     preset: str = "parity-phase"
-    seed: int = 0
+    seed: int = seed_field()
     precision: str = "float32"
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     threshold: float = 0.5  # m at which a transition is located
@@ -98,6 +98,8 @@ class PhaseConfig:
         require(self.main_kappa is None or self.main_kappa in self.sgld.kappa, "main_kappa",
                 f"{self.main_kappa} is not in sgld.kappa {self.sgld.kappa}", "pick one of the grid's κ")
         check_representable(self.task, self.network)
+        check_posterior_memory(self.task, self.network, self.sgld, "krr" in self.methods,
+                               self.mf.particles if {"mf", "mf-ard"} & set(self.methods) else 0, self.precision)
         if {"mf", "mf-ard"} & set(self.methods):
             if self.network.bias:
                 raise ConfigError("network.bias", "the MF solvers have no hidden biases",
@@ -145,7 +147,8 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
     keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 2 * 10**6 + ard), int(r)) for _, r in lanes])
     states = jax.vmap(lambda k: mf_init(mf, k, d, Ps[0], dtype))(
         jnp.stack([jax.random.fold_in(g.k_chain, 3 * 10**6 + int(r)) for _, r in lanes]))
-    out = {"overlap": np.full(C, np.nan), "test_mse": np.full(C, np.nan), "converged": np.zeros(C, bool),
+    out = {"overlap": np.full(C, np.nan), "test_mse_mean": np.full(C, np.nan), "test_mse_gibbs": np.full(C, np.nan),
+           "converged": np.zeros(C, bool),
            "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
            "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32),
            "trace_overlap": np.full((C, m.iterations // m.chunk_iterations), np.nan)}
@@ -153,20 +156,24 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
     lane_batch = default_chain_batch(len(lanes))
     done, wall, compile_s = 0, 0.0, 0.0
     leaves, treedef = jax.tree_util.tree_flatten(states)
-    if ck.exists():
+    ck_name = ck.relative_to(rd.path).as_posix()
+    z = rd.read_checkpoint(ck_name)
+    if z is not None:
         try:
-            with np.load(ck, allow_pickle=False) as z:
-                done, wall = int(z["groups_done"]), float(z["wall"])
-                compile_s = float(z["compile"])
-                out = {k: z["out_" + k] for k in out}
-                if done:  # the directory's config equals this one (RunDir.prepare), so the shapes match
-                    states = treedef.unflatten([jnp.asarray(z[f"s{i}"]) for i in range(len(leaves))])
-        except Exception as e:
-            raise MflabError(f"checkpoint '{ck.relative_to(rd.path)}' cannot be resumed ({type(e).__name__}: {e}); "
+            done, wall = int(z["groups_done"]), float(z["wall"])
+            compile_s = float(z["compile"])
+            if not 0 <= done <= len(Ps) or any(z["out_" + k].shape != np.shape(v) for k, v in out.items()):
+                raise ValueError(f"it records {done} of {len(Ps)} sample sizes, or other shapes")
+            out = {k: z["out_" + k] for k in out}
+            if done:  # stamped with this configuration (RunDir.read_checkpoint), so the shapes match
+                states = treedef.unflatten([jnp.asarray(z[f"s{i}"]) for i in range(len(leaves))])
+        except (KeyError, ValueError, TypeError) as e:
+            raise MflabError(f"checkpoint '{ck_name}' cannot be resumed ({str(e) or type(e).__name__}); "
                              "fix: delete it to restart that method, or rerun with --force") from None
         log(f"resuming {name} after P = {Ps[done - 1] if done else '-'}")
 
     predict = jax.jit(jax.vmap(lambda s, X: mf_predict(mf, s, X)))
+    spread = jax.jit(jax.vmap(lambda s, dat, noise: jnp.mean(mf_posterior(mf, s, dat, noise, g.X_test).variance)))
     overlaps = jax.jit(jax.vmap(jax.vmap(lambda f: g.task.order_parameter(f, g.X_test))))
     max_chunks = m.iterations // m.chunk_iterations
     kernel = mf_kernel(mf)
@@ -201,9 +208,11 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
         y_test = np.asarray(g.y_test)
         ov = np.asarray(overlaps(jnp.asarray(f_avg)[:, None]))[:, 0]
         ok, W_np, rho_np = np.asarray(states.alive), np.asarray(states.W), np.asarray(states.rho)
+        var = np.asarray(spread(states, data, posterior_noise(kap, cfg.sgld.temperature_convention)))
         for li, (k, r) in enumerate(lanes):
             c = index[(P, k, r)]
-            out["overlap"][c], out["test_mse"][c] = ov[li], np.mean((f_avg[li] - y_test) ** 2)
+            out["overlap"][c], out["test_mse_mean"][c] = ov[li], np.mean((f_avg[li] - y_test) ** 2)
+            out["test_mse_gibbs"][c] = out["test_mse_mean"][c] + var[li]
             failed = not ok[li]
             out["converged"][c] = drift[li] < m.tol and not failed
             out["residual"][c] = np.nan if failed else drift[li]
@@ -211,7 +220,7 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
             out["trace_overlap"][c] = trace[li]
             out["W"][c], out["rho"][c] = W_np[li], rho_np[li]
         wall += time.perf_counter() - t0
-        rd.write_arrays(str(ck.relative_to(rd.path)), groups_done=gi + 1, wall=wall, compile=compile_s,
+        rd.write_checkpoint(ck_name, groups_done=gi + 1, wall=wall, compile=compile_s,
                         **{"out_" + k: v for k, v in out.items()},
                         **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))})
     out["wall"], out["compile"] = wall, compile_s
@@ -243,7 +252,8 @@ def _compute(cfg: PhaseConfig, method, ctx) -> dict:
         if not sim.alive.any():
             log("every SGLD chain diverged; lower sgld.lr. The other methods still run.")
         tr = sim.trace
-        return {"overlap": sim.final["overlap"], "test_mse": sim.final["test_mse"], "alive": sim.alive,
+        return {"overlap": sim.final["overlap"], "test_mse_mean": sim.final["test_mse_mean"],
+                "test_mse_gibbs": sim.final["test_mse_gibbs"], "alive": sim.alive,
                 "wall": np.asarray(sim.wall), "W": sim.params.W, "converged": sim.alive,
                 "diverged_at": np.asarray(sim.states.diverged_at), "steps_done": np.asarray(sim.steps_done),
                 "trace_steps": tr.steps, **{f"trace_{k}": v for k, v in tr.values.items()},
@@ -262,7 +272,8 @@ def _reduce(cfg: PhaseConfig, results, ctx) -> Reduced:
     for meth, res in results.items():
         for c, (P, kap, r) in enumerate(g.points):
             rows.append({"method": meth, "n_train": P, "kappa": kap, "replica": r, "overlap": float(res["overlap"][c]),
-                         "test_mse": float(res["test_mse"][c]), "converged": bool(res["converged"][c]),
+                         "test_mse_mean": float(res["test_mse_mean"][c]),
+                         "test_mse_gibbs": float(res["test_mse_gibbs"][c]), "converged": bool(res["converged"][c]),
                          "residual": float(res["residual"][c]) if "residual" in res else None})
     tables = {"points": rows}
     if "sgld" in results:
@@ -291,7 +302,7 @@ def _figures(cfg: PhaseConfig, red, ctx) -> dict:
     rows = red.tables["points"]
     figs = {"phase_diagram": phase_plots.phase_diagrams(rows, list(results), cfg.task.n_train, cfg.sgld.kappa, crit,
                                                          cfg.threshold),
-            "learning_curves": phase_plots.learning_curves(rows, list(results), main_kappa, g.task.name)}
+            "learning_curves": phase_plots.learning_curves(rows, list(results), main_kappa, setting_title(g))}
     clouds = {m: results[m]["W"] for m in ("sgld", "mf", "mf-ard") if m in results}
     if clouds:
         sel = int(np.flatnonzero((g.Ps == max(cfg.task.n_train)) & (g.kappas == main_kappa))[0])
@@ -302,9 +313,8 @@ def _figures(cfg: PhaseConfig, red, ctx) -> dict:
 
 
 def describe(s: dict) -> list[str]:
-    """`mflab show` for the phase studies: P_c per method and κ, plateau numbers, costs. SGLD's test MSE is
-    its Gibbs error (posterior average of each sample's error); MF, MF-ARD and KRR report the error of
-    their posterior-mean predictor."""
+    """`mflab show` for the phase studies: P_c per method and κ, plateau numbers with both errors of every
+    method's posterior (the error of its posterior mean, and its Gibbs error), costs."""
     kaps = s["grid"]["kappa"]
     lines = [f"P = {s['grid']['n_train']}, κ = {kaps}, {s['grid']['replicas']} replicas; P_c(κ) per method "
              "(— : no transition in range):",
@@ -314,10 +324,9 @@ def describe(s: dict) -> list[str]:
         lines.append(f"  {m:8s} " + " ".join(f"{_fmt(pc.get(str(k)), '.4g'):>10s}" for k in kaps))
     lines.append(f"at κ = {s['main_kappa']:g}, P = {s['grid']['n_train'][-1]}:")
     for m in s["methods"]:
-        kind = "Gibbs error" if m == "sgld" else "posterior-mean error"
-        lines.append(f"  {m:8s} m = {_fmt(s['plateau_overlap'].get(m), '.3f')}, test MSE = "
-                     f"{_fmt(s['plateau_test_mse'].get(m), '.4f')} ({kind}), wall {s['wall_seconds'].get(m, 0):.1f} s, "
-                     f"non-converged points {s['non_converged_points'].get(m)}")
+        lines.append(f"  {m:8s} m = {_fmt(s['plateau_overlap'].get(m), '.3f')}, test MSE: posterior mean "
+                     f"{_fmt(s['plateau_test_mse_mean'].get(m), '.4f')}, Gibbs {_fmt(s['plateau_test_mse_gibbs'].get(m), '.4f')}; "
+                     f"wall {s['wall_seconds'].get(m, 0):.1f} s, non-converged points {s['non_converged_points'].get(m)}")
     return lines
 
 
@@ -334,15 +343,16 @@ def _summary(cfg, g, results, rows, crit, main_kappa) -> dict:
          "compile_seconds": {m: float(np.asarray(r["compile"])) for m, r in results.items() if "compile" in r},
          "critical_sample_size": {m: {str(r["kappa"]): r["critical"] for r in crit if r["method"] == m and r["kind"] == "P_c"}
                                   for m in results},
-         "plateau_test_mse": {m: _agg(rows, m, Ps[-1], main_kappa, "test_mse")[0] for m in results},
+         **{f"plateau_{e}": {m: _agg(rows, m, Ps[-1], main_kappa, e)[0] for m in results} for e in ERRORS},
          "plateau_overlap": {m: _agg(rows, m, Ps[-1], main_kappa, "overlap")[0] for m in results},
          "non_converged_points": {m: int((~np.asarray(r["converged"], bool)).sum()) for m, r in results.items()}}
     if "sgld" in results and "mf-ard" in results:
         pc = s["critical_sample_size"]["sgld"].get(str(main_kappa), float("nan"))
         after = [P for P in Ps if np.isfinite(pc) and P >= pc]
-        diffs = [abs(_agg(rows, "mf-ard", P, main_kappa, "test_mse")[0] - _agg(rows, "sgld", P, main_kappa, "test_mse")[0])
-                 for P in after]
-        s["mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition"] = max(diffs) if diffs else None
+        for e in ERRORS:  # like with like: posterior mean against posterior mean, Gibbs against Gibbs
+            diffs = [abs(_agg(rows, "mf-ard", P, main_kappa, e)[0] - _agg(rows, "sgld", P, main_kappa, e)[0])
+                     for P in after]
+            s[f"mf_ard_vs_sgld_max_abs_{e}_diff_after_transition"] = max(diffs) if diffs else None
     if "sgld" in results:
         sg = results["sgld"]
         teq = np.asarray(sg["equilibrated_at"], float)
@@ -384,6 +394,11 @@ def mf_equilibration_iterations(res: dict, chunk_iterations: int, tol: float) ->
     return np.asarray(out, float)
 
 
+def _pm(rows, meth, P, kap, key, spec):
+    me, se = _agg(rows, meth, P, kap, key)
+    return f"{_fmt(me, spec)} ± {_fmt(se, spec)}"
+
+
 def _fmt(x, spec=".3g"):
     return "—" if x is None or not np.isfinite(x) else format(x, spec)
 
@@ -399,23 +414,30 @@ def _report(cfg, s, rows) -> str:
     for m in meths:
         L.append(f"| {m} | " + " | ".join(_fmt(s["critical_sample_size"][m].get(str(k))) for k in kaps) + " |")
     L += ["", "(— : no transition inside the P range.)", "",
-          f"## Target overlap m and test MSE at κ = {s['main_kappa']:g} (mean ± std over replicas)", "",
-          "| P | " + " | ".join(f"{m} m | {m} MSE" for m in meths) + " |", "|---|" + "---|---|" * len(meths)]
+          f"## Target overlap m and both test errors at κ = {s['main_kappa']:g} (mean ± std over replicas)", "",
+          "m is the overlap of the posterior mean ⟨f⟩ with the target. 'mean' is the test MSE of the posterior "
+          "mean, E(⟨f⟩ − y)²; 'Gibbs' is the posterior average of each sample's test MSE, E E_f(f − y)², which "
+          "exceeds it by the spread E Var f. SGLD: both from its logged samples after burn-in. NNGP-KRR: its "
+          "Gaussian-process variance. MF, MF-ARD: the readout variance given the particle cloud "
+          "(`mflab.theory.mean_field.mf_posterior`), which leaves out the features' own fluctuations.", "",
+          "| P | " + " | ".join(f"{m} m | {m} mean | {m} Gibbs" for m in meths) + " |",
+          "|---|" + "---|---|---|" * len(meths)]
     for P in Ps:
         cells = []
         for m in meths:
-            mo, so = _agg(rows, m, P, s["main_kappa"], "overlap")
-            me, se = _agg(rows, m, P, s["main_kappa"], "test_mse")
-            cells += [f"{mo:.3f} ± {so:.3f}", f"{me:.4f} ± {se:.4f}"]
+            cells += [_pm(rows, m, P, s["main_kappa"], "overlap", ".3f")]
+            cells += [_pm(rows, m, P, s["main_kappa"], e, ".4f") for e in ERRORS]
         L.append(f"| {P} | " + " | ".join(cells) + " |")
     L += ["", "## Headline numbers", ""]
     for m in meths:
         comp = f" ({s['compile_seconds'][m]:.1f} s of it compiling)" if m in s["compile_seconds"] else ""
-        L.append(f"- {m}: plateau test MSE {_fmt(s['plateau_test_mse'][m], '.4f')}, plateau m {_fmt(s['plateau_overlap'][m], '.3f')} "
+        L.append(f"- {m}: plateau test MSE of the posterior mean {_fmt(s['plateau_test_mse_mean'][m], '.4f')}, "
+                 f"Gibbs {_fmt(s['plateau_test_mse_gibbs'][m], '.4f')}, plateau m {_fmt(s['plateau_overlap'][m], '.3f')} "
                  f"(P = {Ps[-1]}); wall {s['wall_seconds'][m]:.1f} s{comp}; non-converged points: {s['non_converged_points'][m]}")
-    if "mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition" in s:
-        L.append(f"- MF-ARD vs SGLD: max |Δ test MSE| over P ≥ P_c(SGLD) = "
-                 f"{_fmt(s['mf_ard_vs_sgld_max_abs_test_mse_diff_after_transition'], '.4f')}")
+    for e, what in (("test_mse_mean", "of the posterior means"), ("test_mse_gibbs", "Gibbs")):
+        key = f"mf_ard_vs_sgld_max_abs_{e}_diff_after_transition"
+        if key in s:
+            L.append(f"- MF-ARD vs SGLD: max |Δ test MSE| ({what}) over P ≥ P_c(SGLD) = {_fmt(s[key], '.4f')}")
     if "sgld_equilibration" in s:
         e = s["sgld_equilibration"]
         L.append(f"- SGLD equilibration (m within max({e['tol']:g}, 3σ) of its final value): median step "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...framework.style import LINESTYLES, plt, size_colors
+from .design import ERRORS
 
 COLORS = {"sgld": "C0", "mf": "C1", "mf-ard": "C2", "krr": "C3"}
 LABELS = {"sgld": "SGLD (network)", "mf": "MF", "mf-ard": "MF-ARD", "krr": "NNGP-KRR (N=∞)"}
@@ -42,17 +43,18 @@ def phase_diagrams(rows, methods, Ps, kaps, crit, threshold):
     return fig
 
 
-def learning_curves(rows, methods, kappa, task_name):
-    """m and test MSE vs P at one κ, all methods on one figure (mean ± std over replicas)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+def learning_curves(rows, methods, kappa, setting):
+    """m and both test errors vs P at one κ, all methods on one figure (mean ± std over replicas): the
+    error of each method's posterior mean, and its Gibbs error (mflab.theory.predictive)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for meth in methods:
         sel = [r for r in rows if r["method"] == meth and r["kappa"] == kappa]
         Ps = sorted(set(r["n_train"] for r in sel))
-        for ax, key in zip(axes, ("overlap", "test_mse")):
+        for ax, key in zip(axes, ("overlap", *ERRORS)):
             v = [[r[key] for r in sel if r["n_train"] == P] for P in Ps]
             ax.errorbar(Ps, [np.mean(x) for x in v], yerr=[np.std(x) for x in v], marker="o", capsize=3,
                         color=COLORS.get(meth), label=LABELS.get(meth, meth), ls="--" if meth == "krr" else "-")
-    format_learning_curve_axes(fig, axes, sorted(set(r["n_train"] for r in rows)), f"{task_name}, κ={kappa:g}")
+    format_learning_curve_axes(fig, axes, sorted(set(r["n_train"] for r in rows)), f"{setting}, κ={kappa:g}")
     return fig
 
 
@@ -79,8 +81,9 @@ def weight_marginals(clouds: dict, support, title):
     return fig
 
 
-def sgld_trajectories(trace, Ps, kappas, theory):
-    """Overlap and test MSE vs step for every chain (colour: P, style: κ); dashed: NNGP-KRR."""
+def sgld_trajectories(trace, Ps, kappas, theory, setting):
+    """Overlap and each sample's test MSE vs step for every chain (colour: P, style: κ); dashed: NNGP-KRR
+    (its overlap, and its Gibbs error: the error of a sample of the N = ∞ posterior, like with like)."""
     colors = size_colors(Ps)
     kap_style = {k: LINESTYLES[i % 4] for i, k in enumerate(sorted(set(kappas)))}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -90,47 +93,53 @@ def sgld_trajectories(trace, Ps, kappas, theory):
         axes[1].plot(trace.steps, trace.values["test_mse"][c], color=col, ls=ls, lw=1, alpha=0.8)
         if np.isfinite(theory["overlap"][c]):
             axes[0].axhline(theory["overlap"][c], color=col, lw=0.8, ls=(0, (2, 4)), alpha=0.6)
-            axes[1].axhline(theory["test_mse"][c], color=col, lw=0.8, ls=(0, (2, 4)), alpha=0.6)
-    axes[0].set(xlabel="SGLD step", ylabel="target overlap m", title="order parameter")
-    axes[1].set(xlabel="SGLD step", ylabel="test MSE", yscale="log", title="test error")
+            axes[1].axhline(theory["test_mse_gibbs"][c], color=col, lw=0.8, ls=(0, (2, 4)), alpha=0.6)
+    axes[0].set(xlabel="SGLD step", ylabel="target overlap m of the sample", title=f"{setting}: order parameter")
+    axes[1].set(xlabel="SGLD step", ylabel="test MSE of the sample", yscale="log",
+                title="test error of each sample (its average: the Gibbs error)")
     handles = [plt.Line2D([], [], color=col, label=f"P={p}") for p, col in colors.items()]
     handles += [plt.Line2D([], [], color="k", ls=ls, label=f"κ={k:g}") for k, ls in kap_style.items()]
-    handles += [plt.Line2D([], [], color="gray", ls=(0, (2, 4)), label="NNGP-KRR (N=∞)")]
-    axes[1].legend(handles=handles, fontsize=7, loc="best")
+    handles += [plt.Line2D([], [], color="gray", ls=(0, (2, 4)), label="NNGP-KRR (N=∞): m, Gibbs error")]
+    fig.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
 
 
-def sgld_learning_curves(point_rows, task_name="task"):
-    """Posterior-averaged overlap and test MSE vs P, per κ: SGLD (markers, ±std) and NNGP-KRR (dashed)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+def sgld_learning_curves(point_rows, setting):
+    """Posterior-averaged overlap and both test errors vs P, per κ: SGLD (markers, ± std over replicas)
+    and NNGP-KRR (dashed)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     kappas = sorted(set(r["kappa"] for r in point_rows))
     cmap = plt.get_cmap("plasma")
     for i, kap in enumerate(kappas):
         rows = sorted([r for r in point_rows if r["kappa"] == kap], key=lambda r: r["n_train"])
         P = np.array([r["n_train"] for r in rows])
         col = cmap(i / max(len(kappas), 1))
-        for ax, key in zip(axes, ("overlap", "test_mse")):
+        for ax, key in zip(axes, ("overlap", *ERRORS)):
             y = np.array([r[key] for r in rows])
             e = np.array([r[key + "_std"] for r in rows])
             ax.errorbar(P, y, yerr=e, marker="o", color=col, capsize=3, label=f"SGLD κ={kap:g}")
             ax.plot(P, [r["krr_" + key] for r in rows], ls="--", color=col, alpha=0.7, label=f"NNGP-KRR κ={kap:g}")
     format_learning_curve_axes(fig, axes, sorted(set(r["n_train"] for r in point_rows)),
-                               f"{task_name}: order parameter", legend_size=7)
+                               f"{setting}: order parameter", legend_size=7)
     return fig
 
 
 def format_learning_curve_axes(fig, axes, Ps, title, legend_size=8):
-    """The (overlap, test MSE) vs P panel pair: log axes labelled with the grid's sample sizes
-    (no overlapping minor labels), legend on the overlap panel."""
+    """The (overlap, error of the posterior mean, Gibbs error) vs P panels: log axes labelled with the
+    grid's sample sizes (no overlapping minor labels), legend on the overlap panel, error bars ± one
+    standard deviation over replicas."""
     from matplotlib.ticker import NullFormatter
 
-    axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m", title=title)
-    axes[1].set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title="learning curves")
+    axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m of ⟨f⟩", title=title)
+    for ax, label in zip(axes[1:], ERRORS.values()):
+        ax.set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title=label)
     for ax in axes:
         ax.set_xticks(Ps, [str(p) for p in Ps], fontsize=8)
         ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0].legend(fontsize=legend_size)
+    fig.text(0.5, -0.02, "error bars: ± one standard deviation over replicas (data set, initialisation, noise)",
+             ha="center", fontsize=8)
     fig.tight_layout()
 
 

@@ -8,17 +8,18 @@ import numpy as np
 
 from ...dynamics.runner import default_chain_batch
 from ...errors import ConfigError, DivergenceError
-from ...framework.config import require
+from ...framework.config import require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
-from .design import SimulationRecord, diverged_rows, krr_grid, prepare, simulate, simulation_result, trace_rows
-from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_representable
+from .design import (SimulationRecord, diverged_rows, krr_grid, prepare, setting_title, simulate, simulation_result,
+                     trace_rows)
+from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
 
 
 @dataclass
 class SGLDExperimentConfig:
     preset: str = "sgld-parity"
-    seed: int = 0
+    seed: int = seed_field()
     precision: str = "float32"
     theory: bool = True  # compute the NNGP-KRR prediction on the same data
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -29,10 +30,10 @@ class SGLDExperimentConfig:
         require(self.precision in ("float32", "float64"), "precision", f"unknown precision '{self.precision}'",
                 "use float32 or float64")
         check_representable(self.task, self.network)
-        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}", "e.g. seed = 0")
         if self.sgld.batch_size is not None and self.sgld.batch_size > min(self.task.n_train):
             raise ConfigError("sgld.batch_size", f"{self.sgld.batch_size} exceeds the smallest n_train "
                               f"{min(self.task.n_train)}", "lower batch_size or omit it for full batch")
+        check_posterior_memory(self.task, self.network, self.sgld, self.theory, precision=self.precision)
 
 
 def _setup(cfg: SGLDExperimentConfig):
@@ -48,7 +49,7 @@ def _compute(cfg: SGLDExperimentConfig, unit, ctx) -> dict:
     if unit == "sgld":
         return simulation_result(simulate(g, cfg.sgld, ctx.rd, ctx.progress, ctx.log, checkpoint=ctx.checkpoint_name))
     C = len(g.points)
-    return krr_grid(g) if cfg.theory else {"test_mse": np.full(C, np.nan), "overlap": np.full(C, np.nan)}
+    return krr_grid(g) if cfg.theory else {k: np.full(C, np.nan) for k in ("test_mse_mean", "test_mse_gibbs", "overlap")}
 
 
 def _provenance(cfg):
@@ -63,18 +64,20 @@ def _reduce(cfg: SGLDExperimentConfig, results, ctx) -> Reduced:
     tr, final, alive, params = sim.trace, sim.final, sim.alive, sim.params
     names = list(final)
     final_rows = [{"chain": c, "n_train": Ps[c], "kappa": kappas[c], "replica": reps[c], "alive": bool(alive[c]),
-                   **{k: final[k][c] for k in names}, "krr_test_mse": theory["test_mse"][c],
-                   "krr_overlap": theory["overlap"][c]} for c in range(C)]
+                   **{k: final[k][c] for k in names}, "krr_test_mse_mean": theory["test_mse_mean"][c],
+                   "krr_test_mse_gibbs": theory["test_mse_gibbs"][c], "krr_overlap": theory["overlap"][c]}
+                  for c in range(C)]
     point_rows = []
     for P in cfg.task.n_train:
         for kap in sg.kappa:
             sel = (Ps == P) & (kappas == kap)
             row = {"n_train": P, "kappa": kap, "replicas_alive": int(alive[sel].sum())}
-            for k in ("overlap", "test_mse", "train_mse"):
+            for k in ("overlap", "test_mse_mean", "test_mse_gibbs", "train_mse"):
                 with np.errstate(all="ignore"):
                     row[k] = np.nanmean(final[k][sel]) if np.any(np.isfinite(final[k][sel])) else np.nan
                     row[k + "_std"] = np.nanstd(final[k][sel]) if np.any(np.isfinite(final[k][sel])) else np.nan
-            row["krr_overlap"], row["krr_test_mse"] = np.mean(theory["overlap"][sel]), np.mean(theory["test_mse"][sel])
+            for k in ("overlap", "test_mse_mean", "test_mse_gibbs"):
+                row["krr_" + k] = np.mean(theory[k][sel])
             point_rows.append(row)
     arrays = {"final_params": dict(W=params.W, a=params.a, n_train=Ps, kappa=kappas, replica=reps,
                                    **({"b": params.b} if params.b is not None else {}))}
@@ -100,15 +103,16 @@ def _figures(cfg, red, ctx) -> dict:
     g, sim, theory = ctx.shared, red.extra["sim"], red.extra["theory"]
     Ps, kappas, alive, task = g.Ps, g.kappas, sim.alive, g.task
     best = int(np.argmax(np.where(alive, Ps * 1.0 - kappas, -np.inf)))
-    return {"trajectories": plots.sgld_trajectories(sim.trace, Ps, kappas, theory),
-            "learning_curve": plots.sgld_learning_curves(red.tables["points"], task_name=task.name),
+    return {"trajectories": plots.sgld_trajectories(sim.trace, Ps, kappas, theory, setting_title(g)),
+            "learning_curve": plots.sgld_learning_curves(red.tables["points"], setting_title(g)),
             "weights": plots.weight_map(sim.params.W[best], getattr(task, "support", ()),
                                         title=f"|W| at P={Ps[best]}, κ={kappas[best]:g}")}
 
 
 def describe(summary: dict) -> list[str]:
-    """`mflab show`: chains, steps, wall time, divergences and the (P, κ) table. "test MSE" is the Gibbs
-    error (posterior average of each sample's error); KRR's is the error of its posterior mean."""
+    """`mflab show`: chains, steps, wall time, divergences and the (P, κ) table with both errors of each
+    posterior: the error of the posterior mean ("MSE of mean") and the Gibbs error (each sample's error,
+    averaged), for SGLD and for KRR (whose Gibbs error adds its predictive variance)."""
     lines = [f"chains: {summary.get('chains')}   steps: {summary.get('steps')}   "
              f"wall: {summary.get('wall_seconds') or 0:.1f}s"]
     for d in summary.get("diverged_chains", []):
@@ -116,12 +120,15 @@ def describe(summary: dict) -> list[str]:
     pts = summary.get("points", [])
     nan = float("nan")
     if pts:
-        lines.append(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'test MSE (Gibbs)':>18} {'KRR overlap':>12} {'KRR MSE':>9}")
+        lines.append("test MSE: 'mean' = error of the posterior mean, 'Gibbs' = posterior average of each sample's error")
+        lines.append(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'SGLD mean':>18} {'SGLD Gibbs':>11} "
+                     f"{'KRR overlap':>12} {'KRR mean':>9} {'KRR Gibbs':>10}")
         for r in pts:
             g = lambda k: nan if r.get(k) is None else r[k]  # noqa: E731
             lines.append(f"{r['n_train']:>7} {r['kappa']:>8.2g} {g('overlap'):>7.3f} ± {r.get('overlap_std') or 0:<5.3f}"
-                         f"{g('test_mse'):>11.4f} ± {r.get('test_mse_std') or 0:<6.4f}"
-                         f"{g('krr_overlap'):>10.3f}{g('krr_test_mse'):>10.4f}")
+                         f"{g('test_mse_mean'):>11.4f} ± {r.get('test_mse_mean_std') or 0:<6.4f}"
+                         f"{g('test_mse_gibbs'):>10.4f}{g('krr_overlap'):>13.3f}{g('krr_test_mse_mean'):>10.4f}"
+                         f"{g('krr_test_mse_gibbs'):>10.4f}")
     return lines
 
 

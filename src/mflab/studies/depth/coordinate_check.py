@@ -18,7 +18,7 @@ import numpy as np
 
 from ...analysis.coordinate_check import coordinate_check
 from ...analysis.fits import loglog_slope
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 from .variants import Variant, validate_variants
@@ -31,7 +31,7 @@ def _default_variants():
 @dataclass
 class CoordinateCheckConfig:
     preset: str = "depth-coordinate-check"
-    seed: int = 0
+    seed: int = seed_field()
     widths: list[int] = field(default_factory=lambda: [64, 128, 256])
     depths: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 64])
     variants: list[Variant] = field(default_factory=_default_variants)

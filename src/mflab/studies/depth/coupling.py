@@ -28,7 +28,7 @@ import numpy as np
 from ...analysis.fits import mean_loglog_slope
 from ...analysis.reused_weight_coupling import history_train
 from ...networks.resnet import ResNet
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -36,7 +36,7 @@ from ...framework.study import Reduced, Study
 @dataclass
 class DepthCouplingConfig:
     preset: str = "depth-coupling"
-    seed: int = 0
+    seed: int = seed_field()
     widths: list[int] = field(default_factory=lambda: [128, 256, 512])
     depths: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32])
     seeds: int = 8

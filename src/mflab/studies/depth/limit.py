@@ -24,7 +24,7 @@ import numpy as np
 from ...analysis.depth_limit import OBSERVABLES, coupled_level, increment_stats, slope_with_ci, theory_init_increment
 from ...errors import ConfigError
 from ...networks.resnet import ResNet
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -34,7 +34,7 @@ STAGES = ("init", "trained")
 @dataclass
 class DepthLimitConfig:
     preset: str = "depth-limit"
-    seed: int = 0
+    seed: int = seed_field()
     width: int = 256
     depths: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])  # coarse depths L (fine: 2L)
     seeds: int = 48

@@ -26,7 +26,7 @@ import numpy as np
 
 from ...analysis.nfd_comparison import NETWORK_MODES, network_trajectories, width_extrapolation
 from ...errors import ConfigError, suggest
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 from ...networks.activations import get_activation
@@ -39,7 +39,7 @@ LIMIT_OF = {"backprop": "both", "decoupled": "none"}  # the system each network 
 @dataclass
 class NFDLimitConfig:
     preset: str = "nfd-limit"
-    seed: int = 0
+    seed: int = seed_field()
     activation: str = "tanh"
     branch_multiplier: float = bounded(1.0, gt=0, fix="e.g. 1.0")
     lr: float = bounded(0.5, gt=0, fix="e.g. lr = 0.5")

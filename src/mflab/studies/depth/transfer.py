@@ -32,7 +32,7 @@ from ...dynamics.runner import advance
 from ...dynamics.objectives import TrainData
 from ...tasks.base import Dataset
 from ...tasks.registry import build_task, check_task_name
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from .variants import Variant, validate_variants
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
@@ -51,7 +51,7 @@ def _default_lrs():
 @dataclass
 class DepthTransferConfig:
     preset: str = "depth-transfer"
-    seed: int = 0
+    seed: int = seed_field()
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     variants: list[Variant] = field(default_factory=_default_variants)
     depths: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32])

@@ -35,7 +35,7 @@ from ...dynamics.objectives import TrainData
 from ...errors import suggest
 from ...networks.activations import get_activation
 from ...tasks.registry import build_task
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -45,7 +45,7 @@ MODES = ("data", "population")
 @dataclass
 class ChaosRateConfig:
     preset: str = "chaos-rate"
-    seed: int = 0
+    seed: int = seed_field()
     activation: str = "erf"
     mode: str = "data"
     d: int = bounded(5, ge=1, fix="a positive integer")

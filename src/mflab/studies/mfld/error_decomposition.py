@@ -30,7 +30,7 @@ from ...dynamics.mean_field_langevin import DataObjective, ParticleInit, Populat
 from ...dynamics.objectives import TrainData
 from ...tasks.hermite import HermiteDictionary
 from ...tasks.registry import build_task
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -38,7 +38,7 @@ from ...framework.study import Reduced, Study
 @dataclass
 class ErrorDecompositionConfig:
     preset: str = "error-decomposition"
-    seed: int = 0
+    seed: int = seed_field()
     d: int = 4
     widths: list[int] = field(default_factory=lambda: [64, 128, 256])
     n_train: list[int] = field(default_factory=lambda: [128, 512, 2048])

@@ -28,7 +28,7 @@ from ...networks.activations import get_activation
 from ...tasks.registry import build_task
 from ...tasks.teacher import Teacher
 from ...theory.sparse_bound import frank_wolfe, s_up_closed_form
-from ...framework.config import bounded, require
+from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
 
@@ -36,7 +36,7 @@ from ...framework.study import Reduced, Study
 @dataclass
 class SparseAtomsConfig:
     preset: str = "sparse-atoms"
-    seed: int = 0
+    seed: int = seed_field()
     activation: str = "relu"
     d: int = bounded(4, ge=1, fix="a positive integer")
     amplitudes: list[float] = field(default_factory=lambda: [1.0, 0.6, 0.3])
