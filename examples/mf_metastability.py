@@ -13,7 +13,7 @@ budget. The MF fixed point the solver reports is then the one its dynamics reach
 symmetric start, as SGLD's answer is the state its chains reach from the prior.
 
 Measured (2·10⁵ steps, 2026-11-23, with the inline MALA this example had before it used
-``mflab.dynamics.mala``): the prior start reaches ⟨U⟩ = −107.8, then −111.5 (still falling); the
+``mflab.dynamics.adjusted_langevin``): the prior start reaches ⟨U⟩ = −107.8, then −111.5 (still falling); the
 relevant-coordinates start reaches −81.1, then −82.0. The library kernel draws its own random stream;
 with it, 4·10³ steps (2026-12-01) give −76.1, −81.0 (prior start) and −75.1, −76.3 (relevant start).
 

@@ -38,3 +38,20 @@ def gauss2d(fn, q1, q2, c, n=300):
     U = L[0, 0] * Z1
     V = L[1, 0] * Z1 + L[1, 1] * Z2
     return float(np.einsum("i,j,ij->", w, w, fn(U) * fn(V)))
+
+
+@pytest.fixture(scope="session")
+def minimal_study():
+    """examples/minimal_study.py imported once (it registers the preset feature-kernel-mc)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "minimal_study" in sys.modules:
+        return sys.modules["minimal_study"]
+    path = Path(__file__).resolve().parents[1] / "examples" / "minimal_study.py"
+    spec = importlib.util.spec_from_file_location("minimal_study", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["minimal_study"] = mod
+    spec.loader.exec_module(mod)
+    return mod

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["mflab.dynamics.kernel", "mflab.dynamics.langevin", "mflab.dynamics.runner", "mflab.dynamics.mala",
+MODULES = ["mflab.dynamics.kernel", "mflab.dynamics.sgld", "mflab.dynamics.runner", "mflab.dynamics.adjusted_langevin",
            "mflab.dynamics.resnet_training", "mflab.framework.study", "mflab.networks.two_layer", "mflab.networks.resnet",
            "mflab.theory.mean_field", "mflab.dynamics.mean_field_langevin", "mflab.tasks.registry"]
 

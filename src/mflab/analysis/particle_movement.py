@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..dynamics.kernel import guard
-from ..dynamics.langevin import Hyper, langevin
+from ..dynamics.sgld import Hyper, langevin
 from ..dynamics.runner import advance
 from ..dynamics.objectives import TrainData, mse_objective
 from ..dynamics.schedules import constant

@@ -1,8 +1,8 @@
 """Dynamics: kernels of the one step protocol (Langevin/SGLD, SGD/Adam, MALA, mean-field Langevin),
 SGLD on a two-layer network's posterior in one call, the divergence guard, objectives, step-size schedules and the chunked chain runner."""
 from .kernel import Guarded, Kernel, guard
-from .langevin import Hyper, LangevinInfo, LangevinState, langevin
-from .mala import MALAInfo, MALAState, mala
+from .sgld import Hyper, LangevinInfo, LangevinState, langevin
+from .adjusted_langevin import MALAInfo, MALAState, mala
 from .objectives import TrainData, masked_train_data, mse_objective
 from .network_posterior import PosteriorSamples, network_posterior_kernel, sample_posterior
 from .optimizers import OptInfo, OptState, optimizer_kernel

@@ -45,7 +45,7 @@ from ..networks.activations import get_activation
 from ..theory.gaussian import population_risk
 from ..networks.two_layer import TwoLayer, TwoLayerParams
 from .kernel import Kernel, guard
-from .langevin import Hyper, langevin
+from .sgld import Hyper, langevin
 from .objectives import TrainData
 from .schedules import constant
 

@@ -18,7 +18,7 @@ from ..conventions import PosteriorNoise, check_posterior_noise
 from ..errors import ConfigError
 from ..theory.predictive import Predictive
 from .kernel import Kernel, guard
-from .langevin import Hyper, langevin
+from .sgld import Hyper, langevin
 from .objectives import TrainData, mse_objective
 from .runner import RunResult, run_chains, stack_chains
 from .schedules import constant

@@ -166,11 +166,14 @@ def trajectory(kernel: Kernel, state, key, hyper, data, n_steps: int, t0=0, reco
 
 
 def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch: int, skippable: bool = False,
-                  block_mean: Callable | None = None, summed: tuple = (), sum_from: int = 0):
+                  block_mean: Callable | None = None, summed: tuple = (), sum_from: int = 0,
+                  tick: Callable[[], None] | None = None):
     """A jitted function (states, keys, hypers, data, t0, n_logs[, active]) -> (states, (observables, sums)).
     With ``skippable`` a chain whose ``active`` flag is False is passed through unchanged;
     ``block_mean(params, info)`` adds observables averaged over the steps of each logging block; the
-    observables named in ``summed`` are summed over the chunk's logs at steps ≥ ``sum_from`` (``sums``)."""
+    observables named in ``summed`` are summed over the chunk's logs at steps ≥ ``sum_from`` (``sums``).
+    ``tick()`` is called on the host after every logging block of every chain (``jax.debug.callback``): a
+    progress bar that moves inside a chunk, not only between chunks. It does not touch the numbers."""
 
     def chunk(states, keys, hypers, data, t0, n_logs, active=None):
         def one_chain(args):
@@ -196,6 +199,8 @@ def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch
                 obs = dict(observe(state.params, dat))
                 obs.update(means)
                 obs["alive"] = state.alive
+                if tick is not None:
+                    jax.debug.callback(tick)
                 return state, obs
 
             def summing_block(carry, j):
@@ -251,18 +256,28 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     chain_batch = chain_batch or default_chain_batch(n_chains)
     chunk_steps = max(log_every, (chunk_steps // log_every) * log_every)
     trace = trace or Trace()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, initial=start_step, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr,
+                   mininterval=0.5)
+    span = [start_step, start_step, 0.0]  # the running chunk's first and last step, and its steps done so far
+
+    def tick():  # log_every / C steps per chain's logging block, never past the chunk's end
+        span[2] += log_every / n_chains
+        target = min(span[0] + int(span[2]), span[1])
+        if bar is not None and target > bar.n:
+            bar.update(target - bar.n)
+
     chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains), skippable=stop is not None,
-                             block_mean=block_mean, summed=tuple(trace.summed), sum_from=int(trace.sum_from))
+                             block_mean=block_mean, summed=tuple(trace.summed), sum_from=int(trace.sum_from),
+                             tick=tick if progress else None)
     compiled, compile_seconds = {}, 0.0
     log = log or (lambda msg: print(msg, file=sys.stderr))
     reported = set(np.flatnonzero(~np.asarray(states.alive)).tolist())
     diverged = []
     stopped_at = np.full(n_chains, -1, np.int64)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_steps, initial=start_step, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr)
     t = start_step
     result = RunResult(states, trace, t, diverged, stopped_at)
     while t < n_steps:
@@ -270,10 +285,15 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
         args = (states, keys, hypers, data, jnp.asarray(t, jnp.int32))
         if stop is not None:
             args += (jnp.asarray(stopped_at < 0),)
-        if n not in compiled:  # one compile per chunk length (at most two), timed on its own
+        if n not in compiled:  # one compile per chunk length (at most two), timed on its own and shown as such
             tc = time.perf_counter()
+            if bar is not None:
+                bar.set_description_str(f"{desc} [compiling]")
             compiled[n] = chunk_fn.lower(*args[:5], n // log_every, *args[5:]).compile()
             compile_seconds += time.perf_counter() - tc
+            if bar is not None:
+                bar.set_description_str(f"{desc} [compiled in {compile_seconds:.0f} s]" if compile_seconds >= 1 else desc)
+        span[:] = [t, t + n, 0.0]
         states, (obs, sums) = compiled[n](*args)
         obs, sums = jax.device_get((obs, sums))
         trace.append(t + log_every * np.arange(1, n // log_every + 1), obs, sums)
@@ -292,7 +312,7 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
         if bar is not None:
             post = {k: float(np.nanmean(v[:, -1])) for k, v in obs.items() if k != "alive"}
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(post.items())[:3]}, refresh=False)
-            bar.update(n)
+            bar.update(max(0, t - bar.n))  # exact at the chunk's end, whatever the ticks counted
         if on_chunk is not None:
             on_chunk(result)
         if not alive.any():

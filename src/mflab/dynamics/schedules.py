@@ -1,7 +1,7 @@
 r"""Step-size schedules: unit-free shapes s(t) with s(0) = 1, pure and traceable inside ``jit``.
 
 The step size has one home: the base rate η is the per-chain hyperparameter (``Hyper.lr`` of
-:mod:`mflab.dynamics.langevin`), the schedule only shapes it in time, η(t) = η s(t).
+:mod:`mflab.dynamics.sgld`), the schedule only shapes it in time, η(t) = η s(t).
 
 ``polynomial_decay(final_ratio, steps, power)`` (config name ``"polynomial"``): s(t) = r + (1 − r)(1 − t/steps)^power
 for t < steps, then r = final_ratio. With power 2, η = 1e-3, r = ½, steps = 2·10^6 it is the Bayesian

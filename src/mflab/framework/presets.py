@@ -22,6 +22,7 @@ class Preset:
     # result tables a sweep gathers (results/<name>.csv), each with the columns that index its rows
     tables: dict = field(default_factory=dict)
     describe: Callable | None = None  # summary -> lines that `mflab show` prints
+    columns: dict = field(default_factory=dict)  # table column -> (description, units): sweep dataset attributes
     study: object = None  # the framework.study.Study behind it, if any
 
 

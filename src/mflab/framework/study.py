@@ -152,6 +152,7 @@ class Study:
     defaults: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
+    columns: dict = field(default_factory=dict)  # table column -> (description, units), for sweep datasets
 
     def preset(self, name: str | None = None, description: str | None = None, defaults: dict | None = None,
                quick: dict | None = None, tables: dict | None = None) -> Preset:
@@ -159,7 +160,8 @@ class Study:
         return Preset(name or self.name, description or self.description, self.config_cls,
                       lambda cfg, rd, progress=True, log=None: run_study(self, cfg, rd, progress, log),
                       self.defaults if defaults is None else defaults, self.quick if quick is None else quick,
-                      self.tables if tables is None else tables, describe=self.describe, study=self)
+                      self.tables if tables is None else tables, describe=self.describe, columns=self.columns,
+                      study=self)
 
     def run(self, cfg, rd: RunDir, progress: bool = True, log=None) -> dict:
         return run_study(self, cfg, rd, progress, log)

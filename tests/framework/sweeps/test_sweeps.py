@@ -374,3 +374,20 @@ def test_a_sweep_with_failed_points_exits_non_zero_and_keeps_what_they_wrote(tmp
     text = json.dumps(rec)
     assert "DivergenceError" in rec["error"] and str(Path.home()) not in text and sys.prefix not in text
     assert "/tmp/" not in text and "mflab-point-" not in text
+
+
+def test_dataset_dimensions_select_without_dots_and_describe_themselves(tmp_path):
+    import xarray as xr
+
+    spec = copy.deepcopy(SGLD)
+    spec["sweep"]["grid"] = {"network.activation": ["relu"], "sgld.kappa": [5e-3, 2e-2]}
+    sw = load_sweep(spec)
+    store = SweepStore(tmp_path / "s")
+    store.open(sw.spec)
+    run_sweep(sw, store, LocalExecutor(), progress=False, log=lambda m: None)
+    with xr.open_dataset(tmp_path / "s/results/points.nc", engine="scipy") as ds:
+        assert set(ds.overlap.dims) == {"network_activation", "n_train", "kappa"}
+        assert ds.overlap.sel(network_activation="relu", kappa=5e-3).shape == (2,)
+        assert ds.network_activation.attrs["field"] == "network.activation"
+        assert "Gibbs" in ds.test_mse_gibbs.attrs["description"] and "posterior mean" in ds.test_mse_mean.attrs["description"]
+        assert ds.run_seconds.attrs["units"] == "s" and 'preset = "sgld-parity"' in ds.attrs["sweep_file"]

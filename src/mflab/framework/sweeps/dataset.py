@@ -11,6 +11,8 @@ variable over the sweep axes: it is the one quantity that differs between identi
 """
 from __future__ import annotations
 
+import tomli_w
+
 from ...errors import MflabError
 from ..rundir import atomic_write_bytes, tidy_csv
 from .store import SweepStore
@@ -55,10 +57,12 @@ def gather(sw: Sweep, store: SweepStore) -> tuple[dict, list[dict]]:
             continue
         df = pd.concat(frames, ignore_index=True)
         atomic_write_bytes(store.path / "results" / f"{table}.csv", df.to_csv(index=False).encode())
-        along_zip = sw.zipped[1:]  # constant per point: coordinates along the first zip axis
-        zip_coords = df.drop_duplicates(sw.zipped[:1]).set_index(sw.zipped[:1])[along_zip] if along_zip else None
+        df = df.rename(columns={a: dim_name(a) for a in [*sw.axes, *sw.zipped]})  # .sel(network_width=64)
+        axes, zipped = [dim_name(a) for a in sw.axes], [dim_name(a) for a in sw.zipped]
+        along_zip = zipped[1:]  # constant per point: coordinates along the first zip axis
+        zip_coords = df.drop_duplicates(zipped[:1]).set_index(zipped[:1])[along_zip] if along_zip else None
         df = df.drop(columns=along_zip)
-        dims = list(sw.axes) + [c for c in sw.preset.tables[table] if c not in sw.axes]
+        dims = axes + [c for c in sw.preset.tables[table] if c not in axes]
         missing = [c for c in dims if c not in df.columns]
         if missing:
             raise MflabError(f"table '{table}' has no column {missing[0]!r} to index by")
@@ -67,14 +71,36 @@ def gather(sw: Sweep, store: SweepStore) -> tuple[dict, list[dict]]:
             raise MflabError(f"table '{table}': the columns {dims} do not identify its rows uniquely")
         ds = xr.Dataset.from_dataframe(indexed)
         if zip_coords is not None:
-            ds = ds.assign_coords({k: (sw.zipped[0], zip_coords[k].reindex(ds[sw.zipped[0]].values).values)
+            ds = ds.assign_coords({k: (zipped[0], zip_coords[k].reindex(ds[zipped[0]].values).values)
                                    for k in along_zip})
         if sw.axes:
-            secs = pd.DataFrame([{**{a: pt.labels[a] for a in sw.axes}, "run_seconds": s["run_seconds"]}
-                                 for pt, s in done]).set_index(sw.axes)
+            secs = pd.DataFrame([{**{dim_name(a): pt.labels[a] for a in sw.axes}, "run_seconds": s["run_seconds"]}
+                                 for pt, s in done]).set_index(axes)
             ds["run_seconds"] = xr.Dataset.from_dataframe(secs)["run_seconds"]
+        describe_variables(ds, sw, table)
         ds.attrs.update(preset=sw.preset.name, table=table, sweep_seed=sw.seed, mflab=mflab.__version__,
-                        points_done=len(done), points_total=len(sw.points))
+                        points_done=len(done), points_total=len(sw.points),
+                        sweep_file=tomli_w.dumps(sw.spec))  # the configuration that made the dataset
         atomic_write_bytes(store.path / "results" / f"{table}.nc", bytes(ds.to_netcdf(engine="scipy")))
         out[table] = ds
     return out, status
+
+
+def dim_name(axis: str) -> str:
+    """The dataset dimension of a sweep axis: its dotted config field with dots as underscores
+    (``network.width`` -> ``network_width``), a name ``ds.sel(network_width=64)`` accepts."""
+    return axis.replace(".", "_")
+
+
+def describe_variables(ds, sw: Sweep, table: str):
+    """xarray attributes: each sweep axis names its config field; each variable its description and
+    units from the preset's column docs (``Preset.columns``: name -> (description, units))."""
+    for a in [*sw.axes, *sw.zipped]:
+        if dim_name(a) in ds.variables:
+            ds[dim_name(a)].attrs.update(field=a, description=f"sweep axis: the config field {a}")
+    docs = {**getattr(sw.preset, "columns", {}), "run_seconds": ("wall time inside the preset for the point", "s")}
+    for name in ds.variables:
+        if name in docs:
+            text, units = docs[name]
+            ds[name].attrs.update(description=text, **({"units": units} if units else {}))
+

@@ -70,6 +70,22 @@ ERRORS = {"test_mse_mean": "error of the posterior mean  E(⟨f⟩ − y)²",  #
           "test_mse_gibbs": "Gibbs error  E E_f (f − y)²"}  # posterior (mflab.theory.predictive), with labels
 
 
+COLUMNS = {  # the posterior studies' table columns: (description, units), attributes of sweep datasets
+    "n_train": ("training set size P", ""), "kappa": ("posterior noise κ (temperature T = 2κ²)", ""),
+    "replica": ("replica index (data set, initialisation, noise)", ""),
+    "method": ("sgld (network), mf, mf-ard (mean-field theory), krr (NNGP, N = ∞)", ""),
+    "overlap": ("target overlap m of the posterior mean ⟨f⟩ (1: learned, ≈0: not)", ""),
+    "test_mse_mean": ("test MSE of the posterior mean, E(⟨f⟩ − y)²", "squared target units"),
+    "test_mse_gibbs": ("Gibbs error: posterior average of each sample's test MSE, E E_f(f − y)²",
+                       "squared target units"),
+    "krr_overlap": ("NNGP-KRR (N = ∞) overlap on the same data", ""),
+    "krr_test_mse_mean": ("NNGP-KRR test MSE of its posterior mean", "squared target units"),
+    "krr_test_mse_gibbs": ("NNGP-KRR Gibbs error (posterior-mean error + GP variance)", "squared target units"),
+    "converged": ("the method's convergence test passed", ""), "residual": ("MF field drift at the end", ""),
+    **{f"{k}_std": (f"standard deviation over replicas of {k}", "") for k in ("overlap", *ERRORS)},
+}
+
+
 def setting_title(g: "PosteriorDesign") -> str:
     """The setting for figure titles: task (with k where it has one), d, width N and activation."""
     k = getattr(g.task, "k", None)

@@ -41,7 +41,7 @@ from ...framework.presets import register
 from ...framework.rundir import RunDir
 from ...framework.study import Reduced, Study
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
-from .design import ERRORS, PosteriorDesign, krr_grid, prepare, setting_title, simulate, trace_rows
+from .design import COLUMNS, ERRORS, PosteriorDesign, krr_grid, prepare, setting_title, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
 
@@ -465,7 +465,8 @@ _PUBLISHED_P = [10, 100, 500, 750, 1000, 2133, 3666, 5000, 7500, 10000]
 _PUBLISHED_KAPPA = [5e-4, 1e-3, 5e-3, 7.5e-3, 1e-2, 2.5e-2, 5e-2, 7.5e-2]
 
 STUDY = Study("parity-phase", "SGLD, MF, MF-ARD and NNGP-KRR on one (P, κ) design", PhaseConfig, units=_units,
-              compute=_compute, reduce=_reduce, setup=_setup, figures=_figures, describe=describe, unit_name="method")
+              compute=_compute, reduce=_reduce, setup=_setup, figures=_figures, describe=describe, unit_name="method",
+              columns=COLUMNS)
 
 register(STUDY.preset(
     "parity-phase",

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...conventions import TEMPERATURE_CONVENTIONS, get_parametrization
-from ...dynamics.langevin import NOISE_MODES
+from ...dynamics.sgld import NOISE_MODES
 from ...dynamics.schedules import SCHEDULES
 from ...errors import ConfigError, suggest
 from ...networks.activations import get_activation

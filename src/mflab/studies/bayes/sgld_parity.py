@@ -11,7 +11,7 @@ from ...errors import ConfigError, DivergenceError
 from ...framework.config import require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
-from .design import (SimulationRecord, diverged_rows, krr_grid, prepare, setting_title, simulate, simulation_result,
+from .design import (COLUMNS, SimulationRecord, diverged_rows, krr_grid, prepare, setting_title, simulate, simulation_result,
                      trace_rows)
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
 
@@ -152,5 +152,6 @@ STUDY = Study(
                  "chunk_steps": 5_000, "replicas": 2},
     },
     tables={"points": ("n_train", "kappa")},
+    columns=COLUMNS,
 )
 register(STUDY.preset())

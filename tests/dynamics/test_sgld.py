@@ -157,3 +157,16 @@ def test_summed_observables_equal_the_sum_of_the_logged_ones_across_chunks_and_r
     rest = run_chains(kern, half.states, keys, hyp, data, n_steps=400, log_every=50, observe=obs, start_step=200,
                       trace=half.trace)
     np.testing.assert_allclose(rest.trace.mean("f"), want / 6, rtol=1e-5, atol=1e-6)
+
+
+def test_kernel_modules_are_not_shadowed_by_their_kernels():
+    """`mflab.dynamics.langevin` used to be both a module and the function the package exports; the
+    modules are now named for their algorithms (sgld, adjusted_langevin), the kernels keep their names."""
+    import importlib
+    import types
+
+    from mflab import dynamics
+
+    for name in ("sgld", "adjusted_langevin"):
+        assert isinstance(importlib.import_module(f"mflab.dynamics.{name}"), types.ModuleType)
+    assert callable(dynamics.langevin) and callable(dynamics.mala) and isinstance(dynamics.sgld, types.ModuleType)
