@@ -252,7 +252,8 @@ def cmd_cell(args) -> int:
     flags = {"lam": "--lam", "tau": "--tau", "orbit_restarts": "--orbit-restarts", "D_max": "--d-max", "rho": "--rho"}
     try:
         cell = learning_cell(args.activation, args.rho, init, target, args.lam, args.tau,
-                             orbit_restarts=args.orbit_restarts, D_max=args.d_max)
+                             orbit_restarts=args.orbit_restarts, D_max=args.d_max,
+                             log=lambda m: print(m, file=sys.stderr, flush=True))
     except ConfigError as e:  # the library names its argument; the command line names its flag
         flag = flags.get(e.field, e.field)
         raise ConfigError(flag, e.problem, (e.fix or "").replace(f"{e.field} =", flag) or None) from None

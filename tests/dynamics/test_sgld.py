@@ -85,7 +85,8 @@ def test_all_chains_diverging_stops_early():
     net, kern, states, keys, data, *_ = _setup(C=2)
     res = run_chains(kern, states, keys, Hyper(jnp.full(2, 1e-4), jnp.full(2, 1e4)), data, n_steps=1000, log_every=50,
                      observe=lambda p, d: {}, chunk_steps=100, log=lambda m: None)
-    assert not np.asarray(res.states.alive).any() and res.steps_done == 100
+    # stops after the first chunk: for a run this long, the 50-step timing chunk (a long run's first)
+    assert not np.asarray(res.states.alive).any() and res.steps_done == 50
 
 
 def test_coupled_noise_is_shared_across_widths():
@@ -170,3 +171,19 @@ def test_kernel_modules_are_not_shadowed_by_their_kernels():
     for name in ("sgld", "adjusted_langevin"):
         assert isinstance(importlib.import_module(f"mflab.dynamics.{name}"), types.ModuleType)
     assert callable(dynamics.langevin) and callable(dynamics.mala) and isinstance(dynamics.sgld, types.ModuleType)
+
+
+def test_a_long_run_times_a_short_first_chunk_and_says_how_long_it_takes():
+    """Runs longer than four chunks start with a 1/20 chunk and log the estimate; the numbers are those of
+    any other chunking (the key of step t is fold_in(key, t))."""
+    net, kern, states, keys, data, X, y = _setup()
+    hyp = Hyper(jnp.full(4, 0.01), jnp.full(4, 1e-2))
+    obs = lambda p, d: {"a0": p.a[0]}  # noqa: E731
+    logs = []
+    long = run_chains(kern, states, keys, hyp, data, n_steps=1000, log_every=10, observe=obs, chunk_steps=200,
+                      log=logs.append, desc="test")
+    plain = run_chains(kern, states, keys, hyp, data, n_steps=1000, log_every=10, observe=obs, chunk_steps=1000)
+    (line,) = [m for m in logs if "steps of 4 chains" in m]
+    assert line.startswith("test: 1,000 steps of 4 chains; at the first 10 steps' pace") and "takes about" in line
+    np.testing.assert_array_equal(long.trace.values["a0"], plain.trace.values["a0"])
+    np.testing.assert_array_equal(long.states.params.W, plain.states.params.W)

@@ -26,8 +26,13 @@ from .moment_depth import hermite_support, orbit_depth, variety_depth
 
 
 def learning_cell(activation, rho: str, init, target, lam: float, tau: float = 0.0, orbit_restarts: int = 4,
-                  D_max: int = 5, seed: int = 0) -> dict:
-    """The learning cell (module docstring) as a JSON-ready dict."""
+                  D_max: int = 5, seed: int = 0, log=None) -> dict:
+    """The learning cell (module docstring) as a JSON-ready dict; ``log(message)`` hears each phase as it
+    starts (the orbit search takes most of the time)."""
+    import time
+
+    t0 = time.perf_counter()
+    say = (lambda m: log(f"cell: {m} ({time.perf_counter() - t0:.0f} s)")) if log else (lambda m: None)
     from ..tasks.hermite import HermiteDictionary
     from ..theory.sparse_bound import frank_wolfe, s_up_closed_form, target_atoms
 
@@ -45,12 +50,16 @@ def learning_cell(activation, rho: str, init, target, lam: float, tau: float = 0
             raise ConfigError(name, f"must be an integer >= {least}, got {v!r}", f"e.g. {name} = {max(least, 4)}")
     V = np.array([np.asarray(v, float) for _, v, _ in target_atoms(target)])
     d = V.shape[1]
+    say("moment class w*")
     ws = w_star(init, d)
+    say("sparse atoms S* (Frank-Wolfe)")
     fw = frank_wolfe(act, target, lam, seed=seed)
     sup = s_up_closed_form(act, target, lam)
     S = max(fw["S_star"], 1)
     d_eff = int(np.linalg.matrix_rank(V))
+    say(f"variety depth (S = {S}, d = {d_eff})")
     var = variety_depth(act, S, d_eff, D_max=D_max + 2, trials=5, seed=seed)
+    say(f"orbit depth, {orbit_restarts} restarts per depth up to {D_max}")
     orb = orbit_depth(act, S, d_eff, D_max=D_max, restarts=orbit_restarts, seed=seed)
     st = symmetry_structure(act)
     cell = {

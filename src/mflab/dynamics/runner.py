@@ -280,8 +280,12 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     stopped_at = np.full(n_chains, -1, np.int64)
     t = start_step
     result = RunResult(states, trace, t, diverged, stopped_at)
+    # a long run starts with a short timing chunk and says how long it will take (chunking never changes
+    # the numbers: the key of step t is fold_in(key, t) whatever the chunk)
+    long_run = n_steps - start_step > 4 * chunk_steps
+    first = max(log_every, (chunk_steps // 20 // log_every) * log_every) if long_run else chunk_steps
     while t < n_steps:
-        n = min(chunk_steps, n_steps - t)
+        n = min(first if t == start_step else chunk_steps, n_steps - t)
         args = (states, keys, hypers, data, jnp.asarray(t, jnp.int32))
         if stop is not None:
             args += (jnp.asarray(stopped_at < 0),)
@@ -294,8 +298,14 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
             if bar is not None:
                 bar.set_description_str(f"{desc} [compiled in {compile_seconds:.0f} s]" if compile_seconds >= 1 else desc)
         span[:] = [t, t + n, 0.0]
+        t_run = time.perf_counter()
         states, (obs, sums) = compiled[n](*args)
         obs, sums = jax.device_get((obs, sums))
+        if long_run and t == start_step:
+            rate = n / max(time.perf_counter() - t_run, 1e-9)
+            log(f"{desc}: {n_steps - start_step:,} steps of {n_chains} chains; at the first {n:,} steps' pace "
+                f"({rate:,.0f} steps/s, compile {compile_seconds:.0f} s apart) the rest takes about "
+                f"{_duration((n_steps - t - n) / rate)}")
         trace.append(t + log_every * np.arange(1, n // log_every + 1), obs, sums)
         t += n
         alive = np.asarray(states.alive)
@@ -323,6 +333,14 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     if bar is not None:
         bar.close()
     return result
+
+
+def _duration(seconds: float) -> str:
+    """4 s, 12 min, 3.5 h, 2.1 days."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}" if unit != "min" else f"{seconds / size:.0f} min"
+    return f"{seconds:.0f} s"
 
 
 def initial_observations(observe: Callable, states: Guarded, data) -> dict:

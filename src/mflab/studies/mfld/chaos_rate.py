@@ -169,7 +169,10 @@ def _figures(cfg, red, ctx) -> dict:
     from .plots import chaos_rate_figure
 
     e = red.extra
-    return {"chaos_rate": chaos_rate_figure(e["metrics"], e["fits"], e["times"], red.tables["distances"])}
+    setting = (f"{cfg.activation} network, d = {cfg.d}, {cfg.mode} risk"
+               f"{f' (P = {cfg.n_train})' if cfg.mode == 'data' else ''}, τ = {cfg.tau:g}, λ = {cfg.lam:g}, "
+               f"η = {cfg.eta:g}, M_ref = {cfg.m_ref}")
+    return {"chaos_rate": chaos_rate_figure(e["metrics"], e["fits"], e["times"], red.tables["distances"], setting)}
 
 
 def _describe(s: dict) -> list[str]:
