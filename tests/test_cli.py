@@ -563,3 +563,19 @@ def test_an_unexpected_exception_is_one_line_unless_asked(monkeypatch, capsys):
     monkeypatch.setenv("MFLAB_TRACEBACK", "1")
     with pytest.raises(IndexError):
         cli.main(["presets"])
+
+
+def test_divergence_advice_names_the_cause():
+    """The advice used to blame sgld.lr whatever the cause: a κ whose prior drift η·m·T/σ² exceeds 1 is
+    named with the largest stable rate, an overridden γ with its output multiplier."""
+    from mflab.cli import build_config
+    from mflab.studies.bayes.design import divergence_fix, prepare
+
+    def advice(*sets):
+        _, cfg = build_config("sgld-parity", True, [*(s for s in TINY if s != "--set"), *sets])
+        return divergence_fix(prepare(cfg.task, cfg.network, cfg.sgld, 0), cfg.sgld, cfg.network)
+
+    assert advice() == "lower sgld.lr (now 0.05)"
+    hot = advice("sgld.kappa=300")
+    assert "sgld.kappa (now up to 300)" in hot and "below 4.63e-07" in hot and "unstable past 1" in hot
+    assert "network.gamma (now 0.05: the output multiplier N^-γ = 0.901" in advice("network.gamma=0.05")

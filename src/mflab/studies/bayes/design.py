@@ -86,6 +86,25 @@ COLUMNS = {  # the posterior studies' table columns: (description, units), attri
 }
 
 
+def divergence_fix(g: "PosteriorDesign", sg: SGLDConfig, net_cfg: NetworkConfig | None = None) -> str:
+    """What to change when SGLD chains diverge, naming the field that is the cause. The prior drift of
+    the update, η·m_θ·T/σ_θ² per step, is unstable past ~1: then κ (T = 2κ²), not the rate, is too
+    large for the learning rate; an overridden γ scales every gradient by N^-γ; else the rate."""
+    import jax.tree_util as tu
+
+    T = float(np.max(np.asarray(g.noise.temperature)))
+    drift = max(m * T / v for m, v in zip(tu.tree_leaves(g.net.lr_multipliers()), tu.tree_leaves(g.net.prior_variances(g.task.d))))
+    if sg.lr * drift >= 1:
+        return (f"lower sgld.lr (now {sg.lr:g}) below {1 / drift:.3g}, or sgld.kappa (now up to "
+                f"{float(np.max(g.kappas)):g}): the prior drift η·m·T/σ² = {sg.lr * drift:.3g} per step (T = 2κ²) "
+                "is unstable past 1")
+    fix = f"lower sgld.lr (now {sg.lr:g})"
+    if net_cfg is not None and net_cfg.gamma is not None:
+        fix += (f", or check network.gamma (now {net_cfg.gamma:g}: the output multiplier N^-γ = "
+                f"{g.net.width ** -net_cfg.gamma:.3g} scales every gradient)")
+    return fix
+
+
 def setting_title(g: "PosteriorDesign") -> str:
     """The setting for figure titles: task (with k where it has one), d, width N and activation."""
     k = getattr(g.task, "k", None)
@@ -188,7 +207,8 @@ class Simulation:
     steps_done: int  # the step every chain reached (all chains stop together if all diverge)
 
 
-def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=None, checkpoint="checkpoint.npz") -> Simulation:
+def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=None, checkpoint="checkpoint.npz",
+             net_cfg: NetworkConfig | None = None) -> Simulation:
     """Run (or resume from ``rd/checkpoint``) the SGLD chains of a grid; posterior averages after burn-in."""
     log = log or (lambda m: print(m, file=sys.stderr))
     net, task, d, C = g.net, g.task, g.task.d, len(g.points)
@@ -211,7 +231,7 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
                         n_steps=sg.steps, log_every=sg.log_every, observe=observe, chunk_steps=sg.chunk_steps,
                         chain_batch=sg.chain_batch or None, start_step=start, trace=trace, progress=progress,
                         desc=f"SGLD {C} chains", on_chunk=lambda res: _save_checkpoint(rd, res, checkpoint), log=log,
-                        divergence_fix="lower the learning rate (sgld.lr) or the temperature")
+                        divergence_fix=divergence_fix(g, sg, net_cfg))
     wall = time.perf_counter() - t0
     tr = result.trace
     alive_log = tr.values["alive"].astype(bool)

@@ -41,7 +41,7 @@ from ...framework.presets import register
 from ...framework.rundir import RunDir
 from ...framework.study import Reduced, Study
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
-from .design import COLUMNS, ERRORS, PosteriorDesign, krr_grid, prepare, setting_title, simulate, trace_rows
+from .design import COLUMNS, ERRORS, PosteriorDesign, divergence_fix, krr_grid, prepare, setting_title, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
 
@@ -248,9 +248,9 @@ def _units(cfg: PhaseConfig):
 def _compute(cfg: PhaseConfig, method, ctx) -> dict:
     g, rd, progress, log = ctx.shared, ctx.rd, ctx.progress, ctx.log
     if method == "sgld":
-        sim = simulate(g, cfg.sgld, rd, progress, log, checkpoint=ctx.checkpoint_name)
+        sim = simulate(g, cfg.sgld, rd, progress, log, checkpoint=ctx.checkpoint_name, net_cfg=cfg.network)
         if not sim.alive.any():
-            log("every SGLD chain diverged; lower sgld.lr. The other methods still run.")
+            log(f"every SGLD chain diverged; {divergence_fix(g, cfg.sgld, cfg.network)}. The other methods still run.")
         tr = sim.trace
         return {"overlap": sim.final["overlap"], "test_mse_mean": sim.final["test_mse_mean"],
                 "test_mse_gibbs": sim.final["test_mse_gibbs"], "alive": sim.alive,

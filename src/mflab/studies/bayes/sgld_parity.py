@@ -11,7 +11,7 @@ from ...errors import ConfigError, DivergenceError
 from ...framework.config import require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
-from .design import (COLUMNS, SimulationRecord, diverged_rows, krr_grid, prepare, setting_title, simulate, simulation_result,
+from .design import (COLUMNS, SimulationRecord, divergence_fix, diverged_rows, krr_grid, prepare, setting_title, simulate, simulation_result,
                      trace_rows)
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
 
@@ -47,7 +47,8 @@ def _units(cfg):
 def _compute(cfg: SGLDExperimentConfig, unit, ctx) -> dict:
     g = ctx.shared
     if unit == "sgld":
-        return simulation_result(simulate(g, cfg.sgld, ctx.rd, ctx.progress, ctx.log, checkpoint=ctx.checkpoint_name))
+        return simulation_result(simulate(g, cfg.sgld, ctx.rd, ctx.progress, ctx.log, checkpoint=ctx.checkpoint_name,
+                                          net_cfg=cfg.network))
     C = len(g.points)
     return krr_grid(g) if cfg.theory else {k: np.full(C, np.nan) for k in ("test_mse_mean", "test_mse_gibbs", "overlap")}
 
@@ -92,7 +93,7 @@ def _reduce(cfg: SGLDExperimentConfig, results, ctx) -> Reduced:
     if not alive.any():
         first = min(int(x) for x in np.asarray(sim.diverged_at))
         error = DivergenceError(f"all {C} chains diverged (first at step {first}); "
-                                f"results up to then are in '{ctx.rd.path.name}'. Fix: lower sgld.lr (now {sg.lr:g}).")
+                                f"results up to then are in '{ctx.rd.path.name}'. Fix: {divergence_fix(g, sg, cfg.network)}.")
     return Reduced({"trace": trace_rows(tr, g), "final": final_rows, "points": point_rows}, summary, arrays=arrays,
                    extra={"sim": sim, "theory": theory}, error=error)
 
