@@ -301,7 +301,7 @@ def _figures(cfg: PhaseConfig, red, ctx) -> dict:
     g, results, crit, main_kappa = ctx.shared, red.extra["results"], red.extra["crit"], red.extra["main_kappa"]
     rows = red.tables["points"]
     figs = {"phase_diagram": phase_plots.phase_diagrams(rows, list(results), cfg.task.n_train, cfg.sgld.kappa, crit,
-                                                         cfg.threshold),
+                                                         cfg.threshold, setting_title(g)),
             "learning_curves": phase_plots.learning_curves(rows, list(results), main_kappa, setting_title(g))}
     clouds = {m: results[m]["W"] for m in ("sgld", "mf", "mf-ard") if m in results}
     if clouds:

@@ -20,8 +20,9 @@ def _grid(rows, meth, Ps, kaps, key="overlap"):
     return M
 
 
-def phase_diagrams(rows, methods, Ps, kaps, crit, threshold):
-    """Heatmaps of m over (P, κ), one per method, with the P_c(κ) estimates marked."""
+def phase_diagrams(rows, methods, Ps, kaps, crit, threshold, setting: str = ""):
+    """Heatmaps of m over (P, κ), one per method, with the P_c(κ) estimates marked; ``setting`` (task,
+    d, k, N, activation) in the title."""
     Ps, kaps = sorted(Ps), sorted(kaps)
     fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.4), squeeze=False)
     for ax, meth in zip(axes[0], methods):
@@ -39,7 +40,8 @@ def phase_diagrams(rows, methods, Ps, kaps, crit, threshold):
                 ax.plot(np.interp(np.log(pc[0]), np.log(Ps), np.arange(len(Ps))), i, "r|", ms=14, mew=2)
         ax.set(title=LABELS.get(meth, meth), xlabel="P")
     axes[0][0].set_ylabel("κ")
-    fig.colorbar(im, ax=axes[0].tolist(), label=f"target overlap m (red: P_c at m={threshold})", shrink=0.85)
+    fig.colorbar(im, ax=axes[0].tolist(), label=f"target overlap m of ⟨f⟩ (red: P_c at m = {threshold})", shrink=0.85)
+    fig.suptitle(f"phase diagram{f': {setting}' if setting else ''} (cells: m, mean over replicas)", fontsize=10)
     return fig
 
 
