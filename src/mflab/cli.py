@@ -67,11 +67,7 @@ def cmd_sweep(args, data: dict) -> int:
         raise ConfigError("--out", "is empty", "name a directory, e.g. --out runs/my-sweep (or leave --out out)")
     out = Path(args.out) if args.out else Path("runs") / Path(args.target).stem
     store = SweepStore(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise MflabError(f"cannot create the sweep directory '{out}' ({e.strerror or type(e).__name__}); "
-                         "fix: choose a writable --out") from None
+    make_out_dir(out, "sweep")
     with folder_lock(out, "sweep directory"):
         removed = store.open(data, force=args.force)
         if removed:
@@ -91,6 +87,15 @@ def cmd_sweep(args, data: dict) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def make_out_dir(out: Path, what: str):
+    """Create the --out folder, or one line saying it cannot be created."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MflabError(f"cannot create the {what} directory '{out}' ({e.strerror or type(e).__name__}); "
+                         "fix: choose a writable --out") from None
 
 
 def default_out(args, preset_name: str) -> Path:
@@ -128,11 +133,7 @@ def cmd_run(args) -> int:
     rd = RunDir(out)
     if (out / "sweep.toml").is_file():  # checked before the lock: a sweep store gets no files of a run
         rd.prepare({}, force=False)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise MflabError(f"cannot create the run directory '{out}' ({e.strerror or type(e).__name__}); "
-                         "fix: choose a writable --out") from None
+    make_out_dir(out, "run")
     with folder_lock(out, "run directory"):
         resumed = rd.prepare(to_dict(cfg), force=args.force)
         print(f"mflab: {'resuming' if resumed else 'running'} {preset.name} -> {out}", file=sys.stderr)
