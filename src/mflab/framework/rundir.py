@@ -224,29 +224,25 @@ class RunDir:
         plt.close(fig)
 
     # -- readers ------------------------------------------------------------------------
-    def read_json(self, name: str):
-        """A JSON file of the run (None when absent); a damaged one is refused in one line."""
+    def _read(self, name: str, parse, fix: str):
+        """``parse`` of the run's file ``name`` (None when absent); a damaged one is refused in one line."""
         p = self.path / name
         if not p.exists():
             return None
         try:
-            return json.loads(p.read_text())
+            return parse(p.read_text())
         except (OSError, ValueError) as e:
-            raise MflabError(f"'{self.path.name}/{name}' is damaged ({type(e).__name__}); fix: rerun the run "
-                             "(it resumes and rewrites it)") from None
+            raise MflabError(f"'{self.path.name}/{name}' is damaged ({type(e).__name__}); fix: {fix}") from None
+
+    def read_json(self, name: str):
+        """A JSON file of the run (None when absent); a damaged one is refused in one line."""
+        return self._read(name, json.loads, "rerun the run (it resumes and rewrites it)")
 
     def read_config(self) -> dict | None:
         """The run's configuration (None when absent); a damaged config.toml is refused in one line."""
         import tomllib
 
-        p = self.path / "config.toml"
-        if not p.exists():
-            return None
-        try:
-            return tomllib.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            raise MflabError(f"'{self.path.name}/config.toml' is damaged ({type(e).__name__}); fix: rerun with "
-                             "--force to start over, or choose another --out") from None
+        return self._read("config.toml", tomllib.loads, "rerun with --force to start over, or choose another --out")
 
     def is_mflab_run(self) -> bool:
         """Whether mflab made this folder a run directory (its marker, or the provenance of an older mflab)."""
