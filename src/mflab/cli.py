@@ -67,7 +67,6 @@ def cmd_sweep(args, data: dict) -> int:
         raise ConfigError("--out", "is empty", "name a directory, e.g. --out runs/my-sweep (or leave --out out)")
     out = Path(args.out) if args.out else Path("runs") / Path(args.target).stem
     store = SweepStore(out)
-    make_out_dir(out, "sweep")
     with folder_lock(out, "sweep directory"):
         removed = store.open(data, force=args.force)
         if removed:
@@ -87,15 +86,6 @@ def cmd_sweep(args, data: dict) -> int:
               file=sys.stderr)
         return 1
     return 0
-
-
-def make_out_dir(out: Path, what: str):
-    """Create the --out folder, or one line saying it cannot be created."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise MflabError(f"cannot create the {what} directory '{out}' ({e.strerror or type(e).__name__}); "
-                         "fix: choose a writable --out") from None
 
 
 def default_out(args, preset_name: str) -> Path:
@@ -131,9 +121,7 @@ def cmd_run(args) -> int:
     preset, cfg = build_config(args.target, args.quick, args.set or [], data)
     out = default_out(args, preset.name)
     rd = RunDir(out)
-    if (out / "sweep.toml").is_file():  # checked before the lock: a sweep store gets no files of a run
-        rd.prepare({}, force=False)
-    make_out_dir(out, "run")
+    rd.check_claimable()  # before the lock: a sweep store or the user's folder gets no file of a run
     with folder_lock(out, "run directory"):
         resumed = rd.prepare(to_dict(cfg), force=args.force)
         print(f"mflab: {'resuming' if resumed else 'running'} {preset.name} -> {out}", file=sys.stderr)
@@ -348,6 +336,8 @@ def make_parser() -> argparse.ArgumentParser:
     return ap
 
 
+OUT_OF_MEMORY = ("mflab: error: out of memory; fix: a smaller width, sample size, grid or chain count "
+                 "(nothing written so far is lost: rerun resumes)")
 MESSAGE_LIMIT = 400  # characters of an error line: a pasted array must not make a 100 KB message
 
 
@@ -372,8 +362,7 @@ def main(argv=None) -> int:
         print(f"mflab: error: {one_line(e)}", file=sys.stderr)
         return 2
     except MemoryError:
-        print("mflab: error: out of memory; fix: a smaller width, sample size, grid or chain count "
-              "(nothing written so far is lost: rerun resumes)", file=sys.stderr)
+        print(OUT_OF_MEMORY, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mflab: interrupted; finished chunks are checkpointed -- rerun the same command to resume",
@@ -386,8 +375,7 @@ def main(argv=None) -> int:
         if os.environ.get("MFLAB_TRACEBACK"):
             raise
         if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):  # XLA's allocator
-            print("mflab: error: out of memory on the device; fix: a smaller width, sample size, grid or chain "
-                  "count (nothing written so far is lost: rerun resumes)", file=sys.stderr)
+            print(OUT_OF_MEMORY, file=sys.stderr)
             return 2
         print(f"mflab: internal error: {one_line(f'{type(e).__name__}: {e}', 300)} -- this is a bug in mflab; "
               "rerun with MFLAB_TRACEBACK=1 for the traceback and report it (nothing written so far is lost)",

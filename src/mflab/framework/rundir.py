@@ -120,11 +120,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def make_folder(path: Path, what: str):
+    """Create a run or sweep folder (``what``), or say in one line that it cannot be created."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MflabError(f"cannot create the {what} directory '{path}' ({e.strerror or type(e).__name__}); "
+                         "fix: choose a writable --out") from None
+
+
 @contextlib.contextmanager
 def folder_lock(path: Path, what: str):
     """Hold ``path/.lock`` (pid and host) while the body runs: a second live run on the same folder is
     refused in one line; a lock left by a dead process on this host is taken over."""
-    path.mkdir(parents=True, exist_ok=True)
+    make_folder(path, what.split()[0])
     lock = path / LOCK
     me = {"pid": os.getpid(), "host": socket.gethostname()}
     for _ in range(2):
@@ -248,22 +257,24 @@ class RunDir:
         """Whether mflab made this folder a run directory (its marker, or the provenance of an older mflab)."""
         return (self.path / MARKER).is_file() or (self.path / "provenance.json").is_file()
 
+    def check_claimable(self):
+        """Refuse (one line) a folder a run must never write into: a sweep store, or a non-empty folder
+        mflab did not create (the user's own files). Whatever ``--force`` says; a missing folder is fine."""
+        if (self.path / "sweep.toml").is_file():
+            raise MflabError(f"'{self.path.name}' is a sweep store; a single run never writes into it; "
+                             "fix: choose another --out (or rerun the sweep with its sweep.toml)")
+        if (self.path.is_dir() and not self.is_mflab_run()
+                and any(p.name not in (LOCK,) for p in self.path.iterdir())):
+            raise MflabError(f"'{self.path.name}' is not empty and was not created by mflab; fix: choose another "
+                             "--out (a new or empty folder); mflab never writes among files it did not make")
+
     def prepare(self, config: dict, force: bool = False) -> bool:
         """Claim the directory for ``config``. Returns True when it already holds the same
         configuration (resume). A different configuration is refused unless ``force``, which starts the
         run over (also the way out of a damaged checkpoint). Never written: a sweep store, or a non-empty
         folder mflab did not create (the user's own files), whatever ``force`` says."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise MflabError(f"cannot create the run directory '{self.path}' ({e.strerror or type(e).__name__}); "
-                             "fix: choose a writable --out") from None
-        if (self.path / "sweep.toml").is_file():
-            raise MflabError(f"'{self.path.name}' is a sweep store; a single run never writes into it; "
-                             "fix: choose another --out (or rerun the sweep with its sweep.toml)")
-        if not self.is_mflab_run() and any(p.name not in (LOCK,) for p in self.path.iterdir()):
-            raise MflabError(f"'{self.path.name}' is not empty and was not created by mflab; fix: choose another "
-                             "--out (a new or empty folder); mflab never writes among files it did not make")
+        make_folder(self.path, "run")
+        self.check_claimable()
         try:
             old = self.read_config()
         except MflabError:
