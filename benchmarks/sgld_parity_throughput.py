@@ -12,7 +12,9 @@ Prints chain-steps/s of
 and, with --anchors, the shared anchors (../shared/anchors: the straightforward JAX probe, and the
 PyTorch loop if torch is installed), then the ratios. Not a test: numbers vary run to run.
 
-    python benchmarks/sgld_parity_throughput.py [--steps 2000] [--anchors]
+    python benchmarks/sgld_parity_throughput.py [--steps 2000] [--repeats 3] [--anchors]
+
+The kinetic (BAOAB) sampler's step is timed the same way: its cost relative to SGLD's step.
 """
 from __future__ import annotations
 
@@ -67,12 +69,14 @@ def numpy_reference(steps=100):
     return steps / (time.perf_counter() - t)
 
 
-def mflab_engine(steps=2000, chain_batch=None):
+def mflab_engine(steps=2000, chain_batch=None, sampler="sgld", repeats=3):
+    """chain-steps/s of the studies' guarded posterior kernel (``sampler``: sgld or kinetic) inside the
+    runner's compiled chunk, one value per repeat (after a compile-and-warm-up call)."""
     import jax
     import jax.numpy as jnp
 
     from mflab.conventions import temperature
-    from mflab.dynamics import Hyper, TrainData, constant, langevin, mse_objective
+    from mflab.dynamics import TrainData, network_posterior_kernel, posterior_hyper
     from mflab.dynamics.runner import default_chain_batch, make_chunk_fn
     from mflab.networks import TwoLayer
     from mflab.tasks import SparseParity, make_dataset
@@ -81,19 +85,27 @@ def mflab_engine(steps=2000, chain_batch=None):
     data = make_dataset(task, jax.random.key(0), P, 1000)
     td = TrainData(data.X_train, data.y_train, jnp.full((P,), 1.0 / P))
     tdC = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (C,) + x.shape), td)
-    kern = langevin(mse_objective(net), net.prior_variances(D), constant(), net.lr_multipliers())
+    kern = network_posterior_kernel(net, D, sampler=sampler)
     keys = jax.random.split(jax.random.key(1), C)
-    states = jax.vmap(lambda k: kern.init(net.init(k, D)))(keys)
-    hyp = Hyper(jnp.full((C,), temperature(KAPPA)), jnp.full((C,), ETA))
+    T = jnp.full((C,), temperature(KAPPA))
+    states = jax.vmap(lambda k, dat, t: kern.init(net.init(k, D), dat, k, t))(keys, tdC, T)
+    hyp = posterior_hyper(sampler, net, D, T, ETA)
     cb = chain_batch or default_chain_batch(C)
     log_every = min(1000, steps)
     chunk = make_chunk_fn(kern, lambda p, d: {"a2": jnp.mean(p.a**2)}, log_every, cb)
     out = chunk(states, keys, hyp, tdC, jnp.int32(0), steps // log_every)  # compile + warm up
     jax.block_until_ready(out)
-    t = time.perf_counter()
-    out = chunk(states, keys, hyp, tdC, jnp.int32(0), steps // log_every)
-    jax.block_until_ready(out)
-    return C * steps / (time.perf_counter() - t), cb
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = chunk(states, keys, hyp, tdC, jnp.int32(0), steps // log_every)
+        jax.block_until_ready(out)
+        rates.append(C * steps / (time.perf_counter() - t))
+    return np.array(rates), cb
+
+
+def _spread(r):
+    return f"{np.median(r):8.1f} [{r.min():.0f}-{r.max():.0f}]"
 
 
 def run_anchor(name):
@@ -108,26 +120,31 @@ def run_anchor(name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each engine (median and range shown)")
     ap.add_argument("--chain-batch", type=int, default=0, help="0: automatic")
     ap.add_argument("--anchors", action="store_true", help="also run ../shared/anchors side by side")
     args = ap.parse_args()
 
     peak = matmul_rate()
-    eng, cb = mflab_engine(args.steps, args.chain_batch or None)
-    ref = numpy_reference()
-    gf = eng * FLOPS_PER_STEP
-    print(f"setting: d={D} k={K} N={N} P={P} ReLU float32 full-batch, {C} chains, chain_batch={cb}")
+    eng, cb = mflab_engine(args.steps, args.chain_batch or None, "sgld", args.repeats)
+    kin, _ = mflab_engine(args.steps, args.chain_batch or None, "kinetic", args.repeats)
+    ref = np.array([numpy_reference() for _ in range(args.repeats)])
+    med = float(np.median(eng))
+    print(f"setting: d={D} k={K} N={N} P={P} ReLU float32 full-batch, {C} chains, chain_batch={cb}; "
+          f"median [min-max] of {args.repeats} runs")
     print(f"f32 matmul rate (numpy 2048^3):   {peak / 1e9:8.1f} GFLOP/s")
-    print(f"mflab engine:                     {eng:8.1f} chain-steps/s  {gf / 1e9:6.1f} GFLOP/s")
-    print(f"numpy reference (1 chain):        {ref:8.1f} chain-steps/s  {ref * FLOPS_PER_STEP / 1e9:6.1f} GFLOP/s")
-    print(f"ratio engine / matmul rate:       {gf / peak:8.2f}   (target >= 0.40)")
-    print(f"ratio engine / numpy reference:   {eng / ref:8.2f}   (target >= 2)")
+    print(f"mflab SGLD engine:                {_spread(eng)} chain-steps/s  {med * FLOPS_PER_STEP / 1e9:6.1f} GFLOP/s")
+    print(f"mflab kinetic (BAOAB) engine:     {_spread(kin)} chain-steps/s")
+    print(f"numpy reference (1 chain):        {_spread(ref)} chain-steps/s")
+    print(f"ratio SGLD engine / matmul rate:  {med * FLOPS_PER_STEP / peak:8.2f}   (target >= 0.40)")
+    print(f"ratio SGLD engine / numpy ref:    {med / np.median(ref):8.2f}   (target >= 2)")
+    print(f"step cost kinetic / SGLD:         {med / np.median(kin):8.2f}   (target <= 1.3)")
     if args.anchors:
         for name in ("jax_parity_probe.py", "anchor_torch_parity.py"):
             rate, line = run_anchor(name)
             print(f"anchor {name}: {line}")
             if rate:
-                print(f"ratio engine / {name}: {eng / rate:8.2f}")
+                print(f"ratio SGLD engine / {name}: {med / rate:8.2f}")
 
 
 if __name__ == "__main__":

@@ -129,3 +129,26 @@ def test_mean_field_lanes_run_through_run_chains_as_through_their_own_loop():
         one = jax.tree_util.tree_map(lambda a: a[lane], states)
         ref, _, _ = mf_run(mf, one, keys[lane], data, posterior_noise(kappas[lane]), 20)
         np.testing.assert_allclose(res.states.W[lane], ref.W, rtol=1e-5, atol=1e-6)
+
+
+def test_halt_rule_stops_each_chain_inside_the_chunk_independent_of_chunking_and_resume():
+    """x ← x + 1 from x0 = (0, 3, 100): the rule x ≥ threshold (per-chain argument) first holds at a log, the chain
+    runs ``halt_after`` more steps and stands still; the run ends when every chain has stopped."""
+    kernel = _counter()
+    states = jax.vmap(kernel.init)(jnp.asarray([0.0, 3.0, 100.0]))
+    halt = lambda obs, thr: obs["x"] >= thr  # noqa: E731
+    thr = jnp.asarray([10.0, 10.0, 1e9])  # chain 2 never meets its rule
+    kw = dict(n_steps=40, log_every=2, observe=lambda p, d: {"x": p}, halt=halt, halt_args=thr, halt_after=4)
+    res = run_chains(kernel, states, None, None, None, chunk_steps=40, **kw)
+    assert res.halt_hits.tolist() == [10, 8, -1]  # x reaches 10 at step 10 (chain 0) and 8 (chain 1)
+    assert np.asarray(res.states.params).tolist() == [14.0, 15.0, 140.0]  # 4 more steps each, then still
+    np.testing.assert_array_equal(res.trace.values["x"][0, 7:], 14.0)
+    chunked = run_chains(kernel, states, None, None, None, chunk_steps=6, **kw)
+    np.testing.assert_array_equal(chunked.trace.values["x"], res.trace.values["x"])
+    half = run_chains(kernel, states, None, None, None, chunk_steps=6, **{**kw, "n_steps": 12})
+    resumed = run_chains(kernel, half.states, None, None, None, chunk_steps=6, start_step=12, trace=half.trace,
+                         halt_hits=half.halt_hits, **kw)
+    np.testing.assert_array_equal(resumed.trace.values["x"], res.trace.values["x"])
+    both = run_chains(kernel, states, None, None, None, chunk_steps=6, **{**kw, "halt_args": jnp.asarray([10.0, 10, 101])})
+    assert both.halt_hits.tolist() == [10, 8, 2]
+    assert both.steps_done == 14  # every chain stands still from step 14 (the last rule, at 10, + 4): the run ends

@@ -1,4 +1,4 @@
-r"""SGLD on the posterior of a two-layer network, in one call: the kernel and a sampler of f.
+r"""Sampling the posterior of a two-layer network: its kernel (SGLD or kinetic Langevin), and f in one call.
 
 The posterior of the Bayesian two-layer studies, p(θ | D) ∝ exp(−MSE(f_θ)/T − ½ Σ θ²/σ²) with
 T = 2κ² (:func:`mflab.conventions.posterior_noise`) and the network's own prior variances and
@@ -18,19 +18,51 @@ from ..conventions import PosteriorNoise, check_posterior_noise
 from ..errors import ConfigError
 from ..theory.predictive import Predictive
 from .kernel import Kernel, guard
+from .kinetic_langevin import KineticHyper, critical_friction, kinetic_langevin
 from .sgld import Hyper, langevin
 from .objectives import TrainData, mse_objective
 from .runner import RunResult, run_chains, stack_chains
 from .schedules import constant
 
 
+SAMPLERS = ("sgld", "kinetic")  # overdamped Langevin (mflab.dynamics.sgld), BAOAB (mflab.dynamics.kinetic_langevin)
+
+
 def network_posterior_kernel(net, d: int, schedule=None, batch_size: int | None = None,
-                             noise: str = "independent") -> Kernel:
-    """The guarded SGLD kernel of ``net``'s posterior on d-dimensional inputs (module docstring):
-    MSE objective (minibatches of ``batch_size``; None: full batch), the net's prior variances and
-    learning-rate multipliers, a step-size ``schedule`` (default constant)."""
-    return guard(langevin(mse_objective(net, batch_size), net.prior_variances(d), schedule or constant(),
-                          net.lr_multipliers(), noise))
+                             noise: str = "independent", sampler: str = "sgld") -> Kernel:
+    """The guarded kernel of ``net``'s posterior on d-dimensional inputs (module docstring): MSE objective
+    (minibatches of ``batch_size``; None: full batch), the net's prior variances and learning-rate
+    multipliers, a step-size ``schedule`` (default constant). ``sampler``: "sgld" or "kinetic" (same
+    stationary law; its hyperparameters from :func:`posterior_hyper`). Every state starts with
+    ``kernel.init(params, data, key, temperature)``."""
+    if sampler not in SAMPLERS:
+        from ..errors import suggest
+
+        raise ConfigError("sampler", f"unknown sampler '{sampler}'", suggest(sampler, SAMPLERS))
+    objective, var, mult = mse_objective(net, batch_size), net.prior_variances(d), net.lr_multipliers()
+    if sampler == "kinetic":
+        if noise != "independent":
+            raise ConfigError("noise", f"noise = '{noise}' is an SGLD option; the kinetic sampler draws independent "
+                              "noise", "use noise = 'independent' or sampler = 'sgld'")
+        return guard(kinetic_langevin(objective, var, schedule or constant(), mult))
+    return guard(langevin(objective, var, schedule or constant(), mult, noise))
+
+
+def posterior_hyper(sampler: str, net, d: int, temperature, lr, friction=None):
+    """Per-chain hyperparameters of :func:`network_posterior_kernel`: ``Hyper(T, η)`` for SGLD,
+    ``KineticHyper(T, η, γ)`` for the kinetic sampler with γ = ``friction`` or, when None, each chain's
+    :func:`~mflab.dynamics.kinetic_langevin.critical_friction` at its T. ``temperature`` and ``lr`` are
+    arrays with a leading chain axis (or scalars)."""
+    T = jnp.asarray(temperature)
+    lr = jnp.broadcast_to(jnp.asarray(lr, T.dtype), T.shape)
+    if sampler != "kinetic":
+        return Hyper(T, lr)
+    if friction is None:
+        var, mult = net.prior_variances(d), net.lr_multipliers()
+        gam = np.array([critical_friction(float(t), var, mult) for t in np.ravel(np.asarray(T))]).reshape(T.shape)
+    else:
+        gam = np.full(T.shape, float(friction))
+    return KineticHyper(T, lr, jnp.asarray(gam, T.dtype))
 
 
 class PosteriorSamples(NamedTuple):
@@ -81,8 +113,8 @@ def sample_posterior(net, X_train, y_train, X_test, noise: PosteriorNoise, key, 
     P, d = X_train.shape
     kernel = network_posterior_kernel(net, d)
     k_init, k_run = jax.random.split(key)
-    states = jax.vmap(lambda k: kernel.init(net.init(k, d)))(jax.random.split(k_init, chains))
     train = stack_chains(TrainData.uniform(X_train, y_train), chains)
+    states = jax.vmap(lambda k, dat: kernel.init(net.init(k, d), dat))(jax.random.split(k_init, chains), train)
     hyper = stack_chains(Hyper(jnp.asarray(noise.temperature, X_train.dtype), jnp.asarray(lr, X_train.dtype)), chains)
     res = run_chains(kernel, states, jax.random.split(k_run, chains), hyper, train, n_steps=steps, log_every=log_every,
                      observe=lambda p, _: {"f": net.apply(p, X_test)}, progress=progress, desc=f"SGLD {chains} chains",

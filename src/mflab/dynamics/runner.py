@@ -94,6 +94,7 @@ class RunResult:
     diverged: list[dict]  # one dict per diverged chain
     stopped_at: np.ndarray | None = None  # per chain: the step at which ``stop`` ended it (-1: not stopped)
     compile_seconds: float = 0.0  # time spent compiling chunks (not part of the stepping time)
+    halt_hits: np.ndarray | None = None  # per chain: the logged step at which ``halt`` first held (-1: never)
 
 
 def stack_chains(tree, n_chains: int):
@@ -167,19 +168,29 @@ def trajectory(kernel: Kernel, state, key, hyper, data, n_steps: int, t0=0, reco
 
 def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch: int, skippable: bool = False,
                   block_mean: Callable | None = None, summed: tuple = (), sum_from: int = 0,
-                  tick: Callable[[], None] | None = None):
-    """A jitted function (states, keys, hypers, data, t0, n_logs[, active]) -> (states, (observables, sums)).
-    With ``skippable`` a chain whose ``active`` flag is False is passed through unchanged;
+                  tick: Callable[[], None] | None = None, halt: Callable | None = None, halt_after: int = 0):
+    """A jitted function (states, keys, hypers, data, t0, n_logs[, active, hits, halt_args]) -> (states,
+    (observables, sums, hits)). A chain whose ``active`` flag is False is passed through unchanged (``skippable``);
     ``block_mean(params, info)`` adds observables averaged over the steps of each logging block; the
     observables named in ``summed`` are summed over the chunk's logs at steps ≥ ``sum_from`` (``sums``).
-    ``tick()`` is called on the host after every logging block of every chain (``jax.debug.callback``): a
-    progress bar that moves inside a chunk, not only between chunks. It does not touch the numbers."""
+    ``halt(observables, halt_args) -> bool``: the first logged step at which it holds is the chain's
+    ``hit`` (−1: not yet); the chain runs ``halt_after`` more steps (whole logging blocks) and then stands
+    still, inside the compiled chunk. ``tick()`` is called on the host after every logging block of every
+    chain (``jax.debug.callback``): a progress bar that moves inside a chunk, not only between chunks. It
+    does not touch the numbers."""
+    skippable = skippable or halt is not None
 
-    def chunk(states, keys, hypers, data, t0, n_logs, active=None):
+    def chunk(states, keys, hypers, data, t0, n_logs, active=None, hits=None, halt_args=None):
+        n_chains = jax.tree_util.tree_leaves(states)[0].shape[0]
+        active = jnp.ones(n_chains, bool) if active is None else active
+        hits = jnp.full(n_chains, -1, jnp.int32) if hits is None else hits
+        halt_args = jnp.zeros(n_chains) if halt_args is None else halt_args
+
         def one_chain(args):
-            state, key, hyper, dat = args[:4]
+            state, key, hyper, dat, act, hit0, h_args = args
 
-            def block(state, j):
+            def block(carry, j):
+                state, sums, hit = carry
                 t_start = t0 + j * log_every
 
                 if block_mean is None:
@@ -192,33 +203,29 @@ def make_chunk_fn(kernel: Kernel, observe: Callable, log_every: int, chain_batch
                         return state, jax.tree_util.tree_map(lambda v: v / log_every, total)
 
                 if skippable:  # a skipped (stopped) chain logs zero block means
+                    running = act & ((hit < 0) | (t_start < hit + halt_after))
                     zero = _zeros(jax.eval_shape(block_steps, state)[1])
-                    state, means = jax.lax.cond(args[4], block_steps, lambda s: (s, zero), state)
+                    state, means = jax.lax.cond(running, block_steps, lambda s: (s, zero), state)
                 else:
                     state, means = block_steps(state)
                 obs = dict(observe(state.params, dat))
                 obs.update(means)
                 obs["alive"] = state.alive
+                if halt is not None:
+                    met = jnp.asarray(halt(obs, h_args), bool) & state.alive
+                    hit = jnp.where((hit < 0) & met, t_start + log_every, hit)
                 if tick is not None:
                     jax.debug.callback(tick)
-                return state, obs
-
-            def summing_block(carry, j):
-                state, sums = carry
-                state, obs = block(state, j)
                 take = t0 + (j + 1) * log_every >= sum_from
                 sums = {k: sums[k] + jnp.where(take, obs.pop(k), 0) for k in summed}
-                return (state, sums), obs
+                return (state, sums, hit), obs
 
-            if not summed:
-                state, obs = jax.lax.scan(block, state, jnp.arange(n_logs))
-                return state, (obs, {})
-            zero = {k: v for k, v in _zeros(jax.eval_shape(lambda s: block(s, 0)[1], state)).items() if k in summed}
-            (state, sums), obs = jax.lax.scan(summing_block, (state, zero), jnp.arange(n_logs))
-            return state, (obs, sums)
+            zero = {k: v for k, v in _zeros(jax.eval_shape(lambda s: observe(s.params, dat), state)).items()
+                    if k in summed}
+            (state, sums, hit), obs = jax.lax.scan(block, (state, zero, hit0), jnp.arange(n_logs))
+            return state, (obs, sums, hit)
 
-        xs = (states, keys, hypers, data) + ((active,) if skippable else ())
-        return chain_map(one_chain, xs, chain_batch)
+        return chain_map(one_chain, (states, keys, hypers, data, active, hits, halt_args), chain_batch)
 
     return jax.jit(chunk, static_argnums=5)
 
@@ -239,7 +246,8 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
                trace: Trace | None = None, progress: bool = False, desc: str = "chains",
                on_chunk: Callable[[RunResult], None] | None = None, log=None,
                stop: Callable[[Trace], np.ndarray] | None = None, block_mean: Callable | None = None,
-               divergence_fix: str = "lower the step size or the temperature") -> RunResult:
+               divergence_fix: str = "lower the step size or the temperature", halt: Callable | None = None,
+               halt_args=None, halt_after: int = 0, halt_hits=None) -> RunResult:
     """Advance C chains from ``start_step`` to ``n_steps``, logging ``observe(params, data)`` every
     ``log_every`` steps. ``kernel`` is a :func:`~mflab.dynamics.kernel.guard`-ed kernel; ``states``,
     ``keys``, ``hypers`` and ``data`` carry a leading chain axis.
@@ -249,7 +257,15 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     have diverged. ``stop(trace) -> bool (C,)`` marks chains as done after a chunk (module docstring).
     ``block_mean(params, info) -> dict`` logs, beside ``observe``, means over all steps of each logging
     block (the running field average of the MF drift test). Compiles are timed apart from stepping:
-    ``RunResult.compile_seconds``."""
+    ``RunResult.compile_seconds``.
+
+    ``halt(observables, halt_args) -> bool`` is a stopping rule evaluated inside the compiled chunk at every
+    log (``halt_args``: a per-chain pytree with a leading chain axis, e.g. which threshold applies): a chain
+    runs ``halt_after`` steps (rounded up to whole logging blocks) past the first log at which it holds, then
+    stands still; the run ends when every chain has. Chunking and resuming leave it unchanged: pass the
+    ``RunResult.halt_hits`` of a checkpoint back as ``halt_hits``."""
+    if halt_after % log_every:
+        raise ValueError("halt_after must be a multiple of log_every")
     if n_steps % log_every or start_step % log_every:
         raise ValueError("n_steps and start_step must be multiples of log_every")
     n_chains = _check_guarded(states)
@@ -272,14 +288,19 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
 
     chunk_fn = make_chunk_fn(kernel, observe, log_every, min(chain_batch, n_chains), skippable=stop is not None,
                              block_mean=block_mean, summed=tuple(trace.summed), sum_from=int(trace.sum_from),
-                             tick=tick if progress else None)
+                             tick=tick if progress else None, halt=halt, halt_after=halt_after)
     compiled, compile_seconds = {}, 0.0
     log = log or (lambda msg: print(msg, file=sys.stderr))
     reported = set(np.flatnonzero(~np.asarray(states.alive)).tolist())
     diverged = []
     stopped_at = np.full(n_chains, -1, np.int64)
     t = start_step
-    result = RunResult(states, trace, t, diverged, stopped_at)
+    hits = np.full(n_chains, -1, np.int64) if halt_hits is None else np.asarray(halt_hits, np.int64).copy()
+    halt_args = jnp.zeros(n_chains) if halt_args is None else halt_args
+    result = RunResult(states, trace, t, diverged, stopped_at, halt_hits=hits)
+
+    def halted(t):
+        return (hits >= 0) & (t >= hits + halt_after)
     # a long run starts with a short timing chunk and says how long it will take (chunking never changes
     # the numbers: the key of step t is fold_in(key, t) whatever the chunk)
     long_run = n_steps - start_step > 4 * chunk_steps
@@ -287,20 +308,20 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     while t < n_steps:
         n = min(first if t == start_step else chunk_steps, n_steps - t)
         args = (states, keys, hypers, data, jnp.asarray(t, jnp.int32))
-        if stop is not None:
-            args += (jnp.asarray(stopped_at < 0),)
+        rest = (jnp.asarray(stopped_at < 0), jnp.asarray(hits, jnp.int32), halt_args)
         if n not in compiled:  # one compile per chunk length (at most two), timed on its own and shown as such
             tc = time.perf_counter()
             if bar is not None:
                 bar.set_description_str(f"{desc} [compiling]")
-            compiled[n] = chunk_fn.lower(*args[:5], n // log_every, *args[5:]).compile()
+            compiled[n] = chunk_fn.lower(*args, n // log_every, *rest).compile()
             compile_seconds += time.perf_counter() - tc
             if bar is not None:
                 bar.set_description_str(f"{desc} [compiled in {compile_seconds:.0f} s]" if compile_seconds >= 1 else desc)
         span[:] = [t, t + n, 0.0]
         t_run = time.perf_counter()
-        states, (obs, sums) = compiled[n](*args)
+        states, (obs, sums, new_hits) = compiled[n](*args, *rest)
         obs, sums = jax.device_get((obs, sums))
+        hits = np.asarray(new_hits, np.int64)
         if long_run and t == start_step:
             rate = n / max(time.perf_counter() - t_run, 1e-9)
             log(f"{desc}: {n_steps - start_step:,} steps of {n_chains} chains; at the first {n:,} steps' pace "
@@ -318,7 +339,7 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
         if stop is not None:
             done = np.asarray(stop(trace), bool) & (stopped_at < 0)
             stopped_at[done] = t
-        result = RunResult(states, trace, t, diverged, stopped_at, compile_seconds)
+        result = RunResult(states, trace, t, diverged, stopped_at, compile_seconds, hits)
         if bar is not None:
             post = {k: float(np.nanmean(v[:, -1])) for k, v in obs.items() if k != "alive"}
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(post.items())[:3]}, refresh=False)
@@ -328,7 +349,7 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
         if not alive.any():
             log(f"all {n_chains} chains diverged; stopping at step {t}. Results so far are kept.")
             break
-        if stop is not None and np.all((stopped_at >= 0) | ~alive):
+        if (stop is not None or halt is not None) and np.all((stopped_at >= 0) | halted(t) | ~alive):
             break
     if bar is not None:
         bar.close()

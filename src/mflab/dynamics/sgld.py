@@ -82,7 +82,9 @@ def langevin(grad_fn: Callable, prior_var: Any, schedule: Callable, lr_mult: Any
         raise ConfigError("noise", f"unknown noise mode '{noise}'", suggest(noise, NOISE_MODES))
     normal = _coupled_normal if noise == "coupled" else jax.random.normal
 
-    def init(params) -> LangevinState:
+    def init(params, data=None, key=None, temperature=None) -> LangevinState:
+        """The state at ``params`` (``data``, ``key`` and ``temperature`` are accepted for the shared
+        ``init`` signature of the posterior samplers and unused: SGLD caches nothing)."""
         return LangevinState(params, jnp.zeros((), jnp.int32))
 
     def step(state: LangevinState, key, hyper: Hyper, data):

@@ -38,6 +38,8 @@ class SparseParity(SyntheticTask):
                               "(χ_S of Gaussian inputs is not a Walsh character and m_S loses its meaning)",
                               "use inputs = 'hypercube', or a Hermite target (single-index) for Gaussian data")
 
+    signed_labels = True  # labels are ±1: the 0-1 error of sign(f) is defined (mflab.studies.bayes.design)
+
     def target(self, X):
         return character(X, self.support)
 

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...conventions import PosteriorNoise, posterior_noise
-from ...dynamics import Hyper, TrainData, Trace, make_schedule, network_posterior_kernel, run_chains
+from ...dynamics import TrainData, Trace, make_schedule, network_posterior_kernel, posterior_hyper, run_chains
 from ...dynamics.runner import initial_observations
 from ...tasks.base import sample
 from ...theory.krr import nngp_posterior_nested
@@ -49,11 +49,14 @@ def make_observe(net, task, X_test, y_test):
     n_s = max(int(support.sum()), 1)
     n_r = max(task.d - int(support.sum()), 1)
 
+    signed = getattr(task, "signed_labels", False)
+
     def observe(params, data: TrainData):
         f_tr = net.apply(params, data.X)
         f_te = net.apply(params, X_test)
         W2 = params.W**2
-        return {
+        extra = {"train_error01": jnp.sum(data.weights * (jnp.sign(f_tr) != jnp.sign(data.y)))} if signed else {}
+        return {**extra,
             "train_mse": jnp.sum(data.weights * (f_tr - data.y) ** 2),
             "test_mse": jnp.mean((f_te - y_test) ** 2),
             "overlap": task.order_parameter(f_te, X_test),
@@ -105,6 +108,13 @@ def divergence_fix(g: "PosteriorDesign", sg: SGLDConfig, net_cfg: NetworkConfig 
     return fix
 
 
+def sampler_label(sg: SGLDConfig) -> str:
+    """The network posterior's method in tables and legends: the sampler, and "final weights" when each
+    chain's sample is its final state."""
+    name = {"sgld": "SGLD", "kinetic": "kinetic Langevin"}[sg.sampler]
+    return name + (" (final weights)" if sg.sample == "final" else "")
+
+
 def setting_title(g: "PosteriorDesign") -> str:
     """The setting for figure titles: task (with k where it has one), d, width N and activation."""
     k = getattr(g.task, "k", None)
@@ -124,6 +134,8 @@ def _save_checkpoint(rd: RunDir, result, name="checkpoint.npz"):
     leaves = jax.tree_util.tree_leaves(result.states)
     tr = result.trace
     arrays = {f"state_{i}": np.asarray(x) for i, x in enumerate(leaves)}
+    if result.halt_hits is not None:
+        arrays["halt_hits"] = np.asarray(result.halt_hits)
     arrays.update({f"trace_{k}": v for k, v in tr.values.items()})
     arrays.update({f"sum_{k}": v for k, v in tr.sums.items()})
     rd.write_checkpoint(name, trace_steps=tr.steps, steps_done=result.steps_done, sum_count=tr.sum_count,
@@ -131,7 +143,8 @@ def _save_checkpoint(rd: RunDir, result, name="checkpoint.npz"):
 
 
 def _load_checkpoint(rd: RunDir, states_template, n_steps: int, name="checkpoint.npz"):
-    """(states, trace, steps done) of an SGLD checkpoint stamped with this run's configuration, or None."""
+    """(states, trace, steps done, stopping-rule hits or None) of an SGLD checkpoint stamped with this run's
+    configuration, or None."""
     z = rd.read_checkpoint(name)
     if z is None:
         return None
@@ -141,6 +154,9 @@ def _load_checkpoint(rd: RunDir, states_template, n_steps: int, name="checkpoint
         if any(a.shape != np.shape(t) or a.dtype != np.asarray(t).dtype for a, t in zip(arrays, leaves)):
             raise ValueError("its chain states do not have this configuration's shapes")
         states = treedef.unflatten([jnp.asarray(a) for a in arrays])
+        hits = np.asarray(z["halt_hits"]) if "halt_hits" in z else None
+        if hits is not None and hits.shape != np.shape(states_template.alive):
+            raise ValueError("its stopping-rule record does not have one entry per chain")
         trace = Trace(z["trace_steps"], {k[6:]: z[k] for k in z if k.startswith("trace_") and k != "trace_steps"},
                       SUMMED, int(z["sum_from"]), {k[4:]: z[k] for k in z if k.startswith("sum_") and
                                                    k not in ("sum_count", "sum_from")}, int(z["sum_count"]))
@@ -152,7 +168,7 @@ def _load_checkpoint(rd: RunDir, states_template, n_steps: int, name="checkpoint
     except (KeyError, ValueError, TypeError) as e:
         raise MflabError(f"checkpoint '{name}' cannot be resumed ({str(e) or type(e).__name__}); fix: delete it to "
                          "restart the SGLD chains, or rerun with --force") from None
-    return states, trace, start
+    return states, trace, start, hits
 
 
 @dataclass
@@ -215,43 +231,83 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
     chain_keys = jnp.stack([jax.random.fold_in(g.k_chain, int(r)) for r in g.reps])
     init_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 10**6), int(r)) for r in g.reps])
     schedule = make_schedule(sg.schedule, sg.lr, sg.lr_final, sg.decay_steps, sg.power)
-    kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise)
-    states = jax.vmap(lambda k: kernel.init(net.init(k, d)))(init_keys)
+    kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise, sg.sampler)
+    states = jax.vmap(lambda k, dat, T: kernel.init(net.init(k, d), dat, k, T))(init_keys, g.data, g.noise.temperature)
     observe = make_observe(net, task, g.X_test, g.y_test)
     resumed = _load_checkpoint(rd, states, sg.steps, checkpoint)
+    hits = None
     if resumed is not None:
-        states, trace, start = resumed
+        states, trace, start, hits = resumed
         log(f"resuming SGLD from step {start} of {sg.steps}")
     else:
         trace, start = new_trace(sg.burn_in_fraction * sg.steps), 0
         trace.append(np.zeros(1, np.int64), initial_observations(observe, states, g.data))
     t0 = time.perf_counter()
-    hyper = Hyper(g.noise.temperature, jnp.full(C, sg.lr, g.noise.temperature.dtype))  # T and the base rate η
+    hyper = posterior_hyper(sg.sampler, net, d, g.noise.temperature, sg.lr, sg.friction)  # T, base rate η (, γ)
+    halt, halt_args = stop_rule(sg, g)
     result = run_chains(kernel, states, chain_keys, hyper, g.data,
                         n_steps=sg.steps, log_every=sg.log_every, observe=observe, chunk_steps=sg.chunk_steps,
                         chain_batch=sg.chain_batch or None, start_step=start, trace=trace, progress=progress,
-                        desc=f"SGLD {C} chains", on_chunk=lambda res: _save_checkpoint(rd, res, checkpoint), log=log,
-                        divergence_fix=divergence_fix(g, sg, net_cfg))
+                        desc=f"{sampler_label(sg).split(' (')[0]} {C} chains", on_chunk=lambda res: _save_checkpoint(rd, res, checkpoint), log=log,
+                        divergence_fix=divergence_fix(g, sg, net_cfg), halt=halt, halt_args=halt_args,
+                        halt_after=sg.stop.extra_steps if sg.stop else 0, halt_hits=hits)
     wall = time.perf_counter() - t0
     tr = result.trace
+    alive = np.asarray(result.states.alive)
+    final = _final_sample(tr, sg, alive, g)
+    if sg.stop is not None:  # the step at which the rule first held (NaN: never) and the chain's last step
+        met = np.asarray(result.halt_hits, float)
+        final["criterion_met_at"] = np.where(met >= 0, met, np.nan)
+        final["stopped_at"] = np.where(met >= 0, np.minimum(met + sg.stop.extra_steps, result.steps_done),
+                                       result.steps_done).astype(float)
+    return Simulation(tr, final, np.asarray(result.states.alive), jax.device_get(result.states.params), result.states,
+                      wall, result.steps_done - start, result.steps_done)
+
+
+def stop_rule(sg: SGLDConfig, g: PosteriorDesign):
+    """(halt, halt_args) of :func:`mflab.dynamics.run_chains` for ``sg.stop`` (None, None without one):
+    per chain, whether the fallback metric applies (its P and κ), and the test on the logged observables."""
+    rule = sg.stop
+    if rule is None:
+        return None, None
+    fallback = jnp.asarray([rule.uses_fallback(int(P), float(k)) for P, k in zip(g.Ps, g.kappas)])
+
+    def halt(obs, use_fallback):
+        met = obs[rule.metric] <= rule.below
+        if rule.fallback_metric is None:
+            return met
+        return jnp.where(use_fallback, obs[rule.fallback_metric] <= rule.fallback_below, met)
+
+    return halt, fallback
+
+
+def _final_sample(tr: Trace, sg: SGLDConfig, alive: np.ndarray, g: PosteriorDesign) -> dict:
+    """Per chain, the posterior sample's metrics. ``sample = "average"``: means over the logs after burn-in
+    (the Gibbs error ``test_mse_gibbs``) and the error of the summed posterior mean of f (``test_mse_mean``).
+    ``"final"``: the chain's last log, its final weights (a stopped chain stands still, so its last log is
+    its stopping state): one posterior sample, whose test MSE is one draw of the Gibbs error; the error of
+    a posterior mean needs more than one sample and is NaN."""
+    C = len(g.points)
     alive_log = tr.values["alive"].astype(bool)
+    names = [k for k in tr.values if k != "alive"]
+    if sg.sample == "final":
+        final = {k: np.where(alive, tr.values[k][:, -1], np.nan).astype(float) for k in names}
+        final["test_mse_gibbs"] = final.pop("test_mse")
+        final["test_mse_mean"] = np.full(C, np.nan)
+        return final
     burn = tr.steps >= sg.burn_in_fraction * tr.steps[-1]
     final = {}
-    for k in tr.values:
-        if k == "alive":
-            continue
+    for k in names:
         v = np.where(alive_log & burn[None, :], tr.values[k], np.nan)
         with warnings.catch_warnings():  # an all-NaN row (a chain dead before burn-in) gives NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             final[k] = np.nanmean(v, axis=1)
     final["test_mse_gibbs"] = final.pop("test_mse")
-    alive = np.asarray(result.states.alive)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged chain's sums are inf: set to NaN below
         final["test_mse_mean"] = (np.mean((tr.mean("f_test") - np.asarray(g.y_test)) ** 2, axis=1) if tr.sum_count
                                   else np.full(C, np.nan))
     final["test_mse_mean"][~alive] = np.nan
-    return Simulation(tr, final, np.asarray(result.states.alive), jax.device_get(result.states.params), result.states,
-                      wall, result.steps_done - start, result.steps_done)
+    return final
 
 
 def simulation_result(sim: Simulation) -> dict:

@@ -40,7 +40,7 @@ from ...framework.config import bounded, config_section, require, seed_field
 from ...framework.presets import register
 from ...framework.rundir import RunDir
 from ...framework.study import Reduced, Study
-from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
+from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable, check_sampler_fits_task
 from .design import COLUMNS, ERRORS, PosteriorDesign, divergence_fix, krr_grid, prepare, setting_title, simulate, trace_rows
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
@@ -98,6 +98,7 @@ class PhaseConfig:
         require(self.main_kappa is None or self.main_kappa in self.sgld.kappa, "main_kappa",
                 f"{self.main_kappa} is not in sgld.kappa {self.sgld.kappa}", "pick one of the grid's κ")
         check_representable(self.task, self.network)
+        check_sampler_fits_task(self.task, self.sgld)
         check_posterior_memory(self.task, self.network, self.sgld, "krr" in self.methods,
                                self.mf.particles if {"mf", "mf-ard"} & set(self.methods) else 0, self.precision)
         if {"mf", "mf-ard"} & set(self.methods):

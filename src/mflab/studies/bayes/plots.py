@@ -107,9 +107,9 @@ def sgld_trajectories(trace, Ps, kappas, theory, setting):
     return fig
 
 
-def sgld_learning_curves(point_rows, setting):
-    """Posterior-averaged overlap and both test errors vs P, per κ: SGLD (markers, ± std over replicas)
-    and NNGP-KRR (dashed)."""
+def sgld_learning_curves(point_rows, setting, label="SGLD"):
+    """Posterior-averaged overlap and both test errors vs P, per κ: the network's sampler (markers, ± std
+    over replicas; ``label`` names it) and NNGP-KRR (dashed)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     kappas = sorted(set(r["kappa"] for r in point_rows))
     cmap = plt.get_cmap("plasma")
@@ -120,7 +120,7 @@ def sgld_learning_curves(point_rows, setting):
         for ax, key in zip(axes, ("overlap", *ERRORS)):
             y = np.array([r[key] for r in rows])
             e = np.array([r[key + "_std"] for r in rows])
-            ax.errorbar(P, y, yerr=e, marker="o", color=col, capsize=3, label=f"SGLD κ={kap:g}")
+            ax.errorbar(P, y, yerr=e, marker="o", color=col, capsize=3, label=f"{label} κ={kap:g}")
             ax.plot(P, [r["krr_" + key] for r in rows], ls="--", color=col, alpha=0.7, label=f"NNGP-KRR κ={kap:g}")
     format_learning_curve_axes(fig, axes, sorted(set(r["n_train"] for r in point_rows)),
                                f"{setting}: order parameter", legend_size=7)

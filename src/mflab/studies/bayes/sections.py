@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...conventions import TEMPERATURE_CONVENTIONS, get_parametrization
+from ...dynamics.network_posterior import SAMPLERS
 from ...dynamics.sgld import NOISE_MODES
 from ...dynamics.schedules import SCHEDULES
 from ...errors import ConfigError, suggest
@@ -76,9 +77,57 @@ def build_network(cfg: NetworkConfig) -> TwoLayer:
                                cfg.sigma_b, cfg.bias)
 
 
+METRICS = ("train_mse", "test_mse", "overlap")  # logged by every posterior study (design.make_observe)
+SIGNED_METRICS = ("train_error01",)  # and where labels are ±1 (parity): the 0-1 training error of sign(f)
+
+
+def task_metrics(task_cfg: TaskConfig) -> tuple:
+    """The logged metrics a stopping rule may use on this task."""
+    return METRICS + (SIGNED_METRICS if getattr(task_cfg.build(), "signed_labels", False) else ())
+
+
+@dataclass
+class StopRule:
+    """Stop a chain ``extra_steps`` after the first log at which its ``metric`` ≤ ``below``; where
+    n_train ≤ ``small_n_train`` or κ ≥ ``large_kappa``, the rule watches ``fallback_metric`` ≤
+    ``fallback_below`` instead (None: no fallback). The defaults are the published parity rule (paper B
+    §1.4, read from the authors' scripts): test MSE < 0.03, or train 0-1 error ≤ 0.01 when P ≤ 550 or
+    κ ≥ 0.02, then 10⁵ more steps. The rule is checked at every log (``sgld.log_every``), inside the
+    compiled loop, so its resolution is one logging block whatever the chunking."""
+
+    metric: str = "test_mse"
+    below: float = 0.03
+    fallback_metric: Optional[str] = "train_error01"
+    fallback_below: float = 0.01
+    small_n_train: int = 550
+    large_kappa: float = 0.02
+    extra_steps: int = bounded(100_000, ge=0, fix="e.g. extra_steps = 100000")
+
+    def check(self, task_cfg: TaskConfig, log_every: int):
+        """Refuse a metric the task does not log and an ``extra_steps`` off the logging grid."""
+        known = task_metrics(task_cfg)
+        for name, m in (("sgld.stop.metric", self.metric), ("sgld.stop.fallback_metric", self.fallback_metric)):
+            if m is not None and m not in known:
+                why = (f"'{m}' needs ±1 labels, which task '{task_cfg.name}' does not have" if m in SIGNED_METRICS
+                       else f"unknown metric '{m}'")
+                raise ConfigError(name, why, f"use one of {', '.join(known)}"
+                                  + (" (the authors' rule for continuous labels watches train_mse)" if m in SIGNED_METRICS else ""))
+        require(self.extra_steps % log_every == 0, "sgld.stop.extra_steps",
+                f"{self.extra_steps} is not a multiple of sgld.log_every = {log_every}",
+                f"use extra_steps = {max(0, round(self.extra_steps / log_every)) * log_every}")
+
+    def uses_fallback(self, n_train: int, kappa: float) -> bool:
+        return self.fallback_metric is not None and (n_train <= self.small_n_train or kappa >= self.large_kappa)
+
+
+SAMPLES = ("average", "final")  # the posterior sample of a chain: its logs after burn-in, or its final weights
+
+
 @dataclass
 class SGLDConfig:
-    """Langevin sampler: θ ← θ − η[(T/σ²)θ + ∇L] + √(2Tη)ξ, T from ``kappa`` by
+    """The network's posterior sampler. ``sampler = "sgld"``: θ ← θ − η[(T/σ²)θ + ∇L] + √(2Tη)ξ;
+    ``"kinetic"``: BAOAB kinetic Langevin with the same η (step h = √(2η)) and ``friction`` γ (None:
+    critical damping of the slowest prior mode), same stationary law. T from ``kappa`` by
     ``temperature_convention`` (T = 2κ² for "kappa"). ``kappa`` is a grid axis."""
 
     kappa: list[float] | float = bounded(default_factory=lambda: [5e-3], ge=0, fix="use kappa >= 0 (0 is noiseless GD)")
@@ -94,8 +143,12 @@ class SGLDConfig:
     batch_size: Optional[int] = bounded(None, ge=1, fix="omit it for full batch")  # None: full batch
     replicas: int = bounded(1, ge=1, fix="e.g. replicas = 3")  # independent (dataset, init) chains per grid point
     noise: str = "independent"
+    sampler: str = "sgld"  # "sgld" (overdamped) or "kinetic" (BAOAB, mflab.dynamics.kinetic_langevin): same posterior
+    friction: Optional[float] = bounded(None, gt=0, fix="omit it for critical damping of the slowest prior mode")
     chain_batch: int = bounded(0, ge=0, fix="0 chooses automatically")  # 0: automatic (1 on CPU, all on accelerators)
     burn_in_fraction: float = bounded(0.5, ge=0, lt=1, fix="e.g. 0.5")  # posterior averages: logged points after it
+    sample: str = "average"  # "average": the logs after burn-in; "final": each chain's final weights (published)
+    stop: Optional[StopRule] = None  # per-chain stopping rule (None: every chain runs all steps)
 
     def validate(self):
         if self.temperature_convention not in TEMPERATURE_CONVENTIONS:
@@ -111,6 +164,28 @@ class SGLDConfig:
                 f"use steps = {max(1, round(self.steps / self.log_every)) * self.log_every}")
         if self.noise not in NOISE_MODES:
             raise ConfigError("sgld.noise", f"unknown noise mode '{self.noise}'", suggest(self.noise, NOISE_MODES))
+        if self.sample not in SAMPLES:
+            raise ConfigError("sgld.sample", f"unknown sample '{self.sample}'", suggest(self.sample, SAMPLES))
+        if self.sampler not in SAMPLERS:
+            raise ConfigError("sgld.sampler", f"unknown sampler '{self.sampler}'", suggest(self.sampler, SAMPLERS))
+        if self.sampler == "sgld":
+            require(self.friction is None, "sgld.friction", "friction is a parameter of the kinetic sampler",
+                    "set sgld.sampler = 'kinetic', or remove sgld.friction")
+        else:
+            require(self.noise == "independent", "sgld.noise", f"noise = '{self.noise}' is an SGLD option",
+                    "use noise = 'independent' with sampler = 'kinetic'")
+            kappas = self.kappa if isinstance(self.kappa, list) else [self.kappa]
+            require(self.friction is not None or min(kappas) > 0, "sgld.friction",
+                    "the default (critical) friction is 0 at kappa = 0, where nothing damps the kinetic chain",
+                    "set sgld.friction > 0, or use kappa > 0")
+
+
+def check_sampler_fits_task(task_cfg: TaskConfig, sg: SGLDConfig):
+    """Cross-section checks of the sampler: a stopping rule must watch metrics the task logs."""
+    if sg.stop is not None:
+        require(sg.sample == "final", "sgld.stop", "a stopping rule ends chains at different steps, so they share no "
+                "window to average over", "set sgld.sample = 'final' (each chain's final weights are its sample)")
+        sg.stop.check(task_cfg, sg.log_every)
 
 
 def posterior_memory_bytes(task: TaskConfig, net: NetworkConfig, sg: SGLDConfig, krr: bool,

@@ -11,9 +11,9 @@ from ...errors import ConfigError, DivergenceError
 from ...framework.config import require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
-from .design import (COLUMNS, SimulationRecord, divergence_fix, diverged_rows, krr_grid, prepare, setting_title, simulate, simulation_result,
+from .design import (COLUMNS, SimulationRecord, divergence_fix, diverged_rows, krr_grid, prepare, sampler_label, setting_title, simulate, simulation_result,
                      trace_rows)
-from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable
+from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable, check_sampler_fits_task
 
 
 @dataclass
@@ -30,6 +30,7 @@ class SGLDExperimentConfig:
         require(self.precision in ("float32", "float64"), "precision", f"unknown precision '{self.precision}'",
                 "use float32 or float64")
         check_representable(self.task, self.network)
+        check_sampler_fits_task(self.task, self.sgld)
         if self.sgld.batch_size is not None and self.sgld.batch_size > min(self.task.n_train):
             raise ConfigError("sgld.batch_size", f"{self.sgld.batch_size} exceeds the smallest n_train "
                               f"{min(self.task.n_train)}", "lower batch_size or omit it for full batch")
@@ -84,9 +85,11 @@ def _reduce(cfg: SGLDExperimentConfig, results, ctx) -> Reduced:
                                    **({"b": params.b} if params.b is not None else {}))}
     summary = {
         "preset": cfg.preset, "status": "completed" if alive.any() else "diverged",
+        "method": sampler_label(sg), "sample": sg.sample,
         "chains": C, "steps": sim.steps_done, "wall_seconds": sim.wall,
         "chain_steps_per_second": C * sim.steps_run / sim.wall if sim.wall > 0 and sim.steps_run else None,
         "diverged_chains": diverged_rows(sim, g),
+        "stopped_chains": (int(np.isfinite(final["criterion_met_at"]).sum()) if "criterion_met_at" in final else None),
         "points": point_rows,
     }
     error = None
@@ -105,7 +108,7 @@ def _figures(cfg, red, ctx) -> dict:
     Ps, kappas, alive, task = g.Ps, g.kappas, sim.alive, g.task
     best = int(np.argmax(np.where(alive, Ps * 1.0 - kappas, -np.inf)))
     return {"trajectories": plots.sgld_trajectories(sim.trace, Ps, kappas, theory, setting_title(g)),
-            "learning_curve": plots.sgld_learning_curves(red.tables["points"], setting_title(g)),
+            "learning_curve": plots.sgld_learning_curves(red.tables["points"], setting_title(g), sampler_label(cfg.sgld)),
             "weights": plots.weight_map(sim.params.W[best], getattr(task, "support", ()),
                                         title=f"|W| at P={Ps[best]}, κ={kappas[best]:g}")}
 
@@ -116,13 +119,16 @@ def describe(summary: dict) -> list[str]:
     averaged), for SGLD and for KRR (whose Gibbs error adds its predictive variance)."""
     lines = [f"chains: {summary.get('chains')}   steps: {summary.get('steps')}   "
              f"wall: {summary.get('wall_seconds') or 0:.1f}s"]
+    if summary.get("stopped_chains") is not None:
+        lines.append(f"stopping rule met by {summary['stopped_chains']} of {summary.get('chains')} chains")
     for d in summary.get("diverged_chains", []):
         lines.append(f"  diverged: chain {d['chain']} (P={d['n_train']}, kappa={d['kappa']}) at step {d['step']}")
     pts = summary.get("points", [])
     nan = float("nan")
     if pts:
         lines.append("test MSE: 'mean' = error of the posterior mean, 'Gibbs' = posterior average of each sample's error")
-        lines.append(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'SGLD mean':>18} {'SGLD Gibbs':>11} "
+        lines.append(f"network: {summary.get('method', 'SGLD')}")
+        lines.append(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'net mean':>18} {'net Gibbs':>11} "
                      f"{'KRR overlap':>12} {'KRR mean':>9} {'KRR Gibbs':>10}")
         for r in pts:
             g = lambda k: nan if r.get(k) is None else r[k]  # noqa: E731
@@ -156,3 +162,21 @@ STUDY = Study(
     columns=COLUMNS,
 )
 register(STUDY.preset())
+
+PUBLISHED_PROTOCOL = {  # paper B §1.4 and §8, read from the authors' scripts
+    "task": {"name": "parity", "d": 35, "k": 4, "n_train": [10, 100, 500, 750, 1000, 2133, 3666, 5000, 7500, 10000],
+             "n_test": 100_000},
+    "network": {"width": 512, "activation": "relu", "parametrization": "ntk"},
+    "sgld": {"kappa": [5e-3], "lr": 1e-3, "lr_final": 5e-4, "schedule": "polynomial", "decay_steps": 2_000_000,
+             "steps": 7_500_000, "log_every": 10_000, "chunk_steps": 100_000, "replicas": 3, "sample": "final",
+             "stop": {}},
+}
+register(STUDY.preset(
+    "sgld-parity-published",
+    "the published SGLD protocol of paper B: η 1e-3 → 5e-4 (power 2 over 2·10⁶ steps), at most 7.5·10⁶ steps, each "
+    "chain stopped 10⁵ steps after test MSE < 0.03 (train 0-1 error ≤ 0.01 at P ≤ 550 or κ ≥ 0.02), its final "
+    "weights the sample, 10⁵ test points, 3 seeds (GPU-scale; --set sgld.sampler=kinetic for the fast sampler)",
+    defaults={"preset": "sgld-parity-published", **PUBLISHED_PROTOCOL},
+    quick={"task": {"d": 12, "k": 4, "n_train": [50, 100, 200, 400], "n_test": 4096}, "network": {"width": 128},
+           "sgld": {"lr": 5e-2, "schedule": "constant", "steps": 40_000, "log_every": 500, "chunk_steps": 10_000,
+                    "replicas": 2, "stop": {"extra_steps": 2_000, "small_n_train": 100}}}))

@@ -1,0 +1,84 @@
+"""The network-posterior study's sampler options: the kinetic sampler, the published stopping protocol, bad input.
+Runs go through the CLI in-process (``mflab.cli.main``), as a user would start them."""
+import csv
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from mflab.cli import main
+
+TINY = ["--set", "task.n_train=[20,200]", "--set", "task.n_test=256", "--set", "network.width=16",
+        "--set", "sgld.log_every=50", "--set", "sgld.chunk_steps=500"]
+
+
+@pytest.fixture(autouse=True)
+def keep_x64():
+    old = jax.config.jax_enable_x64  # a run sets the precision of its config; later tests keep theirs
+    yield
+    jax.config.update("jax_enable_x64", old)
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_published_protocol_stops_each_chain_after_its_rule_and_keeps_its_final_weights(tmp_path):
+    out = tmp_path / "pub"
+    args = ["run", "sgld-parity-published", "--quick", "--out", str(out), "--no-progress", *TINY,
+            "--set", "sgld.steps=3000", "--set", "sgld.stop.extra_steps=100", "--set", "sgld.stop.small_n_train=100"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "SGLD (final weights)" and summary["sample"] == "final"
+    final = _rows(out / "results" / "final.csv")
+    trace = _rows(out / "results" / "trace.csv")
+    met = [r for r in final if r["criterion_met_at"] not in ("", "nan")]
+    assert met and summary["stopped_chains"] == len(met)
+    for r in final:
+        rows = [t for t in trace if t["chain"] == r["chain"]]
+        if r in met:  # stopped exactly extra_steps after the log at which its rule held, and still from then on
+            assert float(r["stopped_at"]) == float(r["criterion_met_at"]) + 100
+            after = [float(t["overlap"]) for t in rows if int(t["step"]) >= float(r["stopped_at"])]
+            assert len(set(after)) == 1
+            rule = "train_error01" if int(r["n_train"]) <= 100 else "test_mse"
+            at = next(t for t in rows if int(t["step"]) == int(float(r["criterion_met_at"])))
+            assert float(at[rule]) <= (0.01 if rule == "train_error01" else 0.03)
+        # the sample is the final weights: the chain's last log, not an average
+        assert float(r["test_mse_gibbs"]) == pytest.approx(float(rows[-1]["test_mse"]), rel=1e-6)
+        assert r["test_mse_mean"] in ("", "nan")  # one sample has no posterior mean
+    # rerunning resumes to the same numbers without stepping again
+    assert main(args) == 0
+    assert _rows(out / "results" / "final.csv") == final
+
+
+def test_kinetic_sampler_runs_the_study_and_says_so(tmp_path, capsys):
+    out = tmp_path / "kin"
+    assert main(["run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY,
+                 "--set", "sgld.steps=500", "--set", "sgld.sampler=kinetic"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "kinetic Langevin" and summary["status"] == "completed"
+    assert all(np.isfinite(p["test_mse_mean"]) for p in summary["points"])
+    capsys.readouterr()
+    assert main(["show", str(out)]) == 0
+    assert "network: kinetic Langevin" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("preset,sets,needle", [
+    ("sgld-parity", ["sgld.sampler=kinetik"], "'sgld.sampler': unknown sampler 'kinetik'"),
+    ("sgld-parity", ["sgld.friction=0.1"], "'sgld.friction': friction is a parameter of the kinetic sampler"),
+    ("sgld-parity", ["sgld.sampler=kinetic", "sgld.friction=-1"], "'sgld.friction': must be > 0"),
+    ("sgld-parity", ["sgld.sampler=kinetic", "sgld.kappa=[0]"], "'sgld.friction': the default (critical) friction is 0"),
+    ("sgld-parity", ["sgld.sampler=kinetic", "sgld.noise=coupled"], "'sgld.noise': noise = 'coupled' is an SGLD option"),
+    ("sgld-parity", ["sgld.stop.metric=test_mse"], "'sgld.stop': a stopping rule ends chains at different steps"),
+    ("sgld-parity-published", ["sgld.stop.metric=test_mze"], "'sgld.stop.metric': unknown metric 'test_mze'"),
+    ("sgld-parity-published", ["sgld.stop.extra_steps=130"], "'sgld.stop.extra_steps': 130 is not a multiple"),
+    ("sgld-parity-published", ["task.name=single-index", "task.k=2", "task.d=8"],
+     "'sgld.stop.fallback_metric': 'train_error01' needs ±1 labels"),
+    ("sgld-parity", ["sgld.sample=last"], "'sgld.sample': unknown sample 'last'"),
+])
+def test_bad_sampler_settings_get_one_line(capsys, preset, sets, needle):
+    assert main(["run", preset, "--quick", *[x for s in sets for x in ("--set", s)]]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and needle in err[0], err
