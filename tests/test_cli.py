@@ -20,7 +20,7 @@ def mflab(*args, cwd=None):
 
 
 # every preset's tiny run below ends in assert_shows; test_every_preset_is_shown keeps this list complete
-SHOWN_PRESETS = {"sgld-parity", "parity-phase", "hermite-index", "depth-coordinate-check", "depth-limit",
+SHOWN_PRESETS = {"sgld-parity", "sgld-parity-published", "parity-phase", "hermite-index", "depth-coordinate-check", "depth-limit",
                  "depth-transfer", "depth-coupling", "nfd-limit", "chaos-rate", "sparse-atoms", "error-decomposition"}
 
 
@@ -98,6 +98,20 @@ def test_quick_run_writes_a_self_describing_directory(tmp_path):
     assert mflab("run", str(out / "config.toml"), "--out", str(out), "--no-progress").returncode == 0
     r = mflab("run", "sgld-parity", "--quick", "--out", str(out), *TINY[:-2])
     assert r.returncode == 2 and "--force" in r.stderr
+
+
+def test_published_protocol_preset_is_shown(tmp_path):
+    """The stopping-rule preset (its protocol is tested in tests/studies/bayes/test_sgld_parity.py)."""
+    from mflab.cli import main
+
+    out = tmp_path / "pub"
+    old = __import__("jax").config.jax_enable_x64
+    try:
+        assert main(["run", "sgld-parity-published", "--quick", "--out", str(out), "--no-progress", *TINY,
+                     "--set", "sgld.stop.extra_steps=50"]) == 0
+    finally:
+        __import__("jax").config.update("jax_enable_x64", old)
+    assert_shows(out, "sgld-parity-published", "stopping rule met by", "SGLD (final weights)")
 
 
 def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from mflab.analysis.equilibration import equilibration_step, equilibration_steps
+from mflab.analysis.equilibration import arrival_step, equilibration_step, equilibration_steps
 
 
 def test_exponential_relaxation_settles_where_the_closed_form_says():
@@ -32,6 +32,18 @@ def test_late_jump_and_bad_values():
     np.testing.assert_array_equal(equilibration_steps(s, np.stack([v, v])), [60, 60])
     with pytest.raises(ValueError):
         equilibration_step(s, v[:-1])
+
+
+def test_arrival_at_a_reference_value_tells_a_slow_settled_chain_from_an_equilibrated_one():
+    """v(s) = m(1 − e^{−s/τ}) arrives at m at τ ln(m/tol) (closed form); a chain stuck at m/2 has settled
+    (equilibration_step finds a step) but never arrives (∞)."""
+    tau, tol, m = 1000.0, 0.05, 0.9
+    s = np.arange(0, 20_001, 100)
+    v = m * (1 - np.exp(-s / tau))
+    assert arrival_step(s, v, m, tol) == pytest.approx(math.ceil(tau * math.log(m / tol) / 100) * 100, abs=100)
+    stuck = np.minimum(v, m / 2)
+    assert equilibration_step(s, stuck, tol) < 1000 and arrival_step(s, stuck, m, tol) == math.inf
+    assert math.isnan(arrival_step(s, v, float("nan")))
 
 
 def test_mf_points_are_charged_by_the_same_equilibration_criterion_as_sgld():

@@ -82,3 +82,27 @@ def test_bad_sampler_settings_get_one_line(capsys, preset, sets, needle):
     assert main(["run", preset, "--quick", *[x for s in sets for x in ("--set", s)]]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_a_learned_start_takes_each_chain_from_the_final_weights_of_another_run(tmp_path, capsys):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    assert main(["run", "sgld-parity", "--quick", "--out", str(src), "--no-progress", *TINY, "--set", "sgld.steps=500"]) == 0
+    assert main(["run", "sgld-parity", "--quick", "--out", str(dst), "--no-progress", *TINY, "--set", "sgld.steps=100",
+                 "--set", f"sgld.init_from={src}"]) == 0
+    last = {}
+    for r in _rows(src / "results" / "trace.csv"):  # the source's final state, per replica, at its largest P (200)
+        if r["n_train"] == "200":
+            last[r["replica"]] = r
+    for r in _rows(dst / "results" / "trace.csv"):
+        if r["step"] == "0":  # every chain of the new run (P = 20 and 200) starts there
+            src_row = last[r["replica"]]
+            assert float(r["w2_support"]) == pytest.approx(float(src_row["w2_support"]), rel=1e-5)
+            assert float(r["overlap"]) == pytest.approx(float(src_row["overlap"]), abs=1e-5)
+    assert "learned" in json.loads((dst / "summary.json").read_text())["init"]
+    capsys.readouterr()
+    assert main(["run", "sgld-parity", "--quick", "--out", str(tmp_path / "x"), *TINY, "--set", "network.width=32",
+                 "--set", f"sgld.init_from={src}"]) == 2
+    assert "'sgld.init_from':" in capsys.readouterr().err
+    assert main(["run", "sgld-parity", "--quick", "--out", str(tmp_path / "y"), *TINY,
+                 "--set", f"sgld.init_from={tmp_path / 'nothing'}"]) == 2
+    assert "'sgld.init_from': cannot read" in capsys.readouterr().err

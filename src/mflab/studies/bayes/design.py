@@ -233,6 +233,9 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
     schedule = make_schedule(sg.schedule, sg.lr, sg.lr_final, sg.decay_steps, sg.power)
     kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise, sg.sampler)
     states = jax.vmap(lambda k, dat, T: kernel.init(net.init(k, d), dat, k, T))(init_keys, g.data, g.noise.temperature)
+    if sg.init_from is not None:
+        states = jax.vmap(lambda p, dat, T: kernel.init(p, dat, None, T))(learned_start(sg.init_from, g, states.params),
+                                                                         g.data, g.noise.temperature)
     observe = make_observe(net, task, g.X_test, g.y_test)
     resumed = _load_checkpoint(rd, states, sg.steps, checkpoint)
     hits = None
@@ -262,6 +265,40 @@ def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=
                                        result.steps_done).astype(float)
     return Simulation(tr, final, np.asarray(result.states.alive), jax.device_get(result.states.params), result.states,
                       wall, result.steps_done - start, result.steps_done)
+
+
+def learned_start(run_dir: str, g: PosteriorDesign, template):
+    """Initial parameters of every chain from a finished run's ``results/final_params.npz``: the final
+    weights of its chain with the same replica (and the same κ where that run has it) at its largest P.
+    A run of another shape, or without the replica, is refused in one line."""
+    from pathlib import Path
+
+    from ...errors import ConfigError
+    from ...networks.two_layer import TwoLayerParams
+
+    path = Path(run_dir) / "results" / "final_params.npz"
+    try:
+        z = dict(np.load(path))
+    except (OSError, ValueError, EOFError) as e:
+        raise ConfigError("sgld.init_from", f"cannot read '{path}' ({type(e).__name__})",
+                          "give a finished sgld-parity run directory") from None
+    shape = tuple(np.shape(template.W)[1:])
+    if z.get("W") is None or tuple(z["W"].shape[1:]) != shape or ("b" in z) != (template.b is not None):
+        raise ConfigError("sgld.init_from", f"'{run_dir}' holds networks of another shape (W {z['W'].shape[1:] if 'W' in z else '?'}, "
+                          f"biases {'b' in z}) than this run's (W {shape}, biases {template.b is not None})",
+                          "use a run with the same network.width, task.d and network.bias")
+    picks = []
+    for P, kap, r in g.points:
+        rows = np.flatnonzero(z["replica"] == r)
+        if not len(rows):
+            raise ConfigError("sgld.init_from", f"'{run_dir}' has no replica {r}",
+                              f"use a run with at least {max(g.reps) + 1} replicas, or lower sgld.replicas")
+        same_kappa = rows[np.isclose(z["kappa"][rows], kap)]
+        rows = same_kappa if len(same_kappa) else rows
+        picks.append(rows[np.argmax(z["n_train"][rows])])
+    dtype = np.asarray(template.W).dtype
+    pick = lambda k: jnp.asarray(z[k][picks], dtype) if k in z else None  # noqa: E731
+    return TwoLayerParams(pick("W"), pick("a"), pick("b"))
 
 
 def stop_rule(sg: SGLDConfig, g: PosteriorDesign):

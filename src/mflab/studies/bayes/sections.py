@@ -149,6 +149,9 @@ class SGLDConfig:
     burn_in_fraction: float = bounded(0.5, ge=0, lt=1, fix="e.g. 0.5")  # posterior averages: logged points after it
     sample: str = "average"  # "average": the logs after burn-in; "final": each chain's final weights (published)
     stop: Optional[StopRule] = None  # per-chain stopping rule (None: every chain runs all steps)
+    # a finished sgld-parity run directory: every chain starts from the final weights of that run's chain with its
+    # replica (and κ, where present) at that run's largest P: a learned start, for metastability checks
+    init_from: Optional[str] = None
 
     def validate(self):
         if self.temperature_convention not in TEMPERATURE_CONVENTIONS:

@@ -85,7 +85,8 @@ def _reduce(cfg: SGLDExperimentConfig, results, ctx) -> Reduced:
                                    **({"b": params.b} if params.b is not None else {}))}
     summary = {
         "preset": cfg.preset, "status": "completed" if alive.any() else "diverged",
-        "method": sampler_label(sg), "sample": sg.sample,
+        "method": sampler_label(sg), "sample": sg.sample, "init": "prior" if sg.init_from is None else
+        f"learned: the final weights of '{sg.init_from}' at its largest P",
         "chains": C, "steps": sim.steps_done, "wall_seconds": sim.wall,
         "chain_steps_per_second": C * sim.steps_run / sim.wall if sim.wall > 0 and sim.steps_run else None,
         "diverged_chains": diverged_rows(sim, g),
@@ -127,7 +128,7 @@ def describe(summary: dict) -> list[str]:
     nan = float("nan")
     if pts:
         lines.append("test MSE: 'mean' = error of the posterior mean, 'Gibbs' = posterior average of each sample's error")
-        lines.append(f"network: {summary.get('method', 'SGLD')}")
+        lines.append(f"network: {summary.get('method', 'SGLD')}; start: {summary.get('init', 'prior')}")
         lines.append(f"{'P':>7} {'kappa':>8} {'overlap':>14} {'net mean':>18} {'net Gibbs':>11} "
                      f"{'KRR overlap':>12} {'KRR mean':>9} {'KRR Gibbs':>10}")
         for r in pts:

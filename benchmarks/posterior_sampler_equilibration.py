@@ -1,0 +1,196 @@
+"""Steps and wall time to equilibrium of the network-posterior samplers, side by side in one run.
+
+Each sampler (``--samplers sgld:1e-3,kinetic:1e-3``: name and constant base rate η) runs the same
+``sgld-parity`` grid (same data, initialisations from the prior, P values, κ and seeds) in its own
+resumable run directory under ``--out`` (rerunning resumes). For every chain the equilibration step
+t_eq of its test-overlap trace is taken by the criterion the phase report uses
+(:mod:`mflab.analysis.equilibration`: m stays within max(tol, 3σ) of its final value). Per P it prints and
+writes (``equilibration.json``, ``equilibration.md``, ``traces.png``):
+
+* t_arr per sampler, the *arrival step* at the equilibrium value m_ref (median over seeds), where m_ref is
+  the posterior average of m of the ``--reference`` sampler (default: the last), and the ratio of the first
+  sampler's t_arr to each other's, in gradient evaluations (one per step for both samplers) and in wall
+  time (t_arr × the run's measured seconds per chain-step). A sampler that settles on a wrong value
+  never arrives (∞). The settling step t_eq of the phase report is listed too: it cannot tell a chain
+  stuck on its way from an equilibrated one, which is why arrival is the measure here;
+* the posterior average of m and of the test MSE over the second half of each run, mean ± standard error
+  over seeds, so a sampler that is fast but wrong shows.
+
+A t_eq within the last 20% of its run is a lower bound (the chain may not have settled): such entries
+are flagged ``>=``. Not a test; the numbers vary with the machine and the seeds.
+
+    python benchmarks/posterior_sampler_equilibration.py --d 12 --width 128 --P 100,200 --steps 100000 \
+        --samplers sgld:5e-2,kinetic:5e-2 --out runs/equilibration-small
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def run_sampler(out: Path, name: str, lr: float, steps: int, args) -> Path:
+    from mflab.cli import main
+
+    rd = out / f"{name}-lr{lr:g}"
+    sets = {"task.d": args.d, "task.k": args.k, "task.n_train": f"[{args.P}]", "task.n_test": args.n_test,
+            "network.width": args.width, "sgld.kappa": args.kappa, "sgld.lr": lr, "sgld.schedule": "constant",
+            "sgld.steps": steps, "sgld.log_every": args.log_every, "sgld.chunk_steps": args.chunk_steps,
+            "sgld.replicas": args.seeds, "sgld.sampler": name, "theory": "false", "seed": args.seed}
+    if name == "kinetic" and args.friction:
+        sets["sgld.friction"] = args.friction
+    cli = ["run", "sgld-parity", "--out", str(rd), "--no-progress"] + [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
+    return rd if main(cli) == 0 else None  # None: every chain diverged (the run says where)
+
+
+def read_run(rd: Path, tol: float) -> dict:
+    from mflab.analysis.equilibration import equilibration_step
+
+    summary = json.loads((rd / "summary.json").read_text())
+    traces = defaultdict(list)
+    with open(rd / "results" / "trace.csv") as f:
+        for r in csv.DictReader(f):
+            traces[(int(r["n_train"]), int(r["replica"]))].append((int(r["step"]), float(r["overlap"])))
+    finals = {}
+    with open(rd / "results" / "final.csv") as f:
+        for r in csv.DictReader(f):
+            finals[(int(r["n_train"]), int(r["replica"]))] = (float(r["overlap"] or "nan"),
+                                                              float(r["test_mse_gibbs"] or "nan"))
+    sec_per_step = 1.0 / summary["chain_steps_per_second"] if summary.get("chain_steps_per_second") else float("nan")
+    alive = {}
+    with open(rd / "results" / "final.csv") as f:
+        for r in csv.DictReader(f):
+            alive[(int(r["n_train"]), int(r["replica"]))] = r["alive"] == "True"
+    out = {}
+    for key, rows in traces.items():
+        if not alive[key]:
+            continue  # a diverged chain is reported by the run, not timed here
+        s, m = np.array(sorted(rows)).T
+        t_eq = equilibration_step(s, m, tol)
+        out[key] = {"t_eq": t_eq, "lower_bound": bool(t_eq >= 0.8 * s[-1]), "steps": s.tolist(), "overlap": m.tolist(),
+                    "m": finals[key][0], "test_mse": finals[key][1]}
+    return {"chains": out, "sec_per_chain_step": sec_per_step, "steps": summary["steps"]}
+
+
+def _mse(v):
+    v = np.asarray(v, float)
+    return f"{v.mean():.3f} ± {v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0:.3f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--d", type=int, default=35)
+    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--P", default="750,1000,2133")
+    ap.add_argument("--kappa", type=float, default=5e-3)
+    ap.add_argument("--n-test", type=int, default=20_000)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=400_000)
+    ap.add_argument("--log-every", type=int, default=2_000)
+    ap.add_argument("--chunk-steps", type=int, default=50_000)
+    ap.add_argument("--samplers", default="sgld:1e-3,kinetic:1e-3", help="name:lr[:steps], comma separated (steps "
+                    "default --steps); the first is the one the others are compared with")
+    ap.add_argument("--friction", type=float, default=0.0, help="kinetic friction γ (0: critical, the default)")
+    ap.add_argument("--tol", type=float, default=0.05)
+    ap.add_argument("--reference", default="", help="name:lr of the sampler whose posterior average of m is m_ref "
+                    "(default: the last of --samplers)")
+    ap.add_argument("--out", default="runs/equilibration")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samplers = [(f[0], float(f[1]), int(float(f[2])) if len(f) > 2 else args.steps)
+                for f in (s.split(":") for s in args.samplers.split(","))]
+    runs = {}
+    for n, lr, steps in samplers:
+        rd = run_sampler(out, n, lr, steps, args)
+        if rd is None:
+            print(f"{n}:{lr:g}: every chain diverged; left out")
+            continue
+        runs[f"{n}:{lr:g}"] = read_run(rd, args.tol)
+    labels = list(runs)
+    from mflab.analysis.equilibration import arrival_step
+
+    ref = labels[0]
+    truth = labels[-1]
+    if args.reference:  # name:lr, written any way float() reads it
+        name, lr = args.reference.split(":")[:2]
+        truth = f"{name}:{float(lr):g}"
+    if truth not in runs:
+        raise SystemExit(f"--reference {truth} is not one of --samplers ({', '.join(labels)})")
+    Ps = [int(p) for p in args.P.split(",")]
+    table = []
+    for P in Ps:
+        m_ref = float(np.mean([v["m"] for (p, _), v in runs[truth]["chains"].items() if p == P]))
+        row = {"P": P, "m_ref": m_ref}
+        for lab in labels:
+            ch = [v for (p, _), v in runs[lab]["chains"].items() if p == P]
+            t = np.array([c["t_eq"] for c in ch])
+            arr = np.array([arrival_step(c["steps"], c["overlap"], m_ref, args.tol) for c in ch])
+            med = float(np.median(arr))
+            row[lab] = {"t_arr_median": med, "t_arr": arr.tolist(), "t_eq_median": float(np.median(t)),
+                        "t_eq": t.tolist(), "lower_bound": any(c["lower_bound"] for c in ch),
+                        "seconds_to_arrival": med * runs[lab]["sec_per_chain_step"],
+                        "m": [c["m"] for c in ch], "test_mse": [c["test_mse"] for c in ch]}
+        for lab in labels[1:]:
+            row[f"ratio_steps {ref}/{lab}"] = row[ref]["t_arr_median"] / max(row[lab]["t_arr_median"], 1)
+            row[f"ratio_wall {ref}/{lab}"] = row[ref]["seconds_to_arrival"] / max(row[lab]["seconds_to_arrival"], 1e-9)
+        table.append(row)
+    meta = {"setting": dict(vars(args)), "sec_per_chain_step": {k: r["sec_per_chain_step"] for k, r in runs.items()},
+            "reference": truth,
+            "criterion": f"arrival: m stays within max({args.tol}, 3σ of its last 20%) of m_ref from t_arr on; settling "
+                         "t_eq: the same band around the trace's own final value (mflab.analysis.equilibration)"}
+    (out / "equilibration.json").write_text(json.dumps({"meta": meta, "points": table}, indent=1))
+    lines = [f"# Equilibration: d={args.d} k={args.k} N={args.width} κ={args.kappa:g}, {args.seeds} seeds, "
+             f"{', '.join(f'{n}:{lr:g} {st:,} steps' for n, lr, st in samplers)}", "",
+             f"t_arr: median over seeds of the step from which the test overlap m stays within max({args.tol:g}, 3σ) of "
+             f"m_ref, the posterior average of m under {truth} (∞: not within the run). t_eq: the same band around the "
+             "chain's own final value ('≥': in the last 20% of the run, a lower bound). m, test MSE: posterior averages "
+             "over the second half of each run, mean ± s.e. over seeds (the test MSE is the Gibbs error).", "",
+             "| P | m_ref | sampler | t_arr (steps) | time to arrive (s) | t_eq (steps) | m | test MSE |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in table:
+        for lab in labels:
+            r = row[lab]
+            lines.append(f"| {row['P']} | {row['m_ref']:.3f} | {lab} | {r['t_arr_median']:,.0f} | "
+                         f"{r['seconds_to_arrival']:.1f} | {'≥' if r['lower_bound'] else ''}{r['t_eq_median']:,.0f} | "
+                         f"{_mse(r['m'])} | {_mse(r['test_mse'])} |")
+        for lab in labels[1:]:
+            lines.append(f"| {row['P']} | | ratio {ref} / {lab} | {row[f'ratio_steps {ref}/{lab}']:.1f}× steps | "
+                         f"{row[f'ratio_wall {ref}/{lab}']:.1f}× wall | | | |")
+    (out / "equilibration.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    _figure(runs, Ps, out / "traces.png", meta)
+
+
+def _figure(runs, Ps, path, meta):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(Ps), figsize=(5 * len(Ps), 3.6), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for ax, P in zip(axes[0], Ps):
+        for i, (lab, r) in enumerate(runs.items()):
+            for (p, _), c in sorted(r["chains"].items()):
+                if p == P:
+                    ax.plot(c["steps"], c["overlap"], color=colors(i), lw=0.8, label=lab)
+        ax.set(xlabel="step (= gradient evaluations)", ylabel="test overlap m", title=f"P = {P}")
+        handles, labels = ax.get_legend_handles_labels()
+        uniq = dict(zip(labels, handles))
+        ax.legend(uniq.values(), uniq.keys(), fontsize=8)
+    s = meta["setting"]
+    fig.suptitle(f"posterior samplers from the prior: parity d={s['d']} k={s['k']}, N={s['width']}, κ={s['kappa']:g}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Paper B's κ = 5·10⁻³ parity learning curve: mflab's runs beside the published numbers, one table, one figure.
+
+Reads the run directories under ``docs/validation/published_parity/learning_curve`` (``sgld-parity`` runs,
+any sampler; each holds some of the published P values, with NNGP-KRR on the same data) and the MF / MF-ARD
+numbers of ``docs/validation/published_parity.json`` (the reduced slow validation, B = 512 particles), and
+writes ``learning_curve.md``, ``learning_curve.json`` and ``learning_curve.png`` beside them.
+
+Published numbers (paper B §4.1 and §8, ``../shared/papers/B_simple_mean_field_feature_learning.md``):
+m_S from the heat-map notebook (mean of 3 seeds; standard errors only where §8 gives them), test MSE from
+the learning-curve notebook (plain MSE; the heat maps' ½·MSE is *not* used here). The published SGLD
+sample is each seed's final weights, so its test MSE is a Gibbs error; mflab's Gibbs error
+(``test_mse_gibbs``: the posterior average of each sample's error) is the like-for-like number.
+
+    python scripts/published_parity_report.py [--root docs/validation/published_parity]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+# paper B §4.1 (SGLD m_S heat map; fig2 learning curves, plain MSE) and §8 (standard errors of the mean)
+PUBLISHED = {
+    "sgld_m": {10: 0.0, 100: 0.0, 500: 0.0, 750: 0.40, 1000: 0.79, 2133: 0.93, 3666: 0.93, 10000: 0.93},
+    "sgld_m_se": {750: 0.040, 1000: 0.034},
+    "sgld_mse": {10: 1.53, 500: 1.67, 750: 0.82, 1000: 0.136, 2133: 0.037, 10000: 0.0275},
+    "mf_m": {10: 0.002, 500: 0.03, 1000: 0.21, 2133: 0.36, 10000: 0.46},
+    "mf_mse": {10: 1.45, 500: 1.26, 750: 1.16, 1000: 0.73, 2133: 0.41, 10000: 0.30},
+    "krr_m": {10: 0.002, 500: 0.008, 750: 0.018, 1000: 0.027, 2133: 0.061, 10000: 0.285},
+    "krr_mse": {10: 1.33, 500: 2.00, 750: 2.01, 1000: 1.87, 2133: 1.29, 10000: 0.73},
+    # fig1's "NN (alt)" series, probably MF-ARD (the label mapping is a guess in the notes)
+    "mf_ard_mse_guess": {500: 1.20, 750: 0.038, 1000: 0.033, 2133: 0.028, 3666: 0.025, 5000: 0.028, 7500: 0.025,
+                         10000: 0.025},
+}
+
+
+def read_runs(folder: Path) -> dict:
+    """Per P: the network's and KRR's numbers over seeds (mean, standard error), from every run's final.csv."""
+    per = {}
+    for run in sorted(p for p in folder.iterdir() if (p / "results" / "final.csv").exists()):
+        summary = json.loads((run / "summary.json").read_text())
+        with open(run / "results" / "final.csv") as f:
+            for r in csv.DictReader(f):
+                if r["alive"] != "True":
+                    continue
+                row = per.setdefault(int(r["n_train"]), {"runs": set(), "method": summary.get("method", "SGLD")})
+                row["runs"].add(run.name)
+                for k in ("overlap", "test_mse_gibbs", "test_mse_mean", "krr_overlap", "krr_test_mse_mean",
+                          "krr_test_mse_gibbs"):
+                    row.setdefault(k, []).append(float(r[k]) if r[k] else np.nan)
+    out = {}
+    for P, row in sorted(per.items()):
+        out[P] = {"method": row["method"], "runs": sorted(row["runs"]), "seeds": len(row["overlap"])}
+        for k, v in row.items():
+            if isinstance(v, list):
+                v = np.asarray(v, float)
+                out[P][k] = float(np.nanmean(v))
+                out[P][k + "_se"] = float(np.nanstd(v, ddof=1) / np.sqrt(np.isfinite(v).sum())) if len(v) > 1 else np.nan
+    return out
+
+
+def mean_field(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    d = json.loads(path.read_text())["measured"]
+    return {m: {int(P): v for P, v in d[m].items()} for m in ("mf", "mf-ard") if m in d}
+
+
+def _f(x, spec=".3f"):
+    return "–" if x is None or not np.isfinite(x) else format(x, spec)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default="docs/validation/published_parity")
+    args = ap.parse_args()
+    root = Path(args.root)
+    net = read_runs(root / "learning_curve")
+    mf = mean_field(root.parent / "published_parity.json")
+    if not net:
+        raise SystemExit(f"no finished sgld-parity runs under {root / 'learning_curve'}")
+    method = next(iter(net.values()))["method"]
+    lines = [f"# κ = 5·10⁻³ parity learning curve (d = 35, k = 4, N = 512): mflab ({method}) vs paper B", "",
+             "m: target overlap of the posterior mean ⟨f⟩; test MSE: the Gibbs error (posterior average of each "
+             "sample's error; the published SGLD sample is each seed's final weights, also a Gibbs error), plain MSE "
+             "(no ½). mflab: mean ± s.e. over seeds. Published: paper B §4.1 (3 seeds; s.e. from §8 where given). "
+             "MF-ARD: the reduced slow validation (`published_parity.json`, B = 512, 1 seed).", "",
+             "| P | m (mflab) | m (published SGLD) | Δm / published s.e. | test MSE (mflab) | test MSE (published SGLD) | "
+             "NNGP-KRR m | NNGP-KRR MSE (mean) | MF-ARD MSE (mflab) | MF-ARD MSE (published, guessed label) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for P, r in net.items():
+        pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
+        dz = (r["overlap"] - pm) / pse if pm is not None and pse else None
+        ard = mf.get("mf-ard", {}).get(P, {}).get("test_mse")
+        rows.append({"P": P, **r, "published_m": pm, "published_m_se": pse, "delta_m_in_published_se": dz,
+                     "published_mse": PUBLISHED["sgld_mse"].get(P), "mf_ard_mse": ard,
+                     "published_mf_ard_mse_guess": PUBLISHED["mf_ard_mse_guess"].get(P)})
+        lines.append(f"| {P} | {_f(r['overlap'])} ± {_f(r['overlap_se'])} | {_f(pm, '.2f')}"
+                     f"{' ± ' + _f(pse) if pse else ''} | {_f(dz, '+.1f')} | {_f(r['test_mse_gibbs'], '.4f')} ± "
+                     f"{_f(r['test_mse_gibbs_se'], '.4f')} | {_f(PUBLISHED['sgld_mse'].get(P), '.4f')} | "
+                     f"{_f(r['krr_overlap'])} | {_f(r['krr_test_mse_mean'])} | {_f(ard, '.4f')} | "
+                     f"{_f(PUBLISHED['mf_ard_mse_guess'].get(P), '.3f')} |")
+    (root / "learning_curve.md").write_text("\n".join(lines) + "\n")
+    (root / "learning_curve.json").write_text(json.dumps({"published": {k: {str(p): v for p, v in d.items()}
+                                                                        for k, d in PUBLISHED.items()},
+                                                          "rows": rows}, indent=1, default=float))
+    print("\n".join(lines))
+    _figure(net, mf, root / "learning_curve.png", method)
+
+
+def _figure(net, mf, path, method):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Ps = np.array(sorted(net))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    get = lambda k: np.array([net[P][k] for P in Ps])  # noqa: E731
+    a1.errorbar(Ps, get("overlap"), yerr=get("overlap_se"), marker="o", capsize=3, label=f"mflab {method}")
+    a2.errorbar(Ps, get("test_mse_gibbs"), yerr=get("test_mse_gibbs_se"), marker="o", capsize=3,
+                label=f"mflab {method} (Gibbs error)")
+    a1.plot(Ps, get("krr_overlap"), "s--", label="mflab NNGP-KRR (N = ∞)")
+    a2.plot(Ps, get("krr_test_mse_mean"), "s--", label="mflab NNGP-KRR (error of its mean)")
+    for key, ax, lab, style in (("sgld_m", a1, "published SGLD", "k^:"), ("sgld_mse", a2, "published SGLD", "k^:"),
+                                ("krr_mse", a2, "published NNGP-KRR", "kx:"),
+                                ("mf_ard_mse_guess", a2, "published 'NN (alt)' (MF-ARD?)", "kd:")):
+        d = PUBLISHED[key]
+        xs = sorted(d)
+        ax.plot(xs, [d[x] for x in xs], style, alpha=0.7, label=lab)
+    a1.errorbar(sorted(PUBLISHED["sgld_m_se"]), [PUBLISHED["sgld_m"][p] for p in sorted(PUBLISHED["sgld_m_se"])],
+                yerr=[PUBLISHED["sgld_m_se"][p] for p in sorted(PUBLISHED["sgld_m_se"])], fmt="none", ecolor="k")
+    if "mf-ard" in mf:
+        xs = sorted(mf["mf-ard"])
+        a1.plot(xs, [mf["mf-ard"][x]["m_S"] for x in xs], "D-", label="mflab MF-ARD (B = 512, reduced run)")
+        a2.plot(xs, [mf["mf-ard"][x]["test_mse"] for x in xs], "D-", label="mflab MF-ARD (B = 512, reduced run)")
+    a1.set(xscale="log", xlabel="training set size P", ylabel="target overlap m_S", title="order parameter, κ = 5·10⁻³")
+    a2.set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE (plain, no ½)",
+           title="test error, κ = 5·10⁻³")
+    for ax in (a1, a2):
+        ax.legend(fontsize=7)
+    fig.suptitle("paper B parity, d = 35, k = 4, N = 512, ReLU: mflab vs published (error bars: s.e. over seeds)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
