@@ -1,9 +1,10 @@
 """Paper B's κ = 5·10⁻³ parity learning curve: mflab's runs beside the published numbers, one table, one figure.
 
 Reads the run directories under ``docs/validation/published_parity/learning_curve`` (``sgld-parity`` runs,
-any sampler; each holds some of the published P values, with NNGP-KRR on the same data) and the MF / MF-ARD
-numbers of ``docs/validation/published_parity.json`` (the reduced slow validation, B = 512 particles), and
-writes ``learning_curve.md``, ``learning_curve.json`` and ``learning_curve.png`` beside them.
+any sampler; each holds some of the published P values, with NNGP-KRR on the same data) and
+``.../mean_field`` (``parity-phase`` runs of MF and MF-ARD, B = 512 particles, on the same data), and writes
+``learning_curve.md``, ``learning_curve.json`` and ``learning_curve.png`` beside them, with P_c of every
+method and the paper's claim (max |Δ test MSE| between MF-ARD and the network over P ≥ 1000).
 
 Published numbers (paper B §4.1 and §8, ``../shared/papers/B_simple_mean_field_feature_learning.md``):
 m_S from the heat-map notebook (mean of 3 seeds; standard errors only where §8 gives them), test MSE from
@@ -62,11 +63,32 @@ def read_runs(folder: Path) -> dict:
     return out
 
 
-def mean_field(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    d = json.loads(path.read_text())["measured"]
-    return {m: {int(P): v for P, v in d[m].items()} for m in ("mf", "mf-ard") if m in d}
+def mean_field(folder: Path) -> dict:
+    """Per method (mf, mf-ard) and P: m and both test errors, mean and s.e. over replicas, from the
+    ``parity-phase`` runs under ``folder`` (same seed and P groups as the network's runs: the same data)."""
+    per = {}
+    for run in sorted(p for p in folder.iterdir() if (p / "results" / "points.csv").exists()) if folder.exists() else []:
+        with open(run / "results" / "points.csv") as f:
+            for r in csv.DictReader(f):
+                if r["method"] in ("mf", "mf-ard"):
+                    row = per.setdefault(r["method"], {}).setdefault(int(r["n_train"]), {})
+                    for k in ("overlap", "test_mse_mean", "test_mse_gibbs"):
+                        row.setdefault(k, []).append(float(r[k]) if r[k] else np.nan)
+    out = {}
+    for m, by_p in per.items():
+        for P, row in by_p.items():
+            out.setdefault(m, {})[P] = {k: float(np.nanmean(v)) for k, v in row.items()}
+            out[m][P].update({k + "_se": float(np.nanstd(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan
+                              for k, v in row.items()})
+    return out
+
+
+def critical_p(Ps, m, threshold=0.5):
+    """P_c as the grid interval (P_prev, P] where m first reaches ``threshold`` (None: not in the grid)."""
+    for i, (P, v) in enumerate(zip(Ps, m)):
+        if v is not None and np.isfinite(v) and v >= threshold:
+            return [Ps[i - 1] if i else 0, P]
+    return None
 
 
 def _f(x, spec=".3f"):
@@ -79,7 +101,7 @@ def main():
     args = ap.parse_args()
     root = Path(args.root)
     net = read_runs(root / "learning_curve")
-    mf = mean_field(root.parent / "published_parity.json")
+    mf = mean_field(root / "mean_field")
     if not net:
         raise SystemExit(f"no finished sgld-parity runs under {root / 'learning_curve'}")
     method = next(iter(net.values()))["method"]
@@ -87,27 +109,49 @@ def main():
              "m: target overlap of the posterior mean ⟨f⟩; test MSE: the Gibbs error (posterior average of each "
              "sample's error; the published SGLD sample is each seed's final weights, also a Gibbs error), plain MSE "
              "(no ½). mflab: mean ± s.e. over seeds. Published: paper B §4.1 (3 seeds; s.e. from §8 where given). "
-             "MF-ARD: the reduced slow validation (`published_parity.json`, B = 512, 1 seed).", "",
+             "MF / MF-ARD: mflab's solvers with B = 512 particles on the same data (`mean_field/`, where run); their "
+             "test MSE is the error of the MF posterior mean plus its predictive variance (the Gibbs error).", "",
              "| P | m (mflab) | m (published SGLD) | Δm / published s.e. | test MSE (mflab) | test MSE (published SGLD) | "
-             "NNGP-KRR m | NNGP-KRR MSE (mean) | MF-ARD MSE (mflab) | MF-ARD MSE (published, guessed label) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "NNGP-KRR m | NNGP-KRR MSE, mean / Gibbs (published) | MF-ARD m | MF-ARD MSE (mflab) | MF-ARD MSE (published, "
+             "guessed label) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for P, r in net.items():
         pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
         dz = (r["overlap"] - pm) / pse if pm is not None and pse else None
-        ard = mf.get("mf-ard", {}).get(P, {}).get("test_mse")
+        ard = mf.get("mf-ard", {}).get(P, {}).get("test_mse_gibbs")
         rows.append({"P": P, **r, "published_m": pm, "published_m_se": pse, "delta_m_in_published_se": dz,
                      "published_mse": PUBLISHED["sgld_mse"].get(P), "mf_ard_mse": ard,
                      "published_mf_ard_mse_guess": PUBLISHED["mf_ard_mse_guess"].get(P)})
         lines.append(f"| {P} | {_f(r['overlap'])} ± {_f(r['overlap_se'])} | {_f(pm, '.2f')}"
                      f"{' ± ' + _f(pse) if pse else ''} | {_f(dz, '+.1f')} | {_f(r['test_mse_gibbs'], '.4f')} ± "
                      f"{_f(r['test_mse_gibbs_se'], '.4f')} | {_f(PUBLISHED['sgld_mse'].get(P), '.4f')} | "
-                     f"{_f(r['krr_overlap'])} | {_f(r['krr_test_mse_mean'])} | {_f(ard, '.4f')} | "
+                     f"{_f(r['krr_overlap'])} | {_f(r['krr_test_mse_mean'])} / {_f(r['krr_test_mse_gibbs'])} "
+                     f"({_f(PUBLISHED['krr_mse'].get(P), '.2f')}) | {_f(mf.get('mf-ard', {}).get(P, {}).get('overlap'))} | "
+                     f"{_f(ard, '.4f')} | "
                      f"{_f(PUBLISHED['mf_ard_mse_guess'].get(P), '.3f')} |")
+    Ps = sorted(net)
+    pc = {f"mflab {method}": critical_p(Ps, [net[P]["overlap"] for P in Ps]),
+          "mflab NNGP-KRR": critical_p(Ps, [net[P]["krr_overlap"] for P in Ps]),
+          "published SGLD": critical_p(sorted(PUBLISHED["sgld_m"]), [PUBLISHED["sgld_m"][P] for P in sorted(PUBLISHED["sgld_m"])]),
+          "published MF": critical_p(sorted(PUBLISHED["mf_m"]), [PUBLISHED["mf_m"][P] for P in sorted(PUBLISHED["mf_m"])])}
+    for m in ("mf", "mf-ard"):
+        if m in mf:
+            xs = sorted(mf[m])
+            pc[f"mflab {m.upper()}"] = critical_p(xs, [mf[m][x]["overlap"] for x in xs])
+    both = [P for P in Ps if P >= 1000 and P in mf.get("mf-ard", {})]
+    claim = (max(abs(mf["mf-ard"][P]["test_mse_gibbs"] - net[P]["test_mse_gibbs"]) for P in both) if both else None)
+    lines += ["", "P_c (the grid interval where m first reaches 0.5):", ""]
+    lines += [f"- {k}: {'not reached in the grid' if v is None else f'({v[0]}, {v[1]}]'}" for k, v in pc.items()]
+    lines += ["", f"Paper B's claim, MF-ARD matches the network after the transition: max over P ≥ 1000 (P = "
+                  f"{', '.join(map(str, both)) or 'none run'}) of |Δ test MSE| (Gibbs errors, same data) = {_f(claim, '.4f')}"]
     (root / "learning_curve.md").write_text("\n".join(lines) + "\n")
     (root / "learning_curve.json").write_text(json.dumps({"published": {k: {str(p): v for p, v in d.items()}
                                                                         for k, d in PUBLISHED.items()},
-                                                          "rows": rows}, indent=1, default=float))
+                                                          "rows": rows, "critical_P": pc,
+                                                          "mf_ard_vs_network_max_abs_test_mse_diff_P_ge_1000": claim,
+                                                          "mean_field": {m: {str(P): v for P, v in d.items()}
+                                                                         for m, d in mf.items()}},
+                                                         indent=1, default=float))
     print("\n".join(lines))
     _figure(net, mf, root / "learning_curve.png", method)
 
@@ -134,10 +178,14 @@ def _figure(net, mf, path, method):
         ax.plot(xs, [d[x] for x in xs], style, alpha=0.7, label=lab)
     a1.errorbar(sorted(PUBLISHED["sgld_m_se"]), [PUBLISHED["sgld_m"][p] for p in sorted(PUBLISHED["sgld_m_se"])],
                 yerr=[PUBLISHED["sgld_m_se"][p] for p in sorted(PUBLISHED["sgld_m_se"])], fmt="none", ecolor="k")
-    if "mf-ard" in mf:
-        xs = sorted(mf["mf-ard"])
-        a1.plot(xs, [mf["mf-ard"][x]["m_S"] for x in xs], "D-", label="mflab MF-ARD (B = 512, reduced run)")
-        a2.plot(xs, [mf["mf-ard"][x]["test_mse"] for x in xs], "D-", label="mflab MF-ARD (B = 512, reduced run)")
+    for m, style in (("mf", "v-"), ("mf-ard", "D-")):
+        if m in mf:
+            xs = sorted(mf[m])
+            lab = f"mflab {m.upper()} (B = 512, same data)"
+            a1.errorbar(xs, [mf[m][x]["overlap"] for x in xs], yerr=[mf[m][x]["overlap_se"] for x in xs], fmt=style,
+                        capsize=3, label=lab)
+            a2.errorbar(xs, [mf[m][x]["test_mse_gibbs"] for x in xs], yerr=[mf[m][x]["test_mse_gibbs_se"] for x in xs],
+                        fmt=style, capsize=3, label=lab + " (Gibbs error)")
     a1.set(xscale="log", xlabel="training set size P", ylabel="target overlap m_S", title="order parameter, κ = 5·10⁻³")
     a2.set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE (plain, no ½)",
            title="test error, κ = 5·10⁻³")

@@ -131,3 +131,18 @@ def test_kinetic_sampler_reproduces_the_committed_published_learning_curve_point
     got = next(csv.DictReader((out / "results" / "final.csv").open()))
     assert abs(float(got["overlap"]) - float(committed["overlap"])) < 0.03, (got["overlap"], committed["overlap"])
     assert float(got["test_mse_gibbs"]) == pytest.approx(float(committed["test_mse_gibbs"]), rel=0.25)
+
+
+@pytest.mark.slow
+def test_gpu_grid_script_runs_at_a_tiny_scale_on_cpu(tmp_path):
+    """scripts/gpu_published_grid.py (the published grid for a lent GPU) end to end with --tiny: every run
+    exits 0 and its throughput is recorded (20 s on a 2-core CPU)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_published_grid.py"
+    r = subprocess.run([sys.executable, str(script), "--tiny", "--out", str(tmp_path)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads((tmp_path / "throughput.json").read_text())
+    assert rec["runs"] and all(v["exit"] == 0 and v["chain_steps_per_second"] > 0 for v in rec["runs"].values())

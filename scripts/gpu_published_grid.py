@@ -1,0 +1,72 @@
+"""Paper B's full parity grid (10 P × 8 κ × 3 seeds) with the kinetic sampler, sized for ~10 minutes of one GPU.
+
+One ``sgld-parity`` run per group of P values (chains are padded to their run's largest P, so P values are
+grouped by size; within a run every (P, κ, seed) chain is vmapped on the device), each in a resumable run
+directory under ``--out``. Afterwards it writes ``throughput.json``: per run, chain-steps/s and the share
+of the device's measured float32 matmul rate (4·P_max·N·d flops per chain-step). The published SGLD
+protocol's column is *not* run here: its ≥ 7.5·10⁶ sequential steps per chain take longer than the budget
+at any throughput (the step latency alone), see docs/samplers.md.
+
+    python scripts/gpu_published_grid.py --out runs/gpu-grid            # the published grid (GPU)
+    python scripts/gpu_published_grid.py --tiny --out /tmp/gpu-grid      # CPU smoke test, seconds
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+P_GROUPS = [[10, 100, 500, 750, 1000], [2133, 3666], [5000], [7500], [10000]]
+KAPPAS = [5e-4, 1e-3, 5e-3, 7.5e-3, 1e-2, 2.5e-2, 5e-2, 7.5e-2]
+
+
+def matmul_rate(n=4096, reps=20) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(reps):
+        out = f(a)
+    out.block_until_ready()
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="runs/gpu-grid")
+    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--lr", type=float, default=0.03, help="kinetic base rate (docs/samplers.md: the largest unbiased)")
+    ap.add_argument("--tiny", action="store_true", help="d = 8, N = 16, small P: a CPU check of the script")
+    args = ap.parse_args()
+    from mflab.cli import main as mflab
+
+    d, N, groups, steps, n_test = 35, 512, P_GROUPS, args.steps, 20_000
+    if args.tiny:
+        d, N, groups, steps, n_test = 8, 16, [[10, 40], [80]], 200, 256
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rate = matmul_rate(512 if args.tiny else 4096)
+    record = {"matmul_flops_per_s": rate, "runs": {}}
+    for group in groups:
+        rd = out / f"P{group[0]}-{group[-1]}"
+        sets = {"task.d": d, "task.n_train": json.dumps(group), "task.n_test": n_test, "network.width": N,
+                "sgld.kappa": json.dumps(KAPPAS), "sgld.replicas": 3, "sgld.sampler": "kinetic", "sgld.lr": args.lr,
+                "sgld.schedule": "constant", "sgld.steps": steps, "sgld.log_every": steps // 20,
+                "sgld.chunk_steps": steps // 4, "sgld.chain_batch": 0}
+        cli = ["run", "sgld-parity", "--out", str(rd), "--no-progress"] + [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
+        code = mflab(cli)
+        summary = json.loads((rd / "summary.json").read_text()) if (rd / "summary.json").exists() else {}
+        cps = summary.get("chain_steps_per_second")
+        flops = 4 * max(group) * N * d
+        record["runs"][rd.name] = {"exit": code, "chains": summary.get("chains"), "chain_steps_per_second": cps,
+                                   "share_of_matmul_rate": cps * flops / rate if cps else None}
+        print(rd.name, record["runs"][rd.name])
+    (out / "throughput.json").write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
