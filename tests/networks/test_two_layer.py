@@ -11,10 +11,10 @@ from mflab.errors import ConfigError
 from mflab.networks import ACTIVATIONS, TwoLayer
 
 
-@given(st.sampled_from(sorted(ACTIVATIONS)), st.booleans(), st.integers(1, 6), st.integers(1, 9),
+@given(st.sampled_from(sorted(ACTIVATIONS)), st.booleans(), st.booleans(), st.integers(1, 6), st.integers(1, 9),
        st.sampled_from(sorted(PARAMETRIZATIONS)), st.integers(0, 1000))
-def test_hand_gradient_matches_autodiff(act, bias, d, P, par, seed):
-    net = TwoLayer.create(7, act, par, bias=bias)
+def test_hand_gradient_matches_autodiff(act, bias, output_bias, d, P, par, seed):
+    net = TwoLayer.create(7, act, par, bias=bias, output_bias=output_bias)
     k1, k2, k3, k4 = jax.random.split(jax.random.key(seed), 4)
     p = net.init(k1, d)
     X = jax.random.normal(k2, (P, d))
@@ -39,9 +39,15 @@ def test_apply_matches_numpy():
     net = TwoLayer.create(5, "relu", "ntk", bias=True)
     p = net.init(jax.random.key(0), 3)
     X = np.random.default_rng(0).normal(size=(4, 3))
-    W, a, b = (np.asarray(t) for t in p)
+    W, a, b = (np.asarray(t) for t in p[:3])
     ref = np.maximum(X @ W.T + b, 0) @ a / np.sqrt(5)
+    assert p.c is None
     assert np.allclose(net.apply(p, jnp.asarray(X, jnp.float32)), ref, atol=1e-5)
+    with_c = TwoLayer.create(5, "relu", "ntk", bias=True, output_bias=True, sigma_c=2.0)
+    q = with_c.init(jax.random.key(0), 3)
+    assert q.c.shape == () and with_c.prior_variances(3).c == 4.0
+    assert np.allclose(with_c.apply(q, jnp.asarray(X, jnp.float32)) - float(q.c),
+                       with_c.apply(q._replace(c=None), jnp.asarray(X, jnp.float32)), atol=1e-6)
 
 
 def test_parametrization_tables():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mflab.networks import TwoLayer
 from mflab.theory.hypercube import dot_product_eigenvalues, feature_overlap, nngp_eigenvalues, population_krr_overlap
-from mflab.theory.kernels import nngp_kernel, ntk_kernel
+from mflab.theory.kernels import nngp_kernel, nngp_kernel_diag, ntk_kernel
 from mflab.theory.krr import krr_predict
 from mflab.tasks.parity import character
 
@@ -30,11 +30,19 @@ def test_nngp_equals_monte_carlo_wide_network(act, bias):
     assert np.all(np.abs(emp - K) < 5 * se + 1e-6), np.max(np.abs(emp - K) / se)
 
 
-@pytest.mark.parametrize("act", ["relu", "erf"])
-def test_ntk_equals_monte_carlo_wide_network(act):
+def test_an_output_bias_adds_its_prior_variance_to_the_nngp():
+    """f + c with c ~ N(0, σ_c²) independent of f: K_c = K + σ_c², on and off the diagonal."""
+    X = jax.random.normal(jax.random.key(1), (5, 4))
+    plain, with_c = (TwoLayer.create(64, "relu", "ntk", bias=True, output_bias=ob, sigma_c=1.5) for ob in (False, True))
+    assert np.allclose(nngp_kernel(with_c, X) - nngp_kernel(plain, X), 2.25, atol=1e-5)
+    assert np.allclose(nngp_kernel_diag(with_c, X), np.diag(nngp_kernel(with_c, X)), atol=1e-5)
+
+
+@pytest.mark.parametrize("act,output_bias", [("relu", True), ("erf", False)])
+def test_ntk_equals_monte_carlo_wide_network(act, output_bias):
     """Empirical NTK Σ_θ ∂f/∂θ(x) ∂f/∂θ(x') of a width-20000 net (jax.jacobian) vs the closed form."""
     d, N = 5, 20_000
-    net = TwoLayer.create(N, act, "ntk", bias=True)
+    net = TwoLayer.create(N, act, "ntk", bias=True, output_bias=output_bias)
     X = jax.random.normal(jax.random.key(3), (4, d))
     p = net.init(jax.random.key(4), d)
     J = jax.jacobian(lambda q: net.apply(q, X))(p)

@@ -44,6 +44,49 @@ def test_particle_drift_is_the_gradient_of_the_single_neuron_energy(act):
     assert np.allclose(drift, ref, rtol=2e-3, atol=2e-3)
 
 
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_particle_drift_with_hidden_biases_is_the_gradient_of_the_energy(act):
+    """With hidden biases (σ_b = 0.7) and an output bias, the hand-written drift of (w, b) equals
+    −∇ log p(w, b) by autodiff, including the bias's own prior term b/σ_b² (no ARD on it)."""
+    kappa, eta, d = 0.1, 0.05, 6
+    mf = MeanField.create(act, 64, particles=5, inner_steps=1, lr=eta, sigma_b=0.7, sigma_c=1.0)
+    _, data = _data(d=d)
+    W = jax.random.normal(jax.random.key(1), (5, d)) / np.sqrt(d)
+    b = 0.5 * jax.random.normal(jax.random.key(2), (5,))
+    field = 0.3 * data.X[:, 0] + 0.2
+    rho = jnp.linspace(2.0, 8.0, d)
+    energy = lambda w, bb: single_neuron_energy(mf, w, rho, data.y - field, data, kappa**2, bb)  # noqa: E731
+    ref_w, ref_b = jax.vmap(jax.grad(energy, argnums=(0, 1)))(W, b)
+    T = temperature(kappa)
+    st = mf_init(mf, jax.random.key(0), d, 30)
+    st = st._replace(state=st.state._replace(W=W, b=b, field=field, rho=rho))
+    new = mf_kernel(mf).step(st, jax.random.key(3), posterior_noise(kappa), data)[0]
+    xi = jnp.sqrt(2 * T * eta) * jax.random.normal(jax.random.split(jax.random.key(3), 1)[0], (5, d + 1))
+    assert np.allclose((W - new.W + xi[:, :d]) / (eta * T), ref_w, rtol=2e-3, atol=2e-3)
+    assert np.allclose((b - new.b + xi[:, d]) / (eta * T), ref_b, rtol=2e-3, atol=2e-3)
+    assert np.all(np.asarray(new.rho) == np.asarray(rho))  # plain MF: precisions untouched
+
+
+def test_field_solve_with_an_output_bias_is_self_consistent():
+    """With hidden and output biases, the solve satisfies both fixed-point equations: c_b = (N/B) Ĵ_r(w_b, b_b)/D_b
+    with r = y − Φᵀc − ⟨c⟩, and ⟨c⟩ = Σ_μ ω_μ (y − Φᵀc)_μ / (Σ_μ ω_μ + κ²/σ_c²) (the posterior mean of c given the
+    rest of the field), with ⟨f⟩ = Φᵀc + ⟨c⟩."""
+    mf = MeanField.create("relu", 100, particles=40, sigma_b=1.0, sigma_c=0.8)
+    _, data = _data()
+    data = data._replace(y=data.y + 0.7)  # a target with a mean, which the output bias should absorb
+    kappa = 0.05
+    st, _ = mf_kernel(mf).step(mf_init(mf, jax.random.key(2), 6, 30), jax.random.key(4), posterior_noise(kappa), data)
+    Phi = jax.nn.relu(st.W @ data.X.T + st.b[:, None])
+    D = mf.A * kappa**2 + Phi**2 @ data.weights
+    r = data.y - Phi.T @ st.c - st.c_out
+    assert np.allclose(st.field, Phi.T @ st.c + st.c_out, atol=1e-5)
+    assert np.allclose(st.c, (100 / 40) * (Phi @ (data.weights * r)) / D, rtol=1e-3, atol=1e-6)
+    rest = jnp.sum(data.weights * (data.y - Phi.T @ st.c))
+    assert float(st.c_out) == pytest.approx(float(rest / (1 + kappa**2 / 0.8**2)), rel=1e-3)
+    assert abs(float(st.c_out)) > 0.1
+    assert np.allclose(mf_predict(mf, st, data.X), st.field, atol=1e-5)
+
+
 def test_field_solve_is_self_consistent():
     """After an outer iteration, c solves c_b = (N/B) Ĵ_{y−f}(w_b)/D_b with f = Φᵀc, i.e. ⟨f⟩ = N E[Ĵ_r φ/D],
     for the moved particles."""
@@ -86,6 +129,37 @@ def test_infinite_width_mean_field_is_kernel_ridge_regression():
     mc = np.sqrt(np.mean([rel(empirical_krr(mf_init(mf, jax.random.key(100 + i), 6, P).W), f_krr) ** 2 for i in range(4)]))
     assert rel(f_mf, f_krr) < 3 * mc, (rel(f_mf, f_krr), mc)
     assert float(jnp.max(jnp.abs(st.W.std(0) - 1 / np.sqrt(6)))) < 0.05  # the particles stayed at the prior
+
+
+def test_infinite_width_mean_field_with_biases_is_kernel_ridge_regression_with_the_bias_kernel():
+    """The same reduction with hidden biases b ~ N(0, σ_b²) and an output bias c ~ N(0, σ_c²): at N → ∞ the
+    MF predictor is KRR with the closed-form NNGP kernel of the biased network, K = σ_a² E[φ(w·x+b)φ(w·x'+b)]
+    + σ_c² (:func:`mflab.theory.kernels.nngp_kernel`), within 3× the Monte-Carlo error of the particle
+    kernel, and the biases stay at their prior."""
+    N, kappa, P, d, sb, sc = 10**7, 0.05, 40, 6, 0.6, 0.9
+    ds, data = _data(P=P, d=d, seed=3)
+    y = ds.y_train + 0.5  # a target mean, so the output bias matters
+    data = data._replace(y=y)
+    mf = MeanField.create("relu", N, gamma=0.5, particles=4096, inner_steps=5, lr=0.5, sigma_b=sb, sigma_c=sc)
+    st, _, _ = mf_run(mf, mf_init(mf, jax.random.key(4), d, P), jax.random.key(5), data, posterior_noise(kappa), 20)
+    f_mf = mf_predict(mf, st, ds.X_test)
+    net = TwoLayer.create(N, "relu", "ntk", bias=True, sigma_b=sb, output_bias=True, sigma_c=sc)
+    f_krr = krr_predict(nngp_kernel(net, ds.X_train), nngp_kernel(net, ds.X_test, ds.X_train), y, kappa**2 * P)
+    def empirical_krr(s, sc=sc):
+        Phi_tr = jax.nn.relu(s.W @ ds.X_train.T + s.b[:, None])
+        Phi_te = jax.nn.relu(s.W @ ds.X_test.T + s.b[:, None])
+        B = s.W.shape[0]
+        return krr_predict(Phi_tr.T @ Phi_tr / B + sc**2, Phi_te.T @ Phi_tr / B + sc**2, y, kappa**2 * P)
+
+    def rel(f, g):
+        return float(jnp.linalg.norm(f - g) / jnp.linalg.norm(g))
+
+    assert rel(f_mf, empirical_krr(st)) < 1e-3
+    mc = np.sqrt(np.mean([rel(empirical_krr(mf_init(mf, jax.random.key(100 + i), d, P).state), f_krr) ** 2
+                          for i in range(4)]))
+    assert rel(f_mf, f_krr) < 3 * mc, (rel(f_mf, f_krr), mc)
+    assert rel(f_mf, empirical_krr(st, sc=0.0)) > 5e-3  # the 1e-3 agreement resolves the output bias's σ_c² term
+    assert abs(float(jnp.std(st.b)) - sb) < 0.03 and abs(float(jnp.mean(st.b))) < 0.03
 
 
 def test_population_limit_reduces_to_the_exact_kernel_overlap():

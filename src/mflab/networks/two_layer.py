@@ -1,4 +1,8 @@
-r"""Two-layer network f(x) = N^{-γ} Σ_i a_i φ(w_i·x + b_i) (conventions: :mod:`mflab.conventions`).
+r"""Two-layer network f(x) = N^{-γ} Σ_i a_i φ(w_i·x + b_i) + c (conventions: :mod:`mflab.conventions`).
+
+Hidden biases b_i (``bias``, prior N(0, σ_b²)) and the output bias c (``output_bias``, prior N(0, σ_c²),
+learning-rate multiplier of the readout group, as in the authors' single-index script, paper B §8) are
+optional.
 
 The gradient of the MSE is written by hand in the N×P layout (pre-activations H = W Xᵀ of shape
 N×P), which keeps one chain's activations cache-resident and costs two matmuls per step
@@ -23,6 +27,7 @@ class TwoLayerParams(NamedTuple):
     W: jax.Array  # (N, d) first-layer weights
     a: jax.Array  # (N,) readout weights
     b: Optional[jax.Array] = None  # (N,) hidden biases, or None
+    c: Optional[jax.Array] = None  # () output bias, or None
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,14 @@ class TwoLayer:
     sigma_w: float = 1.0
     sigma_b: float = 1.0
     bias: bool = False
+    sigma_c: float = 1.0
+    output_bias: bool = False
 
     @staticmethod
     def create(width: int, activation="relu", parametrization="ntk", gamma: float | None = None,
-               sigma_a=1.0, sigma_w=1.0, sigma_b=1.0, bias=False) -> "TwoLayer":
-        """f(x) = N^{-γ} Σ a_i φ(w_i·x + b_i) with the parametrization table of :mod:`mflab.conventions`.
+               sigma_a=1.0, sigma_w=1.0, sigma_b=1.0, bias=False, sigma_c=1.0, output_bias=False) -> "TwoLayer":
+        """f(x) = N^{-γ} Σ a_i φ(w_i·x + b_i) + c with the parametrization table of :mod:`mflab.conventions`
+        (b_i only with ``bias``, c only with ``output_bias``).
 
         >>> import jax
         >>> from mflab.networks import TwoLayer
@@ -51,7 +59,7 @@ class TwoLayer:
         """
         if int(width) != width or width < 1:
             raise ConfigError("width", f"must be a positive integer, got {width!r}", "e.g. width = 512")
-        for name, v in (("sigma_a", sigma_a), ("sigma_w", sigma_w), ("sigma_b", sigma_b)):
+        for name, v in (("sigma_a", sigma_a), ("sigma_w", sigma_w), ("sigma_b", sigma_b), ("sigma_c", sigma_c)):
             if not v > 0:
                 raise ConfigError(f"{name}", f"must be > 0, got {v!r}", "prior standard deviations are positive")
             if not v <= 1e6:  # also catches inf and NaN
@@ -66,7 +74,8 @@ class TwoLayer:
         if not 1e-12 <= scale <= 1e12:
             raise ConfigError("gamma", f"gives the output multiplier N^-gamma = {scale:.1e} at N = {int(width)}: the "
                               "network output is numerically 0 or unbounded", "use gamma in [0, 1] (0.5 NTK, 1 mean field)")
-        return TwoLayer(int(width), get_activation(activation), par, float(sigma_a), float(sigma_w), float(sigma_b), bool(bias))
+        return TwoLayer(int(width), get_activation(activation), par, float(sigma_a), float(sigma_w), float(sigma_b),
+                        bool(bias), float(sigma_c), bool(output_bias))
 
     # -- scalings ---------------------------------------------------------------------------
     @property
@@ -75,15 +84,16 @@ class TwoLayer:
         return float(self.width) ** (-self.parametrization.gamma)
 
     def prior_variances(self, d: int) -> TwoLayerParams:
-        """σ_w²/d, σ_a² N^{-α}, σ_b² as a params-shaped pytree of scalars."""
+        """σ_w²/d, σ_a² N^{-α}, σ_b², σ_c² as a params-shaped pytree of scalars."""
         return TwoLayerParams(self.sigma_w**2 / d, self.sigma_a**2 * self.width ** (-self.parametrization.alpha),
-                              self.sigma_b**2 if self.bias else None)
+                              self.sigma_b**2 if self.bias else None, self.sigma_c**2 if self.output_bias else None)
 
     def lr_multipliers(self) -> TwoLayerParams:
-        """N^{c_w} for W and b, N^{c_a} for a."""
+        """N^{c_w} for W and b, N^{c_a} for a and c."""
         p = self.parametrization
         return TwoLayerParams(float(self.width) ** p.c_w, float(self.width) ** p.c_a,
-                              float(self.width) ** p.c_w if self.bias else None)
+                              float(self.width) ** p.c_w if self.bias else None,
+                              float(self.width) ** p.c_a if self.output_bias else None)
 
     # -- functional core ----------------------------------------------------------------
     def init(self, key, d: int) -> TwoLayerParams:
@@ -93,7 +103,8 @@ class TwoLayer:
         W = jnp.sqrt(var.W) * jax.random.normal(kw, (self.width, d))
         a = jnp.sqrt(var.a) * jax.random.normal(ka, (self.width,))
         b = jnp.sqrt(var.b) * jax.random.normal(kb, (self.width,)) if self.bias else None
-        return TwoLayerParams(W, a, b)
+        c = jnp.sqrt(var.c) * jax.random.normal(jax.random.fold_in(key, 3), ()) if self.output_bias else None
+        return TwoLayerParams(W, a, b, c)
 
     def preactivations(self, params: TwoLayerParams, X) -> jax.Array:
         """H = W Xᵀ (+ b), shape (N, P)."""
@@ -102,7 +113,8 @@ class TwoLayer:
 
     def apply(self, params: TwoLayerParams, X) -> jax.Array:
         """f(X), shape (P,)."""
-        return self.output_scale * (params.a @ self.activation.fn(self.preactivations(params, X)))
+        f = self.output_scale * (params.a @ self.activation.fn(self.preactivations(params, X)))
+        return f if params.c is None else f + params.c
 
     def mse_value_and_grad(self, params: TwoLayerParams, X, y, weights=None):
         """L = Σ_μ w_μ (f(x_μ) − y_μ)² and ∇L, by hand. ``weights`` defaults to 1/P
@@ -112,6 +124,8 @@ class TwoLayer:
         H = self.preactivations(params, X)
         A = self.activation.fn(H)
         r = s * (params.a @ A) - y
+        if params.c is not None:
+            r = r + params.c
         w = jnp.full((P,), 1.0 / P, dtype=H.dtype) if weights is None else weights
         loss = jnp.sum(w * r * r)
         g = 2.0 * w * r  # dL/df
@@ -122,4 +136,5 @@ class TwoLayer:
             G = self.activation.deriv(H) * g[None, :]
         gW = (s * params.a)[:, None] * (G @ X)
         gb = None if params.b is None else s * params.a * jnp.sum(G, axis=1)
-        return loss, TwoLayerParams(gW, ga, gb)
+        gc = None if params.c is None else jnp.sum(g)
+        return loss, TwoLayerParams(gW, ga, gb, gc)

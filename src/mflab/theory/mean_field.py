@@ -9,6 +9,13 @@ r = y − ⟨f⟩. With the readout a integrated out exactly (it enters quadrati
     log p(w) = −½ Σ_j ρ_j w_j² − ½ log D(w) + Ĵ_r(w)² / (2κ² D(w)) + const
     E[a | w] = N^γ Ĵ_r/D,   ⟨f⟩(x) = N E_{p(w)}[ Ĵ_r(w) φ(w·x) / D(w) ]          (self-consistency)
 
+Hidden biases (``sigma_b``): f = N^{-γ} Σ a_i φ(w_i·x + b_i). The bias is one more particle coordinate,
+φ(w·x_μ + b) in Σ̂ and Ĵ_r, with its own Gaussian prior precision 1/σ_b² in log p(w, b) (never
+ARD-updated): the prior of b is N(0, σ_b²), as in the network (:class:`mflab.networks.TwoLayer`).
+An output bias (``sigma_c``) c ~ N(0, σ_c²) is one global Gaussian parameter: given the particle cloud it
+is solved jointly with the field (one more row of the linear system below, a constant feature with
+prior term κ²/σ_c²), and ⟨f⟩ = Σ_b c_b φ(w_b·x + b_b) + ⟨c⟩.
+
 Plain MF has ρ_j ≡ d/σ_w². MF-ARD shares precisions ρ_j across neurons with a Gamma(α0, β0)
 hyperprior and the mean-field VB update ρ̂_j = (α0 + N/2)/(β0 + (N/2)⟨w_j²⟩), applied with EMA
 damping e: ρ ← (1 − e)ρ + e ρ̂ (default β0 = α0 σ_w²/d, so the hyperprior mean is d/σ_w²).
@@ -24,6 +31,8 @@ B particles w_b represent p(w). One *outer iteration*:
 
        ((B/N) diag(D) + Φ Ω Φᵀ) c = Φ Ω y,     Ω = diag(ω).
 
+   With an output bias the unknowns are (c, ⟨c⟩): Φ gains a row of ones and diag(D) the entry
+   (N/B) κ²/σ_c², so that row reads (Σ_μ ω_μ + κ²/σ_c²) ⟨c⟩ = Σ_μ ω_μ (y − Φᵀc)_μ.
    Solving it (a B×B system) instead of iterating f ← f_new matters: with a integrated out the
    iteration map has gain up to ~N once features align, so damped iteration needs a step ≲ 2/N.
    At N → ∞ (γ = ½) this is exactly kernel ridge regression with the particles' empirical NNGP
@@ -39,7 +48,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -71,6 +80,8 @@ class MeanField:
     beta0: float | None = None  # default α0 σ_w²/d
     ard_damping: float = 0.5
     field: str = "free"  # "free": ⟨f⟩ on every training point; "parity": ⟨f⟩ = m χ_S
+    sigma_b: float | None = None  # hidden biases b ~ N(0, σ_b²) as a particle coordinate (None: no hidden biases)
+    sigma_c: float | None = None  # output bias c ~ N(0, σ_c²), solved with the field (None: no output bias)
 
     @staticmethod
     def create(activation="relu", width=512, **kw) -> "MeanField":
@@ -100,6 +111,14 @@ class MeanField:
             raise ConfigError("ard_damping", f"must be in (0, 1], got {mf.ard_damping}", "e.g. 0.5")
         if mf.field not in ("free", "parity"):
             raise ConfigError("field", f"unknown field model '{mf.field}'", "use 'free' or 'parity'")
+        for name in ("sigma_b", "sigma_c"):
+            v = getattr(mf, name)
+            if v is not None and not 0 < v <= 1e6:
+                raise ConfigError(name, f"must be a prior standard deviation in (0, 1e6], got {v!r}",
+                                  "e.g. 1.0, or omit it for no such bias")
+        if mf.field == "parity" and (mf.sigma_b is not None or mf.sigma_c is not None):
+            raise ConfigError("field", "the parity field model ⟨f⟩ = m χ_S has no biases",
+                              "use field = 'free' with biases")
         return mf
 
     @property
@@ -112,6 +131,14 @@ class MeanField:
     def beta(self, d: int) -> float:
         return self.alpha0 * self.sigma_w**2 / d if self.beta0 is None else self.beta0
 
+    @property
+    def bias(self) -> bool:
+        return self.sigma_b is not None
+
+    @property
+    def output_bias(self) -> bool:
+        return self.sigma_c is not None
+
 
 class MFState(NamedTuple):
     """The solver state of the MF outer iteration (kernel of :func:`mf_kernel`)."""
@@ -120,6 +147,8 @@ class MFState(NamedTuple):
     c: jax.Array  # (B,) field coefficients: ⟨f⟩(x) = Σ_b c_b φ(w_b·x)
     field: jax.Array  # (P,) ⟨f⟩ on the training points
     rho: jax.Array  # (d,) prior precisions (constant d/σ_w² for plain MF)
+    b: Optional[jax.Array] = None  # (B,) hidden biases of the particles (MeanField.sigma_b), or None
+    c_out: Optional[jax.Array] = None  # () posterior mean of the output bias (MeanField.sigma_c), or None
 
     @property
     def params(self) -> "MFState":  # the step protocol's params: observables read the whole solution
@@ -131,28 +160,34 @@ class MFInfo(NamedTuple):
 
 
 def mf_init(mf: MeanField, key, d: int, n_train: int, dtype=jnp.float32) -> Guarded:
-    """The symmetric state, guarded: particles from the isotropic prior, zero field."""
-    W = jax.random.normal(key, (mf.particles, d), dtype) / jnp.sqrt(jnp.asarray(mf.rho0(d), dtype))
-    return mf_kernel(mf).init(W, n_train)
+    """The symmetric state, guarded: particles (and their hidden biases) from the isotropic prior, zero field."""
+    Z = jax.random.normal(key, (mf.particles, d + mf.bias), dtype)  # one draw: (w, b) jointly where biases exist
+    W = Z[:, :d] / jnp.sqrt(jnp.asarray(mf.rho0(d), dtype))
+    b = mf.sigma_b * Z[:, d] if mf.bias else None
+    return mf_kernel(mf).init(W, n_train, b)
 
 
-def _features(mf, W, X):
+def _features(mf, W, X, b=None):
     H = W @ X.T
+    H = H if b is None else H + b[:, None]
     return H, mf.activation.fn(H)
 
 
-def single_neuron_energy(mf: MeanField, w, rho, r, data: TrainData, kappa2):
-    """U(w) = ½Σ_j ρ_j w_j² + ½ log D(w) − Ĵ_r(w)²/(2κ²D(w)) of one particle w (d,) in a frozen
-    residual r: p_r(w) ∝ exp(−U). The particle step below uses its hand-written gradient."""
-    phi = mf.activation.fn(data.X @ w)
+def single_neuron_energy(mf: MeanField, w, rho, r, data: TrainData, kappa2, b=None):
+    """U(w, b) = ½Σ_j ρ_j w_j² (+ b²/(2σ_b²)) + ½ log D − Ĵ_r²/(2κ²D), φ = φ(w·x + b), of one particle w (d,)
+    (with its hidden bias b where the problem has them) in a frozen residual r: p_r ∝ exp(−U). The particle
+    step below uses its hand-written gradient."""
+    phi = mf.activation.fn(data.X @ w + (0.0 if b is None else b))
     D = mf.A * kappa2 + jnp.sum(data.weights * phi**2)
     J = jnp.sum(data.weights * r * phi)
-    return 0.5 * jnp.sum(rho * w**2) + 0.5 * jnp.log(D) - J**2 / (2 * kappa2 * D)
+    prior_b = 0.0 if b is None else 0.5 * b**2 / mf.sigma_b**2
+    return 0.5 * jnp.sum(rho * w**2) + prior_b + 0.5 * jnp.log(D) - J**2 / (2 * kappa2 * D)
 
 
-def _langevin_step(mf: MeanField, W, key, rho, r, data: TrainData, kappa2, T, eta):
-    """One Langevin step of all particles on U(w) = ½Σρ_j w_j² + ½ log D − Ĵ_r²/(2κ²D) (hand gradient)."""
-    H, Phi = _features(mf, W, data.X)
+def _langevin_step(mf: MeanField, W, b, key, rho, r, data: TrainData, kappa2, T, eta):
+    """One Langevin step of all particles (W, and b where present) on U of :func:`single_neuron_energy`
+    (hand gradient); returns (W, b)."""
+    H, Phi = _features(mf, W, data.X, b)
     om = data.weights
     Sig = Phi**2 @ om
     J = Phi @ (om * r)
@@ -162,13 +197,18 @@ def _langevin_step(mf: MeanField, W, key, rho, r, data: TrainData, kappa2, T, et
     dphi = mf.activation.deriv(H)
     G = dphi * om[None, :] * (2.0 * Phi * dU_dSig[:, None] + r[None, :] * dU_dJ[:, None])
     grad = rho[None, :] * W + G @ data.X
-    xi = jax.random.normal(key, W.shape, W.dtype)
-    return W - eta * T * grad + jnp.sqrt(2.0 * T * eta) * xi
+    d = W.shape[1]
+    xi = jax.random.normal(key, (W.shape[0], d + (b is not None)), W.dtype)  # one draw for (w, b)
+    W = W - eta * T * grad + jnp.sqrt(2.0 * T * eta) * xi[:, :d]
+    if b is not None:
+        grad_b = b / mf.sigma_b**2 + jnp.sum(G, axis=1)
+        b = b - eta * T * grad_b + jnp.sqrt(2.0 * T * eta) * xi[:, d]
+    return W, b
 
 
-def _field_solve(mf: MeanField, W, data: TrainData, kappa2, parity_chi):
-    """Exact self-consistent field for a frozen particle cloud; returns (c, ⟨f⟩ on train)."""
-    _, Phi = _features(mf, W, data.X)
+def _field_solve(mf: MeanField, W, b, data: TrainData, kappa2, parity_chi):
+    """Exact self-consistent field for a frozen particle cloud; returns (c, ⟨c⟩ or None, ⟨f⟩ on train)."""
+    _, Phi = _features(mf, W, data.X, b)
     om = data.weights
     D = mf.A * kappa2 + Phi**2 @ om
     B, N = mf.particles, mf.width
@@ -177,14 +217,25 @@ def _field_solve(mf: MeanField, W, data: TrainData, kappa2, parity_chi):
         g = jnp.mean(Jchi**2 / D)
         m = N * g / (1 + N * g)
         c = (N / B) * (1 - m) * Jchi / D
-        return c, m * parity_chi
-    c = jnp.linalg.solve(_readout_precision(mf, Phi, om, D), Phi @ (om * data.y))
-    return c, Phi.T @ c
+        return c, None, m * parity_chi
+    Phi1 = _with_constant(mf, Phi)
+    sol = jnp.linalg.solve(_readout_precision(mf, Phi1, om, D, kappa2), Phi1 @ (om * data.y))
+    c, c_out = (sol[:-1], sol[-1]) if mf.output_bias else (sol, None)
+    return c, c_out, Phi1.T @ sol
 
 
-def _readout_precision(mf: MeanField, Phi, om, D):
-    """M = Φ Ω Φᵀ + (B/N) diag(D): κ² times the posterior precision of the field coefficients c."""
-    return (Phi * om[None, :]) @ Phi.T + jnp.diag((mf.particles / mf.width) * D)
+def _with_constant(mf: MeanField, Phi):
+    """Φ with a row of ones appended for the output bias (the features of the linear solve)."""
+    return jnp.concatenate([Phi, jnp.ones((1, Phi.shape[1]), Phi.dtype)]) if mf.output_bias else Phi
+
+
+def _readout_precision(mf: MeanField, Phi1, om, D, kappa2):
+    """M = Φ Ω Φᵀ + (B/N) diag(D) (+ the output bias's κ²/σ_c² on its row): κ² times the posterior precision
+    of the field coefficients c (and ⟨c⟩); ``Phi1`` from :func:`_with_constant`."""
+    diag = (mf.particles / mf.width) * D
+    if mf.output_bias:
+        diag = jnp.concatenate([diag, jnp.full((1,), kappa2 / mf.sigma_c**2, D.dtype)])
+    return (Phi1 * om[None, :]) @ Phi1.T + jnp.diag(diag)
 
 
 @functools.lru_cache(maxsize=64)
@@ -196,17 +247,22 @@ def mf_kernel(mf: MeanField) -> Kernel:
     non-finite particles, field or precisions is rejected by the guard (the lane freezes, ``alive``
     goes False). Cached per problem, so repeated runs reuse compiles."""
 
-    def init(W, n_train: int) -> MFState:
+    def init(W, n_train: int, b=None) -> MFState:
         d, dtype = W.shape[1], W.dtype
-        return MFState(W, jnp.zeros(mf.particles, dtype), jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype))
+        if (b is None) == mf.bias:
+            raise ConfigError("sigma_b", f"the problem {'has' if mf.bias else 'has no'} hidden biases, the initial "
+                              f"particles {'have none' if b is None else 'do'}", "pass b exactly when sigma_b is set")
+        return MFState(W, jnp.zeros(mf.particles, dtype), jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype),
+                       b, jnp.zeros((), dtype) if mf.output_bias else None)
 
     def step(state: MFState, key, noise: PosteriorNoise, data: TrainData):
         kappa2, T = noise.kappa**2, noise.temperature
         r = data.y - state.field
         keys = jax.random.split(key, mf.inner_steps)
-        W = jax.lax.fori_loop(0, mf.inner_steps,
-                              lambda i, W: _langevin_step(mf, W, keys[i], state.rho, r, data, kappa2, T, mf.lr), state.W)
-        c, field = _field_solve(mf, W, data, kappa2, data.y)
+        W, b = jax.lax.fori_loop(
+            0, mf.inner_steps,
+            lambda i, Wb: _langevin_step(mf, *Wb, keys[i], state.rho, r, data, kappa2, T, mf.lr), (state.W, state.b))
+        c, c_out, field = _field_solve(mf, W, b, data, kappa2, data.y)
         rho = state.rho
         if mf.ard:
             d = W.shape[1]
@@ -215,7 +271,7 @@ def mf_kernel(mf: MeanField) -> Kernel:
             rho = (1 - mf.ard_damping) * rho + mf.ard_damping * rho_hat
         y_rms = jnp.sqrt(jnp.sum(data.weights * data.y**2))
         resid = jnp.sqrt(jnp.sum(data.weights * (field - state.field) ** 2)) / y_rms
-        return MFState(W, c, field, rho), MFInfo(resid)
+        return MFState(W, c, field, rho, b, c_out), MFInfo(resid)
 
     return guard(Kernel(init, step))
 
@@ -331,14 +387,17 @@ def mf_solve(mf: MeanField, data: TrainData, noise: PosteriorNoise, key, *, max_
 
 
 def mf_predict(mf: MeanField, state: MFState | Guarded, X):
-    """⟨f⟩(X) = Σ_b c_b φ(w_b·x)."""
-    return mf.activation.fn(X @ state.W.T) @ state.c
+    """⟨f⟩(X) = Σ_b c_b φ(w_b·x + b_b) (+ ⟨c⟩)."""
+    f = _features(mf, state.W, X, state.b)[1].T @ state.c
+    return f if state.c_out is None else f + state.c_out
 
 
 def mf_posterior(mf: MeanField, state: MFState | Guarded, data: TrainData, noise: PosteriorNoise, X) -> Predictive:
     r"""The posterior of f the MF solution implies at inputs X: mean ⟨f⟩ = Σ_b c_b φ(w_b·x) and variance
 
-        Var f(x) = κ² φ(x)ᵀ M⁻¹ φ(x),   M = Φ Ω Φᵀ + (B/N) diag(D),   φ(x)_b = φ(w_b·x).
+        Var f(x) = κ² φ(x)ᵀ M⁻¹ φ(x),   M = Φ Ω Φᵀ + (B/N) diag(D),   φ(x)_b = φ(w_b·x + b_b)
+
+    (with an output bias, φ(x) and Φ gain a constant 1 and M the row of :func:`_readout_precision`).
 
     With the particle cloud frozen, the field solve is the posterior mean of a Bayesian linear
     regression of y on the B particle features (likelihood precision Ω/κ², prior precision (B/N) D/κ²
@@ -349,12 +408,12 @@ def mf_posterior(mf: MeanField, state: MFState | Guarded, data: TrainData, noise
     if mf.field != "free":
         raise ConfigError("field", "the spread of f is defined for the free field model only",
                           "solve with field = 'free'")
-    _, Phi = _features(mf, state.W, data.X)
+    _, Phi = _features(mf, state.W, data.X, state.b)
     kappa2 = noise.kappa**2
-    M = _readout_precision(mf, Phi, data.weights, mf.A * kappa2 + Phi**2 @ data.weights)
-    phi = mf.activation.fn(X @ state.W.T)  # (n, B)
+    M = _readout_precision(mf, _with_constant(mf, Phi), data.weights, mf.A * kappa2 + Phi**2 @ data.weights, kappa2)
+    phi = _with_constant(mf, _features(mf, state.W, X, state.b)[1]).T  # (n, B (+1))
     var = kappa2 * jnp.sum(phi * jnp.linalg.solve(M, phi.T).T, axis=1)
-    return Predictive(phi @ state.c, var)
+    return Predictive(mf_predict(mf, state, X), var)
 
 
 def mf_run(mf: MeanField, state: Guarded, key, data: TrainData, noise: PosteriorNoise, n_iter: int, observe=None):

@@ -283,10 +283,12 @@ def learned_start(run_dir: str, g: PosteriorDesign, template):
         raise ConfigError("sgld.init_from", f"cannot read '{path}' ({type(e).__name__})",
                           "give a finished sgld-parity run directory") from None
     shape = tuple(np.shape(template.W)[1:])
-    if z.get("W") is None or tuple(z["W"].shape[1:]) != shape or ("b" in z) != (template.b is not None):
+    if (z.get("W") is None or tuple(z["W"].shape[1:]) != shape or ("b" in z) != (template.b is not None)
+            or ("c" in z) != (template.c is not None)):
         raise ConfigError("sgld.init_from", f"'{run_dir}' holds networks of another shape (W {z['W'].shape[1:] if 'W' in z else '?'}, "
-                          f"biases {'b' in z}) than this run's (W {shape}, biases {template.b is not None})",
-                          "use a run with the same network.width, task.d and network.bias")
+                          f"biases {'b' in z}, output bias {'c' in z}) than this run's (W {shape}, biases "
+                          f"{template.b is not None}, output bias {template.c is not None})",
+                          "use a run with the same network.width, task.d, network.bias and network.output_bias")
     picks = []
     for P, kap, r in g.points:
         rows = np.flatnonzero(z["replica"] == r)
@@ -298,7 +300,7 @@ def learned_start(run_dir: str, g: PosteriorDesign, template):
         picks.append(rows[np.argmax(z["n_train"][rows])])
     dtype = np.asarray(template.W).dtype
     pick = lambda k: jnp.asarray(z[k][picks], dtype) if k in z else None  # noqa: E731
-    return TwoLayerParams(pick("W"), pick("a"), pick("b"))
+    return TwoLayerParams(pick("W"), pick("a"), pick("b"), pick("c"))
 
 
 def stop_rule(sg: SGLDConfig, g: PosteriorDesign):
@@ -353,8 +355,7 @@ def simulation_result(sim: Simulation) -> dict:
            **{f"final_{k}": v for k, v in sim.final.items()}, "alive": sim.alive, "W": sim.params.W, "a": sim.params.a,
            "diverged_at": np.asarray(sim.states.diverged_at), "bad_leaf": np.asarray(sim.states.bad_leaf),
            "wall": np.asarray(sim.wall), "steps_run": np.asarray(sim.steps_run), "steps_done": np.asarray(sim.steps_done)}
-    if sim.params.b is not None:
-        out["b"] = sim.params.b
+    out.update({k: v for k, v in (("b", sim.params.b), ("c", sim.params.c)) if v is not None})
     return out
 
 
@@ -377,7 +378,7 @@ class SimulationRecord(NamedTuple):
 
         trace = Trace(r["trace_steps"], {k[6:]: r[k] for k in r if k.startswith("trace_") and k != "trace_steps"})
         final = {k[6:]: r[k] for k in r if k.startswith("final_")}
-        return cls(trace, final, np.asarray(r["alive"], bool), TwoLayerParams(r["W"], r["a"], r.get("b")),
+        return cls(trace, final, np.asarray(r["alive"], bool), TwoLayerParams(r["W"], r["a"], r.get("b"), r.get("c")),
                    r["diverged_at"], r["bad_leaf"], float(r["wall"]), int(r["steps_run"]), int(r["steps_done"]))
 
 

@@ -46,7 +46,8 @@ class TaskConfig:
 
 @dataclass
 class NetworkConfig:
-    """Two-layer network f = N^{-γ} Σ a_i φ(w_i·x + b_i); see mflab.conventions."""
+    """Two-layer network f = N^{-γ} Σ a_i φ(w_i·x + b_i) + c; see mflab.conventions. ``bias``: hidden biases
+    b_i ~ N(0, σ_b²); ``output_bias``: c ~ N(0, σ_c²)."""
 
     width: int = 512
     activation: str = "relu"
@@ -56,6 +57,8 @@ class NetworkConfig:
     sigma_w: float = 1.0
     sigma_b: float = 1.0
     bias: bool = False
+    sigma_c: float = 1.0
+    output_bias: bool = False
 
     def validate(self):
         get_activation(self.activation)
@@ -74,7 +77,7 @@ def check_representable(task_cfg: TaskConfig, net_cfg: NetworkConfig):
 def build_network(cfg: NetworkConfig) -> TwoLayer:
     with config_section("network"):
         return TwoLayer.create(cfg.width, cfg.activation, cfg.parametrization, cfg.gamma, cfg.sigma_a, cfg.sigma_w,
-                               cfg.sigma_b, cfg.bias)
+                               cfg.sigma_b, cfg.bias, cfg.sigma_c, cfg.output_bias)
 
 
 METRICS = ("train_mse", "test_mse", "overlap")  # logged by every posterior study (design.make_observe)

@@ -82,7 +82,7 @@ def _reduce(cfg: SGLDExperimentConfig, results, ctx) -> Reduced:
                 row["krr_" + k] = np.mean(theory[k][sel])
             point_rows.append(row)
     arrays = {"final_params": dict(W=params.W, a=params.a, n_train=Ps, kappa=kappas, replica=reps,
-                                   **({"b": params.b} if params.b is not None else {}))}
+                                   **{k: v for k, v in (("b", params.b), ("c", params.c)) if v is not None})}
     summary = {
         "preset": cfg.preset, "status": "completed" if alive.any() else "diverged",
         "method": sampler_label(sg), "sample": sg.sample, "init": "prior" if sg.init_from is None else
