@@ -251,16 +251,18 @@ def test_mf_lanes_stop_individually(tmp_path):
 def test_hermite_index_preset_runs(tmp_path):
     out = tmp_path / "hi"
     r = mflab("run", "hermite-index", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY[:-2],
-              "--set", "task.name=\"single-index\"", "--set", "task.degree=2", "--set", "main_kappa=5e-3")
+              "--set", "task.name=\"single-index\"", "--set", "task.degree=2", "--set", "main_kappa=5e-3",
+              "--set", 'prior="authors"')
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert set(s["methods"]) == {"sgld", "mf-ard", "krr"}
+    assert s["priors"]["prior"] == "authors" and "no output bias" in s["priors"]["mf-ard"]
+    assert "hidden bias σ_b = 1" in (out / "report.md").read_text()  # the MF-ARD particles carry biases
     assert_shows(out, "hermite-index")
 
 
 @pytest.mark.parametrize("args,needle", [
     (["run", "parity-phase", "--set", "methods=[\"sgld\",\"mfard\"]"], "did you mean 'mf-ard'"),
-    (["run", "parity-phase", "--set", "network.bias=true", "--set", "task.k=4"], "no hidden biases"),
     (["run", "parity-phase", "--set", "mf.iterations=150"], "multiple of chunk_iterations"),
     (["run", "parity-phase", "--set", "main_kappa=0.3"], "main_kappa"),
 ])

@@ -229,6 +229,35 @@ def posterior_noise(noise, convention: str = "kappa") -> PosteriorNoise:
     return PosteriorNoise(noise if convention == "kappa" else (0.5 * T) ** 0.5, T)
 
 
+class TwoLayerPrior(NamedTuple):
+    """The prior of f = N^{-γ} Σ a_i φ(w_i·x + b_i) + c as standard deviations: a ~ N(0, σ_a²),
+    w ~ N(0, σ_w²/d I_d), b ~ N(0, σ_b²) (None: no hidden biases), c ~ N(0, σ_c²) (None: no output bias).
+    ``ard_beta0`` is the Gamma(α0, β0) rate of MF-ARD's precision hyperprior (None: α0 σ_w²/d, whose mean
+    α0/β0 is the prior's own precision d/σ_w²)."""
+
+    sigma_a: float = 1.0
+    sigma_w: float = 1.0
+    sigma_b: float | None = None
+    sigma_c: float | None = None
+    ard_beta0: float | None = None
+
+
+PRIORS = ("shared", "authors")  # one prior for network and theory, or the two priors of the authors' scripts
+
+
+def authors_single_index_priors(d: int, alpha0: float) -> tuple[TwoLayerPrior, TwoLayerPrior]:
+    """(network, mean-field theory) priors of paper B's single-index scripts, which differ (§8 of
+    ``shared/papers/B_simple_mean_field_feature_learning.md``):
+
+    - SGLD network: g_w = 0.5 is a *variance*, σ_w = √0.5; the hidden bias sits in w's group, variance
+      g_w/d, σ_b = √(0.5/d); an output bias in a's group, σ_c = 1; σ_a = 1 (g_a = 1).
+    - MF-ARD: σ_w = 0.5 is a *standard deviation* (variance 0.25/d); b ~ N(0, 1); no output bias;
+      β0 = α0/d, so the hyperprior mean of ρ is d while ρ0 = d/σ_w² = 4d.
+    """
+    return (TwoLayerPrior(1.0, 0.5**0.5, (0.5 / d) ** 0.5, 1.0),
+            TwoLayerPrior(1.0, 0.5, 1.0, None, alpha0 / d))
+
+
 class MFLDScaling(NamedTuple):
     """The Langevin-kernel values of mean-field Langevin noisy GD for N particles (module docstring)."""
 

@@ -122,8 +122,9 @@ def single_index(d: int, k: int, degree: int, support: Optional[Sequence[int]] =
                  normalized: bool = False) -> HermiteDictionary:
     """y = He_p(v·x), v = k^{-1/2} 1_S (``normalized=True`` gives h_p = He_p/√p! instead)."""
     S = check_support(support, d, k)
-    if int(degree) != degree or degree < 0:
-        raise ConfigError("degree", f"must be a non-negative integer, got {degree!r}", "e.g. degree = 4")
+    if int(degree) != degree or degree < 1:
+        raise ConfigError("degree", f"must be an integer >= 1 (He_0 is a constant: no index to learn), got {degree!r}",
+                          "e.g. degree = 4")
     v = np.zeros(d)
     v[list(S)] = 1.0
     return HermiteDictionary(v[None, :], _he_link(int(degree), normalized)[None, :], np.ones(1), name="single-index")

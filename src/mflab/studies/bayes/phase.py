@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...conventions import get_parametrization, posterior_noise
+from ...conventions import PRIORS, TwoLayerPrior, authors_single_index_priors, get_parametrization, posterior_noise
 from ...analysis.equilibration import equilibration_step, equilibration_steps
 from ...analysis.phase import critical_values
 from ...errors import ConfigError, MflabError, suggest
@@ -82,6 +82,9 @@ class PhaseConfig:
     threshold: float = 0.5  # m at which a transition is located
     equilibration_tol: float = 0.05  # band on m for SGLD's equilibration step (mflab.analysis.equilibration)
     main_kappa: Optional[float] = None  # κ of the learning-curve figure (default: the first κ)
+    # "shared": the network section's prior for every method (the clean comparison); "authors": the two priors
+    # of the authors' single-index scripts (mflab.conventions.authors_single_index_priors), network and theory
+    prior: str = "shared"
     task: TaskConfig = field(default_factory=TaskConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     sgld: SGLDConfig = field(default_factory=SGLDConfig)
@@ -91,6 +94,10 @@ class PhaseConfig:
         for i, m in enumerate(self.methods):
             if m not in METHODS:
                 raise ConfigError(f"methods[{i}]", f"unknown method '{m}'", suggest(m, METHODS))
+        if self.prior not in PRIORS:
+            raise ConfigError("prior", f"unknown prior '{self.prior}'", suggest(self.prior, PRIORS))
+        if self.prior == "authors":
+            self._apply_authors_prior()
         require(self.precision in ("float32", "float64"), "precision", f"unknown precision '{self.precision}'",
                 "use float32 or float64")
         require(0 < self.threshold < 1, "threshold", f"must be in (0, 1), got {self.threshold}", "e.g. 0.5")
@@ -102,23 +109,59 @@ class PhaseConfig:
         check_posterior_memory(self.task, self.network, self.sgld, "krr" in self.methods,
                                self.mf.particles if {"mf", "mf-ard"} & set(self.methods) else 0, self.precision)
         if {"mf", "mf-ard"} & set(self.methods):
-            if self.network.bias:
-                raise ConfigError("network.bias", "the MF solvers have no hidden biases",
-                                  "set network.bias = false, or drop mf and mf-ard from methods")
             if self.sgld.temperature_convention != "kappa":
                 raise ConfigError("sgld.temperature_convention", "the MF equations are written for T = 2κ²",
                                   'use temperature_convention = "kappa"')
+
+
+    def _apply_authors_prior(self):
+        """Set the network section to the authors' SGLD prior; a field the user set otherwise is refused."""
+        require(self.task.name == "single-index", "prior", "the authors' priors are those of their single-index "
+                f"scripts, not of task '{self.task.name}'", "use prior = 'shared'")
+        require(self.mf.beta0 is None, "mf.beta0", "prior = 'authors' sets β0 = α0/d", "remove mf.beta0, or use prior = 'shared'")
+        net = authors_single_index_priors(self.task.d, self.mf.alpha0)[0]
+        want = {"sigma_a": net.sigma_a, "sigma_w": net.sigma_w, "bias": True, "sigma_b": net.sigma_b,
+                "output_bias": True, "sigma_c": net.sigma_c}
+        default = NetworkConfig()
+        for name, v in want.items():
+            have = getattr(self.network, name)
+            if have != getattr(default, name) and not np.isclose(float(have), float(v)):
+                raise ConfigError(f"network.{name}", f"is {have}, but prior = 'authors' sets it to {v:.6g} (the authors' "
+                                  "SGLD prior)", "remove it, or use prior = 'shared' to choose the prior yourself")
+            setattr(self.network, name, v)
+
+    def mean_field_prior(self) -> TwoLayerPrior:
+        """The prior the MF and MF-ARD solvers use: the network's (``prior = "shared"``) or the authors' MF-ARD prior."""
+        if self.prior == "authors":
+            return authors_single_index_priors(self.task.d, self.mf.alpha0)[1]
+        n = self.network
+        return TwoLayerPrior(n.sigma_a, n.sigma_w, n.sigma_b if n.bias else None, n.sigma_c if n.output_bias else None,
+                             self.mf.beta0)
+
+
+def prior_description(cfg: PhaseConfig) -> dict:
+    """Which prior each method used, in words (report and summary)."""
+    def words(p: TwoLayerPrior) -> str:
+        return (f"σ_a = {p.sigma_a:g}, σ_w = {p.sigma_w:.4g} (w ~ N(0, σ_w²/d)), "
+                + (f"hidden bias σ_b = {p.sigma_b:.4g}" if p.sigma_b is not None else "no hidden bias") + ", "
+                + (f"output bias σ_c = {p.sigma_c:g}" if p.sigma_c is not None else "no output bias"))
+    n = cfg.network
+    net = TwoLayerPrior(n.sigma_a, n.sigma_w, n.sigma_b if n.bias else None, n.sigma_c if n.output_bias else None)
+    mfp = cfg.mean_field_prior()
+    beta = "" if mfp.ard_beta0 is None else f"; MF-ARD β0 = {mfp.ard_beta0:.4g}"
+    out = {"prior": cfg.prior, "sgld": words(net), "krr": words(net), "mf": words(mfp), "mf-ard": words(mfp) + beta}
+    return {k: v for k, v in out.items() if k == "prior" or k in cfg.methods}
 
 
 # --- MF stage ---------------------------------------------------------------------------------
 def _mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool) -> MeanField:
     n = cfg.network
     gamma = n.gamma if n.gamma is not None else get_parametrization(n.parametrization).gamma
-    m = cfg.mf
+    m, pr = cfg.mf, cfg.mean_field_prior()
     with config_section("mf"):
-        return MeanField.create(n.activation, n.width, gamma=gamma, sigma_a=n.sigma_a, sigma_w=n.sigma_w,
+        return MeanField.create(n.activation, n.width, gamma=gamma, sigma_a=pr.sigma_a, sigma_w=pr.sigma_w,
                                 particles=m.particles, inner_steps=m.inner_steps, lr=m.lr, ard=ard, alpha0=m.alpha0,
-                                beta0=m.beta0, ard_damping=m.ard_damping)
+                                beta0=pr.ard_beta0, ard_damping=m.ard_damping, sigma_b=pr.sigma_b, sigma_c=pr.sigma_c)
 
 
 def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir, progress=True, log=None,
@@ -152,6 +195,7 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
            "converged": np.zeros(C, bool),
            "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
            "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32),
+           **({"b": np.zeros((C, mf.particles), np.float32)} if mf.bias else {}),
            "trace_overlap": np.full((C, m.iterations // m.chunk_iterations), np.nan)}
     ck = rd.path / (checkpoint or f"checkpoints/{name}.npz")  # one per method: mf and mf-ard never share
     lane_batch = default_chain_batch(len(lanes))
@@ -220,6 +264,8 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
             out["iterations_used"][c] = used[li]
             out["trace_overlap"][c] = trace[li]
             out["W"][c], out["rho"][c] = W_np[li], rho_np[li]
+            if mf.bias:
+                out["b"][c] = np.asarray(states.b)[li]
         wall += time.perf_counter() - t0
         rd.write_checkpoint(ck_name, groups_done=gi + 1, wall=wall, compile=compile_s,
                         **{"out_" + k: v for k, v in out.items()},
@@ -346,7 +392,8 @@ def _summary(cfg, g, results, rows, crit, main_kappa) -> dict:
                                   for m in results},
          **{f"plateau_{e}": {m: _agg(rows, m, Ps[-1], main_kappa, e)[0] for m in results} for e in ERRORS},
          "plateau_overlap": {m: _agg(rows, m, Ps[-1], main_kappa, "overlap")[0] for m in results},
-         "non_converged_points": {m: int((~np.asarray(r["converged"], bool)).sum()) for m, r in results.items()}}
+         "non_converged_points": {m: int((~np.asarray(r["converged"], bool)).sum()) for m, r in results.items()},
+         "priors": prior_description(cfg)}
     if "sgld" in results and "mf-ard" in results:
         pc = s["critical_sample_size"]["sgld"].get(str(main_kappa), float("nan"))
         after = [P for P in Ps if np.isfinite(pc) and P >= pc]
@@ -410,6 +457,9 @@ def _report(cfg, s, rows) -> str:
          f"Task {cfg.task.name} (d = {cfg.task.d}, k = {cfg.task.k}), width N = {cfg.network.width}, "
          f"{cfg.network.activation}, {cfg.network.parametrization} parametrization; "
          f"P ∈ {Ps}, κ ∈ {kaps}, {cfg.sgld.replicas} replicas. Transition threshold m = {cfg.threshold}.", "",
+         f"Priors (`prior = \"{cfg.prior}\"`" + ("; one prior for every method" if cfg.prior == "shared" else
+                                                 "; the authors' scripts use different priors for network and theory")
+         + "):", "", *[f"- {m}: {v}" for m, v in s["priors"].items() if m != "prior"], "",
          "## Critical sample size P_c(κ)", "", "| method | " + " | ".join(f"κ={k:g}" for k in kaps) + " |",
          "|---|" + "---|" * len(kaps)]
     for m in meths:
