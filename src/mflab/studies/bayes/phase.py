@@ -355,7 +355,8 @@ def _figures(cfg: PhaseConfig, red, ctx) -> dict:
         sel = int(np.flatnonzero((g.Ps == max(cfg.task.n_train)) & (g.kappas == main_kappa))[0])
         figs["weight_marginals"] = phase_plots.weight_marginals({m: W[sel] for m, W in clouds.items()},
                                                                 getattr(g.task, "support", ()),
-                                                                f"P={g.Ps[sel]}, κ={main_kappa:g}")
+                                                                f"P={g.Ps[sel]}, κ={main_kappa:g}",
+                                                                getattr(g.task, "directions", None))
     return figs
 
 

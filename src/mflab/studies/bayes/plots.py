@@ -60,25 +60,44 @@ def learning_curves(rows, methods, kappa, setting):
     return fig
 
 
-def weight_marginals(clouds: dict, support, title):
-    """Per method: the marginal of w_j on relevant vs irrelevant coordinates, and the |w| map."""
+def target_basis(directions, d: int) -> np.ndarray:
+    """An orthonormal basis of R^d (columns) whose first J columns span the target's directions v_j (J, d)
+    and whose remaining d − J columns span their orthogonal complement (QR of [Vᵀ | I])."""
+    V = np.atleast_2d(np.asarray(directions, float))
+    Q, _ = np.linalg.qr(np.concatenate([V.T, np.eye(d)], axis=1))
+    return Q[:, :d]
+
+
+def weight_marginals(clouds: dict, support, title, directions=None):
+    """Per method: the marginal of the first-layer weights on relevant vs irrelevant inputs, and the |w| map.
+    Coordinates (parity): relevant = the support's coordinates w_j. With ``directions`` (a Gaussian
+    multi/single-index target) the weights are rotated to the target's basis (:func:`target_basis`):
+    relevant = w·v* along the target directions, irrelevant = the d − J orthogonal directions, so that
+    selection *of a direction* shows even when it mixes support coordinates."""
     n = len(clouds)
     fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 6), squeeze=False)
-    support = list(support)
+    rotated = directions is not None
+    support = list(range(np.atleast_2d(directions).shape[0])) if rotated else list(support)
+    names = ("along w*", "orthogonal to w*") if rotated else ("relevant", "irrelevant")
     for col, (meth, W) in enumerate(clouds.items()):
         W = np.asarray(W)
+        if rotated:
+            W = W @ target_basis(directions, W.shape[1])
         rest = [j for j in range(W.shape[1]) if j not in support]
         lim = np.abs(W).max()
         bins = np.linspace(-lim, lim, 50)
         ax = axes[0][col]
         if support:
-            ax.hist(W[:, support].ravel(), bins=bins, density=True, alpha=0.6, label="relevant")
-        ax.hist(W[:, rest].ravel(), bins=bins, density=True, alpha=0.6, label="irrelevant")
-        ax.set(yscale="log", title=f"{LABELS.get(meth, meth)}: {title}", xlabel="w_j")
+            ax.hist(W[:, support].ravel(), bins=bins, density=True, alpha=0.6, label=names[0])
+        ax.hist(W[:, rest].ravel(), bins=bins, density=True, alpha=0.6, label=names[1])
+        ax.set(yscale="log", title=f"{LABELS.get(meth, meth)}: {title}",
+               xlabel="w·u (u: target basis)" if rotated else "w_j", ylabel="density")
         ax.legend(fontsize=7)
         order = np.argsort(-(W[:, support] ** 2).sum(1)) if support else np.arange(len(W))
-        axes[1][col].imshow(np.abs(W[order]).T, aspect="auto", cmap="magma", interpolation="nearest")
-        axes[1][col].set(xlabel="neuron / particle (sorted)", ylabel="input coordinate")
+        im = axes[1][col].imshow(np.abs(W[order]).T, aspect="auto", cmap="magma", interpolation="nearest")
+        axes[1][col].set(xlabel="neuron / particle (sorted by weight on the relevant inputs)",
+                         ylabel="target basis direction (w* first)" if rotated else "input coordinate")
+        fig.colorbar(im, ax=axes[1][col], label="|w·u|" if rotated else "|w_j|")
     fig.tight_layout()
     return fig
 
