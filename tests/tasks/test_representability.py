@@ -65,4 +65,5 @@ def test_studies_refuse_it_up_front():
     from mflab.cli import build_config
 
     with pytest.raises(ConfigError, match="cannot represent a target of Hermite degree"):
-        build_config("hermite-index", True, ['task.name="single-index"', "task.degree=2", 'network.activation="erf"'])
+        build_config("hermite-index", True, ['task.name="single-index"', "task.degree=2", 'network.activation="erf"',
+                                                  "network.bias=false"])

@@ -382,14 +382,19 @@ class SimulationRecord(NamedTuple):
                    r["diverged_at"], r["bad_leaf"], float(r["wall"]), int(r["steps_run"]), int(r["steps_done"]))
 
 
-def krr_grid(g: PosteriorDesign) -> dict:
+def krr_grid(g: PosteriorDesign, max_n_train: int | None = None) -> dict:
     """The NNGP posterior (KRR, ridge TP/2) on each chain's data, one compile for the grid: per chain the
-    error of its posterior mean, its Gibbs error (plus the predictive variance) and the overlap of the mean."""
+    error of its posterior mean, its Gibbs error (plus the predictive variance) and the overlap of the mean.
+    Points with P > ``max_n_train`` are not computed (NaN): KRR costs O(P³) time and O(P²) memory."""
     C = len(g.points)
     out = {"test_mse_mean": np.full(C, np.nan), "test_mse_gibbs": np.full(C, np.nan), "overlap": np.full(C, np.nan)}
     for r in sorted(set(g.reps.tolist())):
-        chains = [c for c in range(C) if g.reps[c] == r]
-        posts = nngp_posterior_nested(g.net, *g.train[r], g.X_test, [g.noise.at(c) for c in chains],
+        chains = [c for c in range(C) if g.reps[c] == r and (max_n_train is None or g.Ps[c] <= max_n_train)]
+        if not chains:
+            continue
+        PK = max(int(g.Ps[c]) for c in chains)
+        X, y = g.train[r]
+        posts = nngp_posterior_nested(g.net, X[:PK], y[:PK], g.X_test, [g.noise.at(c) for c in chains],
                                       [g.Ps[c] for c in chains])
         for c, post in zip(chains, posts):
             e = post.errors(g.y_test)

@@ -85,6 +85,7 @@ class PhaseConfig:
     # "shared": the network section's prior for every method (the clean comparison); "authors": the two priors
     # of the authors' single-index scripts (mflab.conventions.authors_single_index_priors), network and theory
     prior: str = "shared"
+    krr_max_n_train: Optional[int] = bounded(None, ge=1, fix="omit it to run KRR at every P")  # KRR is O(P³): cap it
     task: TaskConfig = field(default_factory=TaskConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     sgld: SGLDConfig = field(default_factory=SGLDConfig)
@@ -107,7 +108,8 @@ class PhaseConfig:
         check_representable(self.task, self.network)
         check_sampler_fits_task(self.task, self.sgld)
         check_posterior_memory(self.task, self.network, self.sgld, "krr" in self.methods,
-                               self.mf.particles if {"mf", "mf-ard"} & set(self.methods) else 0, self.precision)
+                               self.mf.particles if {"mf", "mf-ard"} & set(self.methods) else 0, self.precision,
+                               krr_max_n_train=self.krr_max_n_train)
         if {"mf", "mf-ard"} & set(self.methods):
             if self.sgld.temperature_convention != "kappa":
                 raise ConfigError("sgld.temperature_convention", "the MF equations are written for T = 2κ²",
@@ -309,7 +311,7 @@ def _compute(cfg: PhaseConfig, method, ctx) -> dict:
         out = solve_mean_field(cfg, g, method == "mf-ard", rd, progress, log, checkpoint=ctx.checkpoint_name)
         return {k: np.asarray(v) for k, v in out.items()}
     t = time.perf_counter()
-    out = krr_grid(g)
+    out = krr_grid(g, cfg.krr_max_n_train)
     return {**out, "wall": np.asarray(time.perf_counter() - t), "converged": np.ones(len(g.points), bool)}
 
 
@@ -544,23 +546,36 @@ register(STUDY.preset(
     tables={"points": ("method", "n_train", "kappa", "replica")},
 ))
 
+_SINGLE_INDEX_P = [50, 100, 1000, 5000, 10_000, 25_000, 50_000, 75_000]
+_SINGLE_INDEX_KAPPA = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+
 register(STUDY.preset(
     "hermite-index",
-    "single-index target He_4(v·x), v on k=2 of d=18 Gaussian coordinates: SGLD vs MF-ARD learning curves",
+    "single-index target He_4(w*·x), w* on k=2 of d=18 Gaussian coordinates: SGLD, MF-ARD and NNGP-KRR over P and κ "
+    "(full: the authors' setting, N=1024, 8 P × 5 κ × 4 seeds, their two priors and stopping rule; GPU-scale, "
+    "resumable; KRR up to P = 25000)",
     defaults={
-        "preset": "hermite-index", "methods": ["sgld", "mf-ard", "krr"], "main_kappa": 1e-1,
-        "task": {"name": "single-index", "d": 18, "k": 2, "degree": 4,
-                 "n_train": [50, 100, 1000, 5000, 10000, 25000], "n_test": 20_000},
-        "network": {"width": 1024, "activation": "relu", "parametrization": "ntk", "sigma_w": 0.5 ** 0.5},
-        "sgld": {"kappa": [1e-1], "lr": 1e-2, "lr_final": 5e-4, "schedule": "polynomial", "decay_steps": 2_500_000,
-                 "steps": 4_000_000, "log_every": 20_000, "chunk_steps": 200_000, "replicas": 4},
+        "preset": "hermite-index", "methods": ["sgld", "mf-ard", "krr"], "main_kappa": 1e-3, "prior": "authors",
+        "krr_max_n_train": 25_000,
+        "task": {"name": "single-index", "d": 18, "k": 2, "degree": 4, "normalized": False,
+                 "n_train": _SINGLE_INDEX_P, "n_test": 20_000},
+        "network": {"width": 1024, "activation": "relu", "parametrization": "ntk"},
+        "sgld": {"kappa": _SINGLE_INDEX_KAPPA, "lr": 1e-2, "lr_final": 5e-4, "schedule": "polynomial",
+                 "decay_steps": 2_500_000, "steps": 4_000_000, "log_every": 20_000, "chunk_steps": 200_000,
+                 "replicas": 4, "sample": "final",
+                 "stop": {"metric": "test_mse", "below": 0.015, "fallback_metric": "train_mse", "fallback_below": 0.01}},
         "mf": {"particles": 1024, "lr": 0.5, "iterations": 20_000, "chunk_iterations": 500, "alpha0": 0.1},
     },
+    # quick: a transition a 2-core CPU shows in minutes (docs/mean_field.md): unit-power target h_4 = He_4/√24, hidden
+    # biases (bias-free ReLU units along w* carry h_2 and h_4 in one fixed ratio), one shared prior, the kinetic
+    # sampler, posterior averages after burn-in instead of the stopping rule
     quick={
-        "task": {"d": 8, "k": 2, "n_train": [50, 100, 200, 400, 800], "n_test": 4096},
-        "network": {"width": 128},
-        "sgld": {"lr": 2e-2, "schedule": "constant", "steps": 20_000, "log_every": 500, "chunk_steps": 5_000,
-                 "replicas": 2},
+        "main_kappa": 5e-3, "prior": "shared", "krr_max_n_train": None,
+        "task": {"d": 8, "k": 2, "normalized": True, "n_train": [25, 50, 100, 200, 400, 800, 1600], "n_test": 4096},
+        "network": {"width": 128, "bias": True},
+        "sgld": {"kappa": [5e-3, 1e-2], "sampler": "kinetic", "lr": 2e-2, "lr_final": None, "schedule": "constant",
+                 "decay_steps": None, "steps": 20_000, "log_every": 500, "chunk_steps": 5_000, "replicas": 2,
+                 "sample": "average", "stop": None},
         "mf": {"particles": 128, "iterations": 1_000, "chunk_iterations": 100},
     },
     tables={"points": ("method", "n_train", "kappa", "replica")},

@@ -195,14 +195,15 @@ def check_sampler_fits_task(task_cfg: TaskConfig, sg: SGLDConfig):
 
 
 def posterior_memory_bytes(task: TaskConfig, net: NetworkConfig, sg: SGLDConfig, krr: bool,
-                           mf_particles: int = 0, precision: str = "float32") -> float:
+                           mf_particles: int = 0, precision: str = "float32", krr_max_n_train: int | None = None) -> float:
     """Bytes a (P, κ, replica) posterior study keeps alive at once (:mod:`mflab.resources`):
 
     - data, one copy per chain C = |n_train|·|κ|·replicas: C·P_max·(d + 2), and the test set n_test·d;
     - chain states, gradients, noise and the summed posterior mean of f: C·(4·N·(d + 2) + n_test);
     - the activations of the chains in flight (``sgld.chain_batch``; 0: one on a CPU, all C on an
       accelerator, :func:`mflab.dynamics.runner.default_chain_batch`): in_flight·N·(P_max + n_test);
-    - NNGP-KRR: its Gram matrix and eigenvectors, 3·P_max² (+ P_max·n_test cross kernel);
+    - NNGP-KRR: its Gram matrix and eigenvectors, 3·P_K² (+ P_K·n_test cross kernel), P_K the largest P it
+      runs at (``krr_max_n_train``);
     - MF, per (κ, replica) lane: the particles' features on the training inputs of the lanes in flight,
       2·B·P_max, and on the test inputs of every lane at once (the predictions are vmapped), B·n_test.
     """
@@ -215,26 +216,27 @@ def posterior_memory_bytes(task: TaskConfig, net: NetworkConfig, sg: SGLDConfig,
     in_flight = min(C, sg.chain_batch or default_chain_batch(C))
     words = C * P * (d + 2) + n_test * d + C * (4 * N * (d + 2) + n_test) + in_flight * N * (P + n_test)
     if krr:
-        words += 3 * P * P + P * n_test
+        PK = max([p for p in task.n_train if krr_max_n_train is None or p <= krr_max_n_train], default=0)
+        words += 3 * PK * PK + PK * n_test
     if mf_particles:
         words += 2 * mf_particles * P * default_chain_batch(lanes) + lanes * mf_particles * n_test
     return float(words * word)
 
 
 def check_posterior_memory(task: TaskConfig, net: NetworkConfig, sg: SGLDConfig, krr: bool, mf_particles: int = 0,
-                           precision: str = "float32"):
+                           precision: str = "float32", krr_max_n_train: int | None = None):
     """Refuse, before anything is allocated, a posterior study that does not fit this machine; the error
     names the field whose halving saves the most memory."""
     import dataclasses
 
     from ...resources import check_memory
 
-    need = posterior_memory_bytes(task, net, sg, krr, mf_particles, precision)
+    need = posterior_memory_bytes(task, net, sg, krr, mf_particles, precision, krr_max_n_train)
     halved = {"network.width": (task, dataclasses.replace(net, width=max(1, net.width // 2))),
               "task.n_train": (dataclasses.replace(task, n_train=[max(1, p // 2) for p in task.n_train]), net),
               "task.d": (dataclasses.replace(task, d=max(1, task.d // 2)), net),
               "task.n_test": (dataclasses.replace(task, n_test=max(1, task.n_test // 2)), net)}
-    field = min(halved, key=lambda f: posterior_memory_bytes(*halved[f], sg, krr, mf_particles, precision))
+    field = min(halved, key=lambda f: posterior_memory_bytes(*halved[f], sg, krr, mf_particles, precision, krr_max_n_train))
     C = len(task.n_train) * len(sg.kappa) * sg.replicas
     check_memory(need, field, f"width N = {net.width}, d = {task.d}, P up to {max(task.n_train)}, {C} chains, "
                  f"n_test = {task.n_test}", f"lower {field} (the largest share), or use fewer κ values or replicas")
