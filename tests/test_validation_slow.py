@@ -168,3 +168,35 @@ def test_mf_ard_reproduces_the_committed_published_learning_curve_point(tmp_path
     got = next(r for r in csv.DictReader((out / "results" / "points.csv").open()) if r["method"] == "mf-ard")
     assert abs(float(got["overlap"]) - float(committed["overlap"])) < 0.01, (got["overlap"], committed["overlap"])
     assert float(got["test_mse_gibbs"]) == pytest.approx(float(committed["test_mse_gibbs"]), rel=0.05)
+
+
+@pytest.mark.slow
+def test_single_index_quick_mode_shows_the_committed_transition(tmp_path):
+    """The committed quick single-index run (docs/validation/single_index/quick_d8: hermite-index --quick) rerun at
+    its smallest and largest P only, κ = 5·10⁻³ (same seed and largest P: the same data). Before the transition
+    (P = 25) the network and MF-ARD have m < 0.2; after it (P = 1600) m ≥ 0.6 and within 0.1 of the committed
+    value for both, while NNGP-KRR (deterministic given the data) repeats its committed m ≤ 0.2 to 1e-3.
+    About 2 minutes on a 2-core CPU."""
+    import csv
+
+    from mflab.cli import main
+
+    run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "single_index" / "quick_d8"
+    rows = [r for r in csv.DictReader((run / "results" / "points.csv").open()) if float(r["kappa"]) == 5e-3]
+
+    def mean_m(rs, method, P):
+        v = [float(r["overlap"]) for r in rs if r["method"] == method and int(r["n_train"]) == P]
+        assert v, (method, P)
+        return sum(v) / len(v)
+
+    out = tmp_path / "rerun"
+    sets = ["task.n_train=[25,1600]", "sgld.kappa=[5e-3]"]
+    assert main(["run", "hermite-index", "--quick", "--out", str(out), "--no-progress",
+                 *[x for s in sets for x in ("--set", s)]]) == 0
+    got = list(csv.DictReader((out / "results" / "points.csv").open()))
+    for method in ("sgld", "mf-ard"):
+        assert mean_m(got, method, 25) < 0.2, method
+        assert mean_m(got, method, 1600) >= 0.6, method
+        assert abs(mean_m(got, method, 1600) - mean_m(rows, method, 1600)) < 0.1, method
+    assert abs(mean_m(got, "krr", 1600) - mean_m(rows, "krr", 1600)) < 1e-3
+    assert mean_m(got, "krr", 1600) <= 0.2
