@@ -377,6 +377,9 @@ def describe(s: dict) -> list[str]:
         lines.append(f"  {m:8s} m = {_fmt(s['plateau_overlap'].get(m), '.3f')}, test MSE: posterior mean "
                      f"{_fmt(s['plateau_test_mse_mean'].get(m), '.4f')}, Gibbs {_fmt(s['plateau_test_mse_gibbs'].get(m), '.4f')}; "
                      f"wall {s['wall_seconds'].get(m, 0):.1f} s, non-converged points {s['non_converged_points'].get(m)}")
+    if "priors" in s:  # runs made before the priors were recorded have no such entry
+        lines.append(f"priors (prior = '{s['priors']['prior']}'):")
+        lines += [f"  {m:8s} {v}" for m, v in s["priors"].items() if m != "prior"]
     return lines
 
 
