@@ -391,3 +391,29 @@ def test_dataset_dimensions_select_without_dots_and_describe_themselves(tmp_path
         assert ds.network_activation.attrs["field"] == "network.activation"
         assert "Gibbs" in ds.test_mse_gibbs.attrs["description"] and "posterior mean" in ds.test_mse_mean.attrs["description"]
         assert ds.run_seconds.attrs["units"] == "s" and 'preset = "sgld-parity"' in ds.attrs["sweep_file"]
+    # the sweep draws its main table: one panel per variable against the first varying axis, labelled
+    assert (tmp_path / "s/figures/points.png").stat().st_size > 0
+    s = json.loads((tmp_path / "s/summary.json").read_text())
+    assert s["figures"] == ["figures/points.png"] and "figures_not_drawn" not in s
+
+
+def test_the_main_table_figure_labels_its_axes_and_says_what_it_averaged():
+    import xarray as xr
+
+    from mflab.framework.sweeps.plots import main_table_figure
+
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({"overlap": (("lr", "width", "seed"), rng.random((3, 2, 4))),
+                     "label": (("lr", "width", "seed"), np.full((3, 2, 4), "x")),
+                     "run_seconds": (("lr",), np.ones(3))},
+                    coords={"lr": [0.01, 0.1, 1.0], "width": [8, 16], "seed": [0, 1, 2, 3]})
+    ds.overlap.attrs["units"] = "1"
+    fig = main_table_figure(ds, ["lr", "width"], "t")
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "lr" and ax.get_ylabel() == "overlap [1]"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["width = 8", "width = 16"]
+    assert "mean over seed" in fig.texts[-1].get_text()
+    line = ax.get_lines()[0].get_ydata()
+    np.testing.assert_allclose(line, ds.overlap.sel(width=8).mean("seed").values)
+    with pytest.raises(ValueError):
+        main_table_figure(ds.isel(lr=[0], width=[0], seed=[0]), ["lr"], "t")

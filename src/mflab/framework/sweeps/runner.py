@@ -65,6 +65,18 @@ def run_sweep(sw: Sweep, store: SweepStore, executor, retry_failed: bool = False
         "wall_seconds": wall, "run_seconds_this_call": run_seconds,
         **executor.describe(),
     }
+    main = next((t for t in sw.tables if t in datasets), None)  # the preset's first table is its main one
+    if main is not None:
+        try:
+            from .plots import main_table_figure
+
+            fig = main_table_figure(datasets[main], [*sw.axes, *sw.batched], f"sweep of {sw.preset.name}: table '{main}', "
+                                    f"{n_done}/{len(sw.points)} points")
+            RunDir(store.path).save_figure(fig, main)
+            summary["figures"] = [f"figures/{main}.png"]
+        except Exception as e:  # a figure never costs the sweep its tables
+            summary["figures_not_drawn"] = {main: f"{type(e).__name__}: {e}"}
+            log(f"figure of table '{main}' not drawn ({type(e).__name__}: {e}); the tables are complete")
     if executor.name == "local" and run_seconds > 0:  # sequential: everything outside presets is overhead
         summary["overhead_fraction"] = (wall - run_seconds) / run_seconds
     RunDir(store.path).write_json("summary.json", summary)

@@ -12,6 +12,7 @@ Layout::
       results/<table>.csv   tidy table of every finished point, one row per observation
       results/<table>.nc    the same as a labelled xarray Dataset (netCDF3, scipy engine)
       results/status.csv    one row per point: labels, key, seed, status, run seconds, error
+      figures/<table>.png   the main table's first variables against the first sweep axis (and .pdf)
 
 ``<key>`` is :func:`mflab.framework.sweeps.spec.config_hash` of the point's resolved configuration.
 
