@@ -85,3 +85,16 @@ def test_normalized_hermite_links_give_unit_target_power():
         unit = TaskConfig(name=name, d=6, k=2, degree=4, normalized=True).build()
         assert unit.target_power == pytest.approx(1.0 if name == "single-index" else 2.0)
         assert raw.target_power == pytest.approx(24 * unit.target_power)
+
+
+def test_sphere_inputs_have_norm_sqrt_d_and_isotropic_moments():
+    from mflab.tasks import sample_inputs
+
+    d = 7
+    X = np.asarray(sample_inputs(jax.random.key(0), "sphere", 20_000, d, jnp.float32))
+    np.testing.assert_allclose((X ** 2).sum(1), d, rtol=1e-5)
+    # uniform on the sphere of radius √d: E x = 0 and E x xᵀ = I (Monte-Carlo error ~ 1/√n)
+    assert np.abs(X.mean(0)).max() < 0.04
+    np.testing.assert_allclose(X.T @ X / len(X), np.eye(d), atol=0.05)
+    with pytest.raises(ConfigError, match="sphere"):
+        sample_inputs(jax.random.key(0), "ball", 3, d)

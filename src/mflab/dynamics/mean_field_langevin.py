@@ -198,6 +198,15 @@ class MFLDSystem:
         return guard(langevin(self.objective.grad_fn(self.width), TwoLayerParams(None, None, None), constant(),
                               TwoLayerParams(lr_mult, lr_mult, None), noise=self.noise))
 
+    def memory_bytes(self, d: int, replicas: int, snapshots: int, n_data: int = 0, word: int = 4) -> float:
+        """Bytes a run of ``replicas`` chains keeps alive (the estimate :mod:`mflab.resources` checks):
+        four copies of the N·(1+d) particle matrix per replica (state, gradient, noise, update), the
+        ``snapshots`` logged clouds, and the step's largest intermediate, three N×n_data activation
+        arrays per replica in data mode or three N×N particle kernels in population mode."""
+        N = self.width
+        inter = N * (n_data if isinstance(self.objective, DataObjective) else N)
+        return float(word * replicas * ((4 + snapshots) * N * (1 + d) + 3 * inter))
+
     def hyper(self, eta: float, tau: float, dtype=jnp.float32) -> Hyper:
         """The kernel's per-chain hyperparameters for step η and entropy weight τ."""
         s = mfld_langevin_settings(self.width, eta, tau)

@@ -46,13 +46,17 @@ class SyntheticTask:
 
 
 def sample_inputs(key, inputs: str, n: int, d: int, dtype=None) -> jax.Array:
-    """n inputs: uniform on {±1}^d (``"hypercube"``) or N(0, I_d) (``"gaussian"``)."""
+    """n inputs: uniform on {±1}^d (``"hypercube"``), N(0, I_d) (``"gaussian"``) or uniform on the sphere
+    ‖x‖² = d (``"sphere"``: Gaussian draws rescaled to radius √d, so every input has the hypercube's norm)."""
     dtype = dtype or jnp.result_type(float)
     if inputs == "hypercube":
         return jax.random.rademacher(key, (n, d), dtype=dtype)
     if inputs == "gaussian":
         return jax.random.normal(key, (n, d), dtype=dtype)
-    raise ConfigError("inputs", f"unknown input distribution '{inputs}'", "use 'hypercube' or 'gaussian'")
+    if inputs == "sphere":
+        X = jax.random.normal(key, (n, d), dtype=dtype)
+        return X / jnp.linalg.norm(X, axis=1, keepdims=True) * jnp.sqrt(jnp.asarray(d, dtype))
+    raise ConfigError("inputs", f"unknown input distribution '{inputs}'", "use 'hypercube', 'gaussian' or 'sphere'")
 
 
 def make_dataset(task, key, n_train: int, n_test: int, label_noise: float = 0.0) -> Dataset:

@@ -20,6 +20,7 @@ from ...analysis.coordinate_check import coordinate_check
 from ...analysis.fits import loglog_slope
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
+from ...resources import check_resnet_memory
 from ...framework.study import Reduced, Study
 from .variants import Variant, validate_variants
 
@@ -48,6 +49,9 @@ class CoordinateCheckConfig:
                 require(v >= 1, f"{name}[{i}]", f"must be >= 1, got {v}", "use positive integers")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}", "e.g. lr = 0.05")
         validate_variants(self.variants, self.activation)
+        check_resnet_memory(1, max(self.widths), max(self.depths), self.d, self.n_inputs,
+                            max(v.block_layers for v in self.variants), "widths",
+                            "drop the largest width (memory grows as width²) or the largest depth")
 
 
 def _task(cfg: CoordinateCheckConfig):

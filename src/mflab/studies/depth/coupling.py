@@ -31,6 +31,8 @@ from ...networks.resnet import ResNet
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
+from ...resources import check_resnet_memory
+from .limit import task as _task  # the same inputs on the sphere and tanh(x₁ + x₂/2)
 
 
 @dataclass
@@ -56,12 +58,8 @@ class DepthCouplingConfig:
         require(self.seeds >= 2, "seeds", f"must be >= 2, got {self.seeds}", "error bars need seeds; e.g. 8")
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}", "e.g. lr = 0.5")
         ResNet.create(8, 2, self.activation, "depth-mup", mode="ablate-coupling")
-
-
-def _task(cfg):
-    X = jax.random.normal(jax.random.PRNGKey(cfg.seed), (cfg.n_inputs, cfg.d))
-    X = X * jnp.sqrt(cfg.d) / jnp.linalg.norm(X, axis=1, keepdims=True)  # ‖x‖² = d
-    return X, jnp.tanh(X[:, 0] + 0.5 * X[:, 1])
+        check_resnet_memory(3, max(self.widths), max(self.depths), self.d, self.n_inputs * (self.steps + 1),
+                            field="widths", fix="drop the largest width (memory grows as width²) or depth")
 
 
 def measure_cell(cfg, n: int, L: int, X, y) -> dict:

@@ -27,6 +27,8 @@ from ...networks.resnet import ResNet
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
+from ...resources import check_resnet_memory
+from ...tasks.base import sample_inputs
 
 STAGES = ("init", "trained")
 
@@ -60,12 +62,15 @@ class DepthLimitConfig:
             ResNet.create(8, 2, self.activation, self.parametrization)
         except ConfigError as e:
             raise ConfigError(e.field.split(".")[-1], e.problem, e.fix) from None
+        # seed_batch coupled pairs at once: the fine network (2L) and its coarsened copy (L)
+        check_resnet_memory(2 * min(self.seed_batch, self.seeds), self.width, 2 * max(self.depths), self.d,
+                            self.n_inputs, field="width",
+                            fix="lower width (memory grows as width²) or seed_batch (networks trained at once)")
 
 
 def task(cfg: DepthLimitConfig):
     """P inputs on the sphere ‖x‖² = d and the smooth target tanh(x₁ + x₂/2)."""
-    X = jax.random.normal(jax.random.PRNGKey(cfg.seed), (cfg.n_inputs, cfg.d))
-    X = X / jnp.linalg.norm(X, axis=1, keepdims=True) * jnp.sqrt(cfg.d)
+    X = sample_inputs(jax.random.PRNGKey(cfg.seed), "sphere", cfg.n_inputs, cfg.d)
     return X, jnp.tanh(X[:, 0] + 0.5 * X[:, 1])
 
 

@@ -29,6 +29,8 @@ from ...errors import ConfigError, suggest
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
+from ...resources import check_resnet_memory
+from ...tasks.base import sample_inputs
 from ...networks.activations import get_activation
 from ...networks.resnet import ResNet
 from ...theory.nfd import RESPONSES, NFDSimulator, check_memory, simulate
@@ -84,6 +86,9 @@ class NFDLimitConfig:
             raise ConfigError("activation", e.problem, e.fix) from None
         for L in set(self.depths) | set(self.euler_depths):
             check_memory(self._sim(L, "both"), len(self.targets))
+        check_resnet_memory(min(self.seed_batch, self.seeds), max(self.widths), max(self.depths), self.d,
+                            len(self.targets), field="widths",
+                            fix="drop the largest width (memory grows as width²) or lower seed_batch")
 
     def _sim(self, L, responses, noise_depth=None):
         return NFDSimulator.create(L, self.steps, self.particles, self.activation, self.branch_multiplier,
@@ -92,8 +97,7 @@ class NFDLimitConfig:
 
 def task(cfg: NFDLimitConfig):
     """P = len(targets) inputs drawn N(0, I_d) and put on the sphere |x|² = d (float32 draws, key ``seed``)."""
-    X = jax.random.normal(jax.random.PRNGKey(cfg.seed), (len(cfg.targets), cfg.d), jnp.float32)
-    X = X / jnp.linalg.norm(X, axis=1, keepdims=True) * jnp.sqrt(float(cfg.d))
+    X = sample_inputs(jax.random.PRNGKey(cfg.seed), "sphere", len(cfg.targets), cfg.d, jnp.float32)
     return X, jnp.asarray(cfg.targets, jnp.float32)
 
 

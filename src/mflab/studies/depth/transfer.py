@@ -30,6 +30,7 @@ from ...analysis.fits import loglog_slope
 from ...dynamics.resnet_training import train_kernel
 from ...dynamics.runner import advance
 from ...dynamics.objectives import TrainData
+from ...resources import check_resnet_memory
 from ...tasks.base import Dataset
 from ...tasks.registry import build_task, check_task_name
 from ...framework.config import bounded, require, seed_field
@@ -65,6 +66,8 @@ class DepthTransferConfig:
     n_test: int = bounded(1024, ge=1, fix="a positive integer")
     teacher_d: int = bounded(16, ge=1, fix="a positive integer")
     teacher_width: int = bounded(4, ge=1, fix="a positive integer")
+    # rates trained at once per compiled call (memory ∝ seeds · rate_batch · L · n²); 0: all of them
+    rate_batch: int = bounded(0, ge=0, fix="0 (all rates at once) or a positive integer")
 
     def validate(self):
         require(len(self.tasks) >= 1, "tasks", "is empty", f"choose from {list(TASKS)}")
@@ -77,6 +80,10 @@ class DepthTransferConfig:
         for i, lr in enumerate(self.lrs):
             require(lr > 0, f"lrs[{i}]", f"must be > 0, got {lr}", "learning rates are positive")
         validate_variants(self.variants, self.activation)
+        check_resnet_memory(self.seeds * min(self.rate_batch or len(self.lrs), len(self.lrs)), self.width, max(self.depths), max(self.teacher_d, 64),
+                            self.n_train, max(v.block_layers for v in self.variants), "width",
+                            "lower width (memory grows as width²), the largest depth, or rate_batch (seeds × "
+                            "rate_batch networks train at once)")
 
 
 def load_task(cfg: DepthTransferConfig, name: str) -> Dataset:
@@ -92,8 +99,9 @@ def load_task(cfg: DepthTransferConfig, name: str) -> Dataset:
     return Dataset(ds.X_train, ds.y_train * scale, ds.X_test, ds.y_test * scale)
 
 
-def train_grid(net, ds: Dataset, lrs, steps: int, keys, optimizer: str) -> dict:
-    """Train one network per (seed key, rate) in one vmapped call; arrays of shape (seeds, rates).
+def train_grid(net, ds: Dataset, lrs, steps: int, keys, optimizer: str, rate_batch: int = 0) -> dict:
+    """Train one network per (seed key, rate), vmapped over seeds and ``rate_batch`` rates per call (0: all);
+    arrays of shape (seeds, rates).
     ``train_loss`` is the training loss averaged over the last 10 % of the steps (at large rates GD
     oscillates at the edge of stability, and the last step's loss alone is noisy); test metrics are
     those of the final parameters."""
@@ -114,8 +122,11 @@ def train_grid(net, ds: Dataset, lrs, steps: int, keys, optimizer: str) -> dict:
             out["test_accuracy"] = jnp.mean(jnp.argmax(net.apply(st.params, Xte), 1) == jnp.argmax(Yte, 1))
         return out
 
-    res = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(keys, jnp.asarray(lrs, Xtr.dtype))
-    return {k: np.asarray(v) for k, v in res.items()}
+    grid = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))
+    lrs = jnp.asarray(lrs, Xtr.dtype)
+    step = rate_batch or len(lrs)
+    parts = [jax.device_get(grid(keys, lrs[i:i + step])) for i in range(0, len(lrs), step)]
+    return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
 
 
 def optimum(lrs, losses, alive) -> tuple[float, float, bool]:
@@ -150,7 +161,8 @@ def _compute(cfg, unit, ctx) -> dict:
     t, vi, L = unit
     v = cfg.variants[vi]
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1000 * L + vi), cfg.seeds)
-    res = train_grid(v.net(cfg.width, L, cfg.activation), ctx.shared[t], cfg.lrs, cfg.steps, keys, v.optimizer)
+    res = train_grid(v.net(cfg.width, L, cfg.activation), ctx.shared[t], cfg.lrs, cfg.steps, keys, v.optimizer,
+                     cfg.rate_batch)
     rows = []
     for s in range(cfg.seeds):
         for j, lr in enumerate(cfg.lrs):
@@ -218,7 +230,7 @@ STUDY = Study(
     DepthTransferConfig, units=_units, compute=_compute, reduce=_reduce, setup=_setup, figures=_figures,
     describe=_describe, unit_name="cell",
     defaults={"preset": "depth-transfer", "width": 256, "depths": [2, 4, 8, 16, 32, 64], "steps": 500, "seeds": 3,
-              "n_train": 1024},
+              "n_train": 1024, "rate_batch": 5},
     quick={"width": 64, "depths": [2, 4, 8, 16], "steps": 100, "seeds": 2, "n_train": 256},
     tables={"points": ("task", "variant", "depth", "lr", "seed"), "optima": ("task", "variant", "depth")},
 )

@@ -30,7 +30,7 @@ import numpy as np
 from ...analysis.moment_class import ou_scale, track_moments, w_star
 from ...analysis.propagation_of_chaos import CoupledRuns, chaos_metrics, coupled_system, log_times, rate_fits
 from ...analysis.wasserstein import OTFallbackWarning, debiased_sliced_w2_squared, w2_squared
-from ...dynamics.mean_field_langevin import DataObjective, ParticleInit, PopulationObjective
+from ...dynamics.mean_field_langevin import DataObjective, MFLDSystem, ParticleInit, PopulationObjective
 from ...dynamics.objectives import TrainData
 from ...errors import suggest
 from ...networks.activations import get_activation
@@ -38,6 +38,7 @@ from ...tasks.registry import build_task
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
+from ...resources import check_memory
 
 MODES = ("data", "population")
 
@@ -85,6 +86,20 @@ class ChaosRateConfig:
         require(self.steps % self.log_every == 0, "log_every", f"must divide steps = {self.steps}",
                 "e.g. log_every = steps / 10")
         self.init.validate("init")
+        self.check_memory()
+
+    def check_memory(self):
+        """The largest system's run, every size's clouds kept for the reduction, and exact W₂'s
+        float64 cost matrix (3 N·M_ref words when both clouds fit ``exact_w2_max``)."""
+        objective = DataObjective(self.activation) if self.mode == "data" else PopulationObjective("erf", None)
+        snaps = self.steps // self.log_every + 1
+        sizes = sorted(set(self.widths)) + [self.m_ref]
+        run = max(MFLDSystem(objective, n).memory_bytes(self.d, self.replicas, snaps, self.n_train) for n in sizes)
+        kept = 4 * self.replicas * snaps * (1 + self.d) * sum(sizes)
+        w2 = 24 * max(self.widths) * self.m_ref if self.m_ref <= self.exact_w2_max else 0
+        check_memory(run + kept + w2, "m_ref", f"{self.replicas} replicas of N up to {self.m_ref} particles, "
+                     f"{snaps} logged clouds", "lower m_ref (and the largest widths with it), replicas, or "
+                     "log less often (log_every); exact_w2_max bounds the W2 cost matrix")
 
 
 def pilot_task(cfg: ChaosRateConfig):

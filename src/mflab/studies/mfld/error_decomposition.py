@@ -26,13 +26,14 @@ from ...analysis.error_decomposition import COMPONENTS, decomposition_table, fun
 from ...analysis.fits import mean_loglog_slope
 from ...analysis.identifiability import l2_distance
 from ...analysis.propagation_of_chaos import coupled_system, log_times
-from ...dynamics.mean_field_langevin import DataObjective, ParticleInit, PopulationObjective
+from ...dynamics.mean_field_langevin import DataObjective, MFLDSystem, ParticleInit, PopulationObjective
 from ...dynamics.objectives import TrainData
 from ...tasks.hermite import HermiteDictionary
 from ...tasks.registry import build_task
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
+from ...resources import check_memory
 
 
 @dataclass
@@ -71,6 +72,14 @@ class ErrorDecompositionConfig:
         require(self.eta > 0, "eta", f"must be > 0, got {self.eta}", "e.g. eta = 0.2")
         require(self.tau >= 0 and self.lam >= 0, "tau", "tau and lam must be >= 0", "e.g. tau = 1e-3, lam = 1e-3")
         self.init.validate("init")
+        data = MFLDSystem(DataObjective("erf"), self.m_ref).memory_bytes(
+            self.d, self.replicas, self.steps // self.ref_log_every + 1, max(self.n_train))
+        pop = MFLDSystem(PopulationObjective("erf", None), self.m_pop).memory_bytes(
+            self.d, self.replicas, self.steps // self.ref_log_every + 1)
+        field = "m_pop" if pop > data else "m_ref"
+        check_memory(max(data, pop), field, f"{self.replicas} replicas of {self.m_ref} particles on up to "
+                     f"{max(self.n_train)} points, and the population run of {self.m_pop} particles (m_pop² kernel)",
+                     f"lower {field}, replicas or the largest n_train")
 
 
 def target(cfg: ErrorDecompositionConfig) -> HermiteDictionary:

@@ -31,6 +31,7 @@ from ...theory.sparse_bound import frank_wolfe, s_up_closed_form
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
+from ...resources import check_memory
 
 
 @dataclass
@@ -63,6 +64,10 @@ class SparseAtomsConfig:
         require(self.tau >= 0, "tau", f"must be >= 0, got {self.tau}", "atoms need a small tau, e.g. 1e-4")
         require(0 < self.mass <= 1, "mass", f"must be in (0, 1], got {self.mass}", "e.g. mass = 0.99")
         self.init.validate("init")
+        need = MFLDSystem(PopulationObjective(self.activation, None), self.width).memory_bytes(
+            self.d, 1, self.steps // self.log_every + 1)
+        check_memory(need, "width", f"{self.width} particles (a width² population kernel per step)",
+                     "lower width")
 
 
 def teacher(cfg: SparseAtomsConfig) -> Teacher:
