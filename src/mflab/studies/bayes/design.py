@@ -213,6 +213,9 @@ def prepare(task_cfg: TaskConfig, net_cfg: NetworkConfig, sg: SGLDConfig, seed: 
 
 @dataclass
 class Simulation:
+    """The network posterior of a (P, κ, replica) grid after :func:`simulate`: the trace, each chain's posterior
+    metrics, alive flags, final parameters and states, wall time and the steps run and reached."""
+
     trace: Trace
     final: dict  # posterior averages per chain
     alive: np.ndarray
@@ -225,46 +228,104 @@ class Simulation:
 
 def simulate(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, progress=True, log=None, checkpoint="checkpoint.npz",
              net_cfg: NetworkConfig | None = None) -> Simulation:
-    """Run (or resume from ``rd/checkpoint``) the SGLD chains of a grid; posterior averages after burn-in."""
+    """Run (or resume from ``rd/checkpoint``) the network chains of a grid; posterior averages after burn-in.
+
+    With ``sg.group_by_n_train`` the chains of each training-set size P run as one group on their own P
+    points (each group checkpointed apart, ``checkpoint`` with ``.P<P>`` before its extension); otherwise all
+    chains run as one batch whose data are padded to the largest P (masked weights). A chain's keys, start
+    and data do not depend on the grouping, so both give the same chains up to float rounding. Groups that
+    ended early (every chain stopped or diverged) stand still: their last log is repeated to the grid's
+    length, and their posterior means are those of their own logs."""
     log = log or (lambda m: print(m, file=sys.stderr))
-    net, task, d, C = g.net, g.task, g.task.d, len(g.points)
-    chain_keys = jnp.stack([jax.random.fold_in(g.k_chain, int(r)) for r in g.reps])
-    init_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 10**6), int(r)) for r in g.reps])
+    C = len(g.points)
+    Ps = sorted(set(int(P) for P in g.Ps))
+    groups = ([np.flatnonzero(g.Ps == P) for P in Ps] if sg.group_by_n_train and len(Ps) > 1 else [np.arange(C)])
+    label = sampler_label(sg).split(" (")[0]
+    runs = []
+    for i, idx in enumerate(groups):
+        P = int(g.Ps[idx].max())
+        name, desc = checkpoint, f"{label} {len(idx)} chains"
+        if len(groups) > 1:
+            stem, dot, ext = checkpoint.rpartition(".")
+            name = f"{stem}.P{P}.{ext}" if dot else f"{checkpoint}.P{P}"
+            desc += f", P = {P} ({i + 1}/{len(groups)})"
+        runs.append(_simulate_group(g, sg, rd, idx, P, progress, log, name, net_cfg, desc))
+    return _merge_groups(g, sg, groups, runs)
+
+
+def _simulate_group(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, idx, P: int, progress, log, checkpoint, net_cfg,
+                    desc) -> dict:
+    """The chains ``idx`` of the grid on their first ``P`` training points: run_chains's result, the step it
+    started from and its wall time."""
+    net, task, d = g.net, g.task, g.task.d
+    pick = lambda x: x[idx]  # noqa: E731
+    data = TrainData(g.data.X[idx, :P], g.data.y[idx, :P], g.data.weights[idx, :P])
+    T = g.noise.temperature[idx]
+    chain_keys = jnp.stack([jax.random.fold_in(g.k_chain, int(g.reps[c])) for c in idx])
+    init_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 10**6), int(g.reps[c])) for c in idx])
     schedule = make_schedule(sg.schedule, sg.lr, sg.lr_final, sg.decay_steps, sg.power)
     kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise, sg.sampler)
-    states = jax.vmap(lambda k, dat, T: kernel.init(net.init(k, d), dat, k, T))(init_keys, g.data, g.noise.temperature)
+    states = jax.vmap(lambda k, dat, t: kernel.init(net.init(k, d), dat, k, t))(init_keys, data, T)
     if sg.init_from is not None:
-        states = jax.vmap(lambda p, dat, T: kernel.init(p, dat, None, T))(learned_start(sg.init_from, g, states.params),
-                                                                         g.data, g.noise.temperature)
+        start_params = jax.tree_util.tree_map(pick, learned_start(sg.init_from, g, states.params))
+        states = jax.vmap(lambda p, dat, t: kernel.init(p, dat, None, t))(start_params, data, T)
     observe = make_observe(net, task, g.X_test, g.y_test)
     resumed = _load_checkpoint(rd, states, sg.steps, checkpoint)
     hits = None
     if resumed is not None:
         states, trace, start, hits = resumed
-        log(f"resuming SGLD from step {start} of {sg.steps}")
+        log(f"resuming {desc} from step {start} of {sg.steps}")
     else:
         trace, start = new_trace(sg.burn_in_fraction * sg.steps), 0
-        trace.append(np.zeros(1, np.int64), initial_observations(observe, states, g.data))
+        trace.append(np.zeros(1, np.int64), initial_observations(observe, states, data))
     t0 = time.perf_counter()
-    hyper = posterior_hyper(sg.sampler, net, d, g.noise.temperature, sg.lr, sg.friction)  # T, base rate η (, γ)
+    hyper = posterior_hyper(sg.sampler, net, d, T, sg.lr, sg.friction)  # T, base rate η (, γ)
     halt, halt_args = stop_rule(sg, g)
-    result = run_chains(kernel, states, chain_keys, hyper, g.data,
+    result = run_chains(kernel, states, chain_keys, hyper, data,
                         n_steps=sg.steps, log_every=sg.log_every, observe=observe, chunk_steps=sg.chunk_steps,
                         chain_batch=sg.chain_batch or None, start_step=start, trace=trace, progress=progress,
-                        desc=f"{sampler_label(sg).split(' (')[0]} {C} chains", on_chunk=lambda res: _save_checkpoint(rd, res, checkpoint), log=log,
-                        divergence_fix=divergence_fix(g, sg, net_cfg), halt=halt, halt_args=halt_args,
+                        desc=desc, on_chunk=lambda res: _save_checkpoint(rd, res, checkpoint), log=log,
+                        divergence_fix=divergence_fix(g, sg, net_cfg), halt=halt,
+                        halt_args=None if halt_args is None else halt_args[idx],
                         halt_after=sg.stop.extra_steps if sg.stop else 0, halt_hits=hits)
-    wall = time.perf_counter() - t0
-    tr = result.trace
-    alive = np.asarray(result.states.alive)
-    final = _final_sample(tr, sg, alive, g)
+    return {"result": result, "start": start, "wall": time.perf_counter() - t0}
+
+
+def _merge_groups(g: PosteriorDesign, sg: SGLDConfig, groups, runs) -> Simulation:
+    """One :class:`Simulation` in the grid's chain order from the groups' runs (:func:`simulate`)."""
+    C = len(g.points)
+    order = np.concatenate(groups)
+    inverse = np.empty(C, np.int64)
+    inverse[order] = np.arange(C)
+    results = [r["result"] for r in runs]
+    traces = [res.trace for res in results]
+    steps = max((tr.steps for tr in traces), key=len)
+    values = {}
+    for k in traces[0].values:
+        parts = []
+        for tr in traces:
+            v = tr.values[k]
+            if v.shape[1] < len(steps):  # a group that ended early stands still: repeat its last log
+                v = np.concatenate([v, np.repeat(v[:, -1:], len(steps) - v.shape[1], axis=1)], axis=1)
+            parts.append(v)
+        values[k] = np.concatenate(parts)[inverse]
+    count = max(tr.sum_count for tr in traces)
+    sums = {k: np.concatenate([tr.sums[k] if tr.sum_count == count else tr.sums[k] / max(tr.sum_count, 1) * count
+                               for tr in traces])[inverse] for k in traces[0].sums}
+    trace = Trace(steps, values, traces[0].summed, traces[0].sum_from, sums, count)
+    states = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs)[inverse], *[res.states for res in results])
+    alive = np.asarray(states.alive)
+    final = _final_sample(trace, sg, alive, g)
     if sg.stop is not None:  # the step at which the rule first held (NaN: never) and the chain's last step
-        met = np.asarray(result.halt_hits, float)
+        met = np.concatenate([np.asarray(res.halt_hits, float) for res in results])[inverse]
+        done = np.concatenate([np.full(len(idx), res.steps_done, float) for idx, res in zip(groups, results)])[inverse]
         final["criterion_met_at"] = np.where(met >= 0, met, np.nan)
-        final["stopped_at"] = np.where(met >= 0, np.minimum(met + sg.stop.extra_steps, result.steps_done),
-                                       result.steps_done).astype(float)
-    return Simulation(tr, final, np.asarray(result.states.alive), jax.device_get(result.states.params), result.states,
-                      wall, result.steps_done - start, result.steps_done)
+        final["stopped_at"] = np.where(met >= 0, np.minimum(met + sg.stop.extra_steps, done), done)
+    steps_done = max(res.steps_done for res in results)
+    # chain-weighted steps advanced in this call: chain-steps / C, so C·steps_run / wall is the chain-step rate
+    steps_run = sum(len(idx) * (res.steps_done - r["start"]) for idx, res, r in zip(groups, results, runs)) / C
+    return Simulation(trace, final, alive, jax.device_get(states.params), states, sum(r["wall"] for r in runs),
+                      steps_run, steps_done)
 
 
 def learned_start(run_dir: str, g: PosteriorDesign, template):

@@ -149,6 +149,9 @@ class SGLDConfig:
     sampler: str = "sgld"  # "sgld" (overdamped) or "kinetic" (BAOAB, mflab.dynamics.kinetic_langevin): same posterior
     friction: Optional[float] = bounded(None, gt=0, fix="omit it for critical damping of the slowest prior mode")
     chain_batch: int = bounded(0, ge=0, fix="0 chooses automatically")  # 0: automatic (1 on CPU, all on accelerators)
+    # true: the chains of each training-set size run apart on their own P points (no padding: a P = 25 chain costs
+    # a P = 25 step); false: one batch padded to the largest P (fewer, larger calls, for accelerators)
+    group_by_n_train: bool = True
     burn_in_fraction: float = bounded(0.5, ge=0, lt=1, fix="e.g. 0.5")  # posterior averages: logged points after it
     sample: str = "average"  # "average": the logs after burn-in; "final": each chain's final weights (published)
     stop: Optional[StopRule] = None  # per-chain stopping rule (None: every chain runs all steps)
