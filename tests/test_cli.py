@@ -8,15 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cli_runner import mflab, mflab_process
 from mflab.errors import ConfigError, MflabError
 
 TINY = ["--set", "task.n_train=[20,40]", "--set", "task.n_test=64", "--set", "network.width=8",
         "--set", "sgld.steps=200", "--set", "sgld.log_every=50", "--set", "sgld.chunk_steps=100"]
-
-
-def mflab(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mflab.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
 
 
 # every preset's tiny run below ends in assert_shows; test_every_preset_is_shown keeps this list complete
@@ -141,7 +137,8 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     monkeypatch.setattr(RunDir, "write_arrays", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)
-    assert calls == [100] and (rd.path / "checkpoints" / "sgld.npz").exists() and not (rd.path / "summary.json").exists()
+    # the chains run in P groups (20, then 40), each checkpointed apart: the run died in the first group
+    assert calls == [100] and (rd.path / "checkpoints" / "sgld.P20.npz").exists() and not (rd.path / "summary.json").exists()
     monkeypatch.setattr(RunDir, "write_arrays", real_write)
     assert rd.prepare(to_dict(cfg)) is True
     sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)
@@ -476,7 +473,7 @@ def test_version_config_template_and_closed_pipe(tmp_path):
 
     from mflab import __version__
 
-    v = mflab("--version")
+    v = mflab_process("--version")  # the installed entry point, once in its own process
     assert v.returncode == 0 and v.stdout.startswith(f"mflab {__version__} (jax ")
     c = mflab("config", "nfd-limit", "--quick", "--set", "seeds=3")
     assert c.returncode == 0 and 'preset = "nfd-limit"' in c.stdout and "seeds = 3" in c.stdout

@@ -1,19 +1,14 @@
 """The error decomposition's Gram matrix against Monte Carlo, its exact closure, the Hermite tail,
 and the learning-cell command."""
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
+from cli_runner import mflab
 
 from mflab.analysis.error_decomposition import COMPONENTS, decomposition_table, function_gram, hermite_tail
 from mflab.tasks.hermite import HermiteDictionary
-
-
-def mflab(*args):
-    return subprocess.run([sys.executable, "-m", "mflab.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def _target():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import mflab
 import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,10 +32,6 @@ SGLD = {
     "sgld": {"steps": 200, "log_every": 50, "chunk_steps": 100, "replicas": 1},
     "sweep": {"seed": 3, "quick": True, "grid": {"network.activation": ["relu", "gelu"], "sgld.kappa": [5e-3, 2e-2]}},  # (erf on the even parity is refused)
 }
-
-
-def mflab(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mflab.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def write_spec(path, spec):

@@ -1,0 +1,33 @@
+"""The command line from tests: in this process (fast) or in its own (pipes, the installed entry point)."""
+import subprocess
+import sys
+
+
+def mflab_process(*args, cwd=None, timeout=300):
+    """The command in its own process: for what only a process shows (pipes, exit codes, the import)."""
+    return subprocess.run([sys.executable, "-m", "mflab.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def mflab(*args, cwd=None, timeout=None):
+    """The command run in this process through ``mflab.cli.main`` (what ``python -m mflab.cli`` calls):
+    the same output and exit code as :func:`mflab_process` without a fresh interpreter and JAX import per
+    call (about 2 s each). JAX's x64 flag, which a run sets from its precision, is restored afterwards."""
+    import contextlib
+    import io
+    import os
+
+    import jax
+
+    from mflab.cli import main
+
+    out, err, x64 = io.StringIO(), io.StringIO(), bool(jax.config.jax_enable_x64)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.chdir(cwd or os.getcwd()):
+            try:
+                rc = main([str(a) for a in args])
+            except SystemExit as e:  # argparse's usage errors
+                rc = e.code if isinstance(e.code, int) else 2
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+    return subprocess.CompletedProcess(list(args), rc, out.getvalue(), err.getvalue())
