@@ -108,7 +108,7 @@ def default_out(args, preset_name: str) -> Path:
 
 
 def cmd_run(args) -> int:
-    from .framework.config import to_dict
+    from .framework.config import from_dict, to_dict
     from .framework.rundir import RunDir, folder_lock
     from .framework.sweeps.spec import is_sweep
 
@@ -123,7 +123,7 @@ def cmd_run(args) -> int:
     rd = RunDir(out)
     rd.check_claimable()  # before the lock: a sweep store or the user's folder gets no file of a run
     with folder_lock(out, "run directory"):
-        resumed = rd.prepare(to_dict(cfg), force=args.force)
+        resumed = rd.prepare(to_dict(cfg), force=args.force, upgrade=lambda old: to_dict(from_dict(type(cfg), old)))
         print(f"mflab: {'resuming' if resumed else 'running'} {preset.name} -> {out}", file=sys.stderr)
         summary = preset.run(cfg, rd, progress=not args.no_progress)
     print(f"mflab: done ({summary.get('status')}); summary in {out / 'summary.json'}", file=sys.stderr)

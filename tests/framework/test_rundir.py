@@ -114,3 +114,20 @@ def test_an_unwritable_out_is_one_line(tmp_path, minimal_study, capsys):
     assert run(blocker / "sub") == 2
     line = error_line(capsys)
     assert "cannot create the run directory" in line and "--out" in line
+
+
+def test_a_run_written_before_a_field_existed_resumes_with_its_default_and_not_with_another(tmp_path):
+    """An upgrade adds a field with a default: the older run directory (its config.toml without the field) is
+    the same run when the field is at its default, and is kept as written (its checkpoints' stamps match);
+    with the field set otherwise it is a different configuration."""
+    old = {"preset": "x", "a": 1}
+    rd = RunDir(tmp_path / "run")
+    rd.prepare(old)
+    stamp = rd.config_stamp()
+    upgrade = lambda c: {**c, "new": c.get("new", True)}  # noqa: E731  (the current version's defaults)
+    assert RunDir(tmp_path / "run").prepare({"preset": "x", "a": 1, "new": True}, upgrade=upgrade) is True
+    assert RunDir(tmp_path / "run").config_stamp() == stamp
+    with pytest.raises(MflabError, match="different configuration"):
+        RunDir(tmp_path / "run").prepare({"preset": "x", "a": 1, "new": False}, upgrade=upgrade)
+    with pytest.raises(MflabError, match="different configuration"):
+        RunDir(tmp_path / "run").prepare({"preset": "x", "a": 1, "new": True})  # no upgrade: compared as written

@@ -164,6 +164,9 @@ def folder_lock(path: Path, what: str):
 
 
 class RunDir:
+    """A self-describing run directory: atomic writers for text, JSON, tables, arrays and figures; stamped
+    checkpoints and unit files (refused when foreign or damaged); the ownership marker and the live-run lock."""
+
     def __init__(self, path):
         self.path = Path(path)
 
@@ -268,11 +271,16 @@ class RunDir:
             raise MflabError(f"'{self.path.name}' is not empty and was not created by mflab; fix: choose another "
                              "--out (a new or empty folder); mflab never writes among files it did not make")
 
-    def prepare(self, config: dict, force: bool = False) -> bool:
+    def prepare(self, config: dict, force: bool = False, upgrade=None) -> bool:
         """Claim the directory for ``config``. Returns True when it already holds the same
         configuration (resume). A different configuration is refused unless ``force``, which starts the
         run over (also the way out of a damaged checkpoint). Never written: a sweep store, or a non-empty
-        folder mflab did not create (the user's own files), whatever ``force`` says."""
+        folder mflab did not create (the user's own files), whatever ``force`` says.
+
+        ``upgrade(old) -> dict``: the stored configuration as this version resolves it (fields added since
+        it was written take their defaults). A run written before a field existed resumes when its upgraded
+        configuration is ``config``; its ``config.toml`` is kept as written, so its checkpoints' stamps
+        still match."""
         make_folder(self.path, "run")
         self.check_claimable()
         try:
@@ -281,6 +289,12 @@ class RunDir:
             if not force:
                 raise
             old = None
+        if old is not None and old != config and upgrade is not None and not force:
+            try:
+                if upgrade(old) == config:
+                    return True  # the same run, written by an earlier version
+            except (MflabError, TypeError, ValueError):
+                pass  # a field since removed or changed: a different configuration
         if old is not None and (old != config or force):
             if old != config and not force:
                 raise MflabError(f"run directory '{self.path.name}' holds a different configuration; "
