@@ -3,6 +3,7 @@ recorded reference.
 
     python scripts/quick_preset_regression.py record  docs/validation/quick_presets_reference.json
     python scripts/quick_preset_regression.py check   docs/validation/quick_presets_reference.json [--only P ...]
+        [--from DIR]   # compare the finished runs DIR/<preset> instead of rerunning them
 
 ``record`` runs each preset with ``--quick`` into a scratch directory and stores every numeric leaf of
 its summary (wall-clock fields dropped: they measure the machine, not the result). ``check`` reruns them
@@ -41,7 +42,9 @@ def flatten(obj, prefix=""):
     return out
 
 
-def run_preset(name: str, scratch: Path) -> dict:
+def run_preset(name: str, scratch: Path, done: Path | None = None) -> dict:
+    if done is not None:  # a finished `mflab run NAME --quick --out DONE/NAME`
+        return flatten(json.loads((done / name / "summary.json").read_text()))
     out = scratch / name
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "mflab.cli", "run", name, "--quick", "--out", str(out),
@@ -68,6 +71,8 @@ def main(argv=None):
     ap.add_argument("reference")
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--rtol", type=float, default=1e-5)
+    ap.add_argument("--from", dest="done", type=Path, default=None,
+                    help="read DIR/<preset>/summary.json of finished quick runs instead of running them")
     args = ap.parse_args(argv)
     names = args.only or PRESETS
     ref_path = Path(args.reference)
@@ -76,13 +81,13 @@ def main(argv=None):
         if args.mode == "record":
             ref = json.loads(ref_path.read_text()) if ref_path.exists() else {}
             for n in names:
-                ref[n] = run_preset(n, scratch)
+                ref[n] = run_preset(n, scratch, args.done)
                 ref_path.write_text(json.dumps(ref, indent=1, sort_keys=True) + "\n")
             return 0
         ref = json.loads(ref_path.read_text())
         bad = 0
         for n in names:
-            got = run_preset(n, scratch)
+            got = run_preset(n, scratch, args.done)
             counts = {"identical": 0, "close": 0, "differs": 0, "missing": 0}
             diffs = []
             for k, v in ref[n].items():

@@ -27,17 +27,6 @@ def available_memory_bytes() -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def check_resnet_memory(networks: int, width: int, depth: int, d: int, n_inputs: int, block_layers: int = 1,
-                        field: str = "width", fix: str = "lower width (memory grows as width²), or the largest depth"):
-    """Refuse a depth study whose ``networks`` ResNets trained at once (vmapped) do not fit this machine
-    (:func:`mflab.networks.resnet.training_memory_bytes` each)."""
-    from .networks.resnet import training_memory_bytes
-
-    need = networks * training_memory_bytes(width, depth, d, n_inputs, block_layers)
-    check_memory(need, field, f"{networks} ResNet(s) of width {width} and depth {depth} trained at once on "
-                 f"{n_inputs} inputs", fix)
-
-
 def check_memory(need_bytes: float, field: str, what: str, fix: str, available: int | None = None):
     """Refuse (ConfigError naming ``field``) when ``need_bytes`` exceeds MEMORY_FRACTION of the machine."""
     have = available_memory_bytes() if available is None else int(available)

@@ -151,4 +151,5 @@ def test_halt_rule_stops_each_chain_inside_the_chunk_independent_of_chunking_and
     np.testing.assert_array_equal(resumed.trace.values["x"], res.trace.values["x"])
     both = run_chains(kernel, states, None, None, None, chunk_steps=6, **{**kw, "halt_args": jnp.asarray([10.0, 10, 101])})
     assert both.halt_hits.tolist() == [10, 8, 2]
-    assert both.steps_done == 14  # every chain stands still from step 14 (the last rule, at 10, + 4): the run ends
+    # every chain stands still from step 14 (the last rule, at 10, + 4): the run ends at the end of that chunk
+    assert both.steps_done == 18 and np.asarray(both.states.params).tolist() == [14.0, 15.0, 106.0]

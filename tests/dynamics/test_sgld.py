@@ -85,8 +85,8 @@ def test_all_chains_diverging_stops_early():
     net, kern, states, keys, data, *_ = _setup(C=2)
     res = run_chains(kern, states, keys, Hyper(jnp.full(2, 1e-4), jnp.full(2, 1e4)), data, n_steps=1000, log_every=50,
                      observe=lambda p, d: {}, chunk_steps=100, log=lambda m: None)
-    # stops after the first chunk: for a run this long, the 50-step timing chunk (a long run's first)
-    assert not np.asarray(res.states.alive).any() and res.steps_done == 50
+    # stops at the end of the first chunk in which every chain has diverged
+    assert not np.asarray(res.states.alive).any() and res.steps_done == 100
 
 
 def test_coupled_noise_is_shared_across_widths():
@@ -173,17 +173,18 @@ def test_kernel_modules_are_not_shadowed_by_their_kernels():
     assert callable(dynamics.langevin) and callable(dynamics.mala) and isinstance(dynamics.sgld, types.ModuleType)
 
 
-def test_a_long_run_times_a_short_first_chunk_and_says_how_long_it_takes():
-    """Runs longer than four chunks start with a 1/20 chunk and log the estimate; the numbers are those of
-    any other chunking (the key of step t is fold_in(key, t))."""
+def test_a_long_run_says_how_long_it_takes_before_its_first_chunk():
+    """Runs longer than four chunks time a short probe (on a throwaway copy of the states) and log the
+    estimate before the first chunk runs; the numbers are those of a run without the probe, with any
+    chunking (the key of step t is fold_in(key, t))."""
     net, kern, states, keys, data, X, y = _setup()
     hyp = Hyper(jnp.full(4, 0.01), jnp.full(4, 1e-2))
     obs = lambda p, d: {"a0": p.a[0]}  # noqa: E731
     logs = []
     long = run_chains(kern, states, keys, hyp, data, n_steps=1000, log_every=10, observe=obs, chunk_steps=200,
-                      log=logs.append, desc="test")
+                      log=logs.append, desc="test", on_chunk=lambda r: logs.append(f"chunk {r.steps_done}"))
     plain = run_chains(kern, states, keys, hyp, data, n_steps=1000, log_every=10, observe=obs, chunk_steps=1000)
-    (line,) = [m for m in logs if "steps of 4 chains" in m]
-    assert line.startswith("test: 1,000 steps of 4 chains; at the first 10 steps' pace") and "takes about" in line
+    assert logs[0].startswith("test: 1,000 steps of 4 chains; at a 10-step probe's pace") and "takes about" in logs[0]
+    assert logs[1:] == [f"chunk {t}" for t in range(200, 1001, 200)]
     np.testing.assert_array_equal(long.trace.values["a0"], plain.trace.values["a0"])
     np.testing.assert_array_equal(long.states.params.W, plain.states.params.W)

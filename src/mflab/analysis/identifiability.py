@@ -81,6 +81,9 @@ def l2_distance(theta, theta2, activation, rho="gaussian", weights=None, weights
 # --- symmetry structure ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PartStructure:
+    """The even or odd part of an activation: zero, a polynomial (its monomial coefficients; the network sees it
+    only through moments of w) or full (identifiable up to the part's sign symmetry)."""
+
     kind: str  # "zero", "poly" or "full"
     coefficients: tuple = ()  # monomial coefficients s_k of a polynomial part (k = 0..D)
 
@@ -91,6 +94,9 @@ class PartStructure:
 
 @dataclass(frozen=True)
 class SymmetryStructure:
+    """What a network with activation σ can identify: the structure of σ's even and odd parts, its positive
+    homogeneity degree p (σ(tz) = t^p σ(z), t > 0) when it has one, and notes on the symmetries that remain."""
+
     activation: str
     even: PartStructure
     odd: PartStructure

@@ -102,17 +102,21 @@ def function_gap(activation, theta_a, theta_b) -> jax.Array:
             + _self_term(activation, theta_b))
 
 
-def chaos_metrics(runs: CoupledRuns, activation) -> dict:
+def chaos_metrics(runs: CoupledRuns, activation, log=None) -> dict:
     """C_N(t) and G_N(t), arrays (R, n_logs+1) per N < M_ref. The reference's self term of G is
-    computed once per (replica, time) and shared by every N."""
+    computed once per (replica, time) and shared by every N. ``log(message)`` hears each size as it starts."""
+    log = log or (lambda m: None)
     ref = runs.clouds[runs.m_ref]
-    over_time = lambda f: jax.jit(jax.vmap(jax.vmap(f)))  # noqa: E731  (replica, time)
+    log(f"the reference's self term (M_ref = {runs.m_ref} particles)")
+    # replicas vmapped, logged times one after another (lax.map): R Gram matrices of M_ref² alive at once, not R·T
+    over_time = lambda f: jax.jit(jax.vmap(lambda *xs: jax.lax.map(lambda a: f(*a), xs)))  # noqa: E731
     ref_self = np.asarray(over_time(lambda r: _self_term(activation, r))(jnp.asarray(ref)))
     gap = over_time(lambda x, r, rs: _self_term(activation, x) - 2 * _cross_term(activation, x, r) + rs)
     out = {}
     for n, cl in runs.clouds.items():
         if n == runs.m_ref:
             continue
+        log(f"N = {n}")
         C = np.mean(np.sum((cl - ref[:, :, :n]) ** 2, axis=-1), axis=-1)
         G = np.asarray(gap(jnp.asarray(cl), jnp.asarray(ref), jnp.asarray(ref_self)))
         out[n] = {"coupling": C, "function_gap": G}

@@ -40,6 +40,9 @@ SWAPS = ("none", "coupling", "null")
 
 
 class HistoryState(NamedTuple):
+    """A ResNet trained while keeping the histories the coupling split needs: every layer's forward inputs A,
+    backward vectors C and the null's random columns R, the couplings a_k and a_k^null, and the outputs per step."""
+
     params: Any
     A: jax.Array  # (L, n, (T+1)P) forward inputs of every layer, step-major columns
     C: jax.Array  # (L, n, T P) backward vectors ĝ_ℓ
@@ -51,6 +54,8 @@ class HistoryState(NamedTuple):
 
 
 class HistoryInfo(NamedTuple):
+    """Per-step diagnostics of the history trainer: the training loss."""
+
     loss: jax.Array
 
 

@@ -32,12 +32,16 @@ from .kernel import Kernel
 
 
 class MALAState(NamedTuple):
+    """MALA chain state: parameters, their potential U and its gradient (cached between steps)."""
+
     params: Any
     potential: jax.Array  # U(params)
     grad: Any  # ∇U(params)
 
 
 class MALAInfo(NamedTuple):
+    """Per-step MALA diagnostics: U at the new state, the acceptance probability, whether it was accepted."""
+
     loss: jax.Array  # U at the new state
     acceptance_probability: jax.Array
     accepted: jax.Array

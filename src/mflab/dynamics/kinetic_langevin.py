@@ -51,6 +51,8 @@ class KineticHyper(NamedTuple):
 
 
 class KineticState(NamedTuple):
+    """BAOAB chain state: parameters, velocities, the cached gradient of Φ and loss, and the step count."""
+
     params: Any
     velocity: Any  # v, the params' shape (zeros on frozen leaves)
     grad: Any  # ∇Φ(params) = ∇L + (T/σ²) θ at the cached point
@@ -59,6 +61,9 @@ class KineticState(NamedTuple):
 
 
 class KineticInfo(NamedTuple):
+    """Per-step diagnostics of the kinetic sampler: the loss at the new state and the kinetic temperature
+    (≈ T at equilibrium, biased by the step)."""
+
     loss: jax.Array  # L at the new state
     kinetic_temperature: jax.Array  # Σ v²/m over moving coordinates / their number (≈ T at equilibrium, biased by h)
 

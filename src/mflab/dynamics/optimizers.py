@@ -28,11 +28,15 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 class OptState(NamedTuple):
+    """Optimizer state: parameters and the optax state of the trainable leaves (() for SGD)."""
+
     params: Any
     inner: Any  # optax state over the trainable leaves (() for SGD)
 
 
 class OptInfo(NamedTuple):
+    """Per-step diagnostics of an optimizer step: the training loss."""
+
     loss: jax.Array
 
 

@@ -88,6 +88,9 @@ class Trace:
 
 @dataclass
 class RunResult:
+    """What :func:`run_chains` returns: final (guarded) states, the trace of logged observables, the step
+    every chain reached, divergences, per-chain stop and halt steps, and the seconds spent compiling."""
+
     states: Guarded
     trace: Trace
     steps_done: int
@@ -301,12 +304,15 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
 
     def halted(t):
         return (hits >= 0) & (t >= hits + halt_after)
-    # a long run starts with a short timing chunk and says how long it will take (chunking never changes
-    # the numbers: the key of step t is fold_in(key, t) whatever the chunk)
-    long_run = n_steps - start_step > 4 * chunk_steps
-    first = max(log_every, (chunk_steps // 20 // log_every) * log_every) if long_run else chunk_steps
+    if n_steps - start_step > 4 * chunk_steps:  # a long run says how long it will take before it starts
+        probe = min(log_every, PROBE_STEPS)
+        probe_fn = make_chunk_fn(kernel, observe, probe, min(chain_batch, n_chains), block_mean=block_mean)
+        rate, probe_compile = _probe_rate(probe_fn, probe, (states, keys, hypers, data, jnp.asarray(t, jnp.int32)))
+        log(f"{desc}: {n_steps - start_step:,} steps of {n_chains} chains; at a {probe}-step probe's pace "
+            f"({rate:,.0f} steps/s, its compile {probe_compile:.0f} s apart) that takes about "
+            f"{_duration((n_steps - start_step) / rate)}")
     while t < n_steps:
-        n = min(first if t == start_step else chunk_steps, n_steps - t)
+        n = min(chunk_steps, n_steps - t)
         args = (states, keys, hypers, data, jnp.asarray(t, jnp.int32))
         rest = (jnp.asarray(stopped_at < 0), jnp.asarray(hits, jnp.int32), halt_args)
         if n not in compiled:  # one compile per chunk length (at most two), timed on its own and shown as such
@@ -318,15 +324,9 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
             if bar is not None:
                 bar.set_description_str(f"{desc} [compiled in {compile_seconds:.0f} s]" if compile_seconds >= 1 else desc)
         span[:] = [t, t + n, 0.0]
-        t_run = time.perf_counter()
         states, (obs, sums, new_hits) = compiled[n](*args, *rest)
         obs, sums = jax.device_get((obs, sums))
         hits = np.asarray(new_hits, np.int64)
-        if long_run and t == start_step:
-            rate = n / max(time.perf_counter() - t_run, 1e-9)
-            log(f"{desc}: {n_steps - start_step:,} steps of {n_chains} chains; at the first {n:,} steps' pace "
-                f"({rate:,.0f} steps/s, compile {compile_seconds:.0f} s apart) the rest takes about "
-                f"{_duration((n_steps - t - n) / rate)}")
         trace.append(t + log_every * np.arange(1, n // log_every + 1), obs, sums)
         t += n
         alive = np.asarray(states.alive)
@@ -354,6 +354,20 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
     if bar is not None:
         bar.close()
     return result
+
+
+PROBE_STEPS = 50  # steps a long run times (on a throwaway copy of its states) for its up-front estimate
+
+
+def _probe_rate(probe_fn, probe: int, args) -> tuple[float, float]:
+    """(steps per second of one ``probe``-step logging block of ``probe_fn``, its compile seconds): the
+    block runs on the given states and its result is discarded, so the run's numbers do not change."""
+    tc = time.perf_counter()
+    compiled = probe_fn.lower(*args, 1).compile()
+    compile_seconds = time.perf_counter() - tc
+    t0 = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    return probe / max(time.perf_counter() - t0, 1e-9), compile_seconds
 
 
 def _duration(seconds: float) -> str:

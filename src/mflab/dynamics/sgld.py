@@ -55,11 +55,15 @@ class Hyper(NamedTuple):
 
 
 class LangevinState(NamedTuple):
+    """SGLD chain state: the parameters and the steps taken (the schedule's clock)."""
+
     params: Any
     step: jax.Array  # steps taken (the schedule's clock)
 
 
 class LangevinInfo(NamedTuple):
+    """Per-step SGLD diagnostics: the training loss."""
+
     loss: jax.Array
 
 

@@ -13,6 +13,10 @@ from ..errors import ConfigError, suggest
 
 @dataclass(frozen=True)
 class Preset:
+    """A named experiment: its config class, how it runs, the default and quick overrides, the result tables a
+    sweep gathers (with their index columns) and the columns' descriptions and units. Built by
+    :meth:`mflab.framework.study.Study.preset`; registered with :func:`register`."""
+
     name: str
     description: str
     config_cls: type

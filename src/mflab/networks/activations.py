@@ -42,6 +42,10 @@ QUAD_NODES = 200
 
 @dataclass(frozen=True)
 class Activation:
+    """An activation σ with its derivative and what is known about it in closed form (parity, Hermite
+    coefficients, dual kernels); the Gaussian calculus falls back to quadrature for what it lacks.
+    Register a new one by name with :func:`register_activation`."""
+
     name: str
     fn: Callable[[Array], Array]
     deriv: Callable[[Array], Array]

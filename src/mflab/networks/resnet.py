@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from ..conventions import DepthParametrization, get_depth_parametrization
+from ..resources import check_memory
 from ..errors import ConfigError, suggest
 from .activations import Activation, get_activation
 
@@ -83,6 +84,9 @@ swapped_matmul.defvjp(_sm_fwd, _sm_bwd)
 
 
 class ResNetParams(NamedTuple):
+    """Parameters of a :class:`ResNet`: input layer U, frozen initial matrices W0 and trained increments dW
+    per internal layer, the decoupled backward copies Wb0, and the readout v."""
+
     U: jax.Array  # (n, d) input layer
     W0: tuple  # per internal layer of a block, (L, n, n) initial matrices (frozen)
     dW: tuple  # trained increments ΔW, same shapes, zero at initialisation
@@ -223,6 +227,15 @@ def training_memory_bytes(width: int, depth: int, d: int, n_inputs: int, block_l
     (38 networks, n = 128, 64 layers, P = 512) 5.9 GB against 5.8 GB (runtime's 0.5 GB subtracted)."""
     internal = depth * block_layers * width * width
     return float(word * (4 * (internal + width * d + width) + 8 * (depth * block_layers + 1) * width * n_inputs))
+
+
+def check_resnet_memory(networks: int, width: int, depth: int, d: int, n_inputs: int, block_layers: int = 1,
+                        field: str = "width", fix: str = "lower width (memory grows as width²), or the largest depth"):
+    """Refuse a depth study whose ``networks`` ResNets trained at once (vmapped) do not fit this machine
+    (:func:`training_memory_bytes` each)."""
+    need = networks * training_memory_bytes(width, depth, d, n_inputs, block_layers)
+    check_memory(need, field, f"{networks} ResNet(s) of width {width} and depth {depth} trained at once on "
+                 f"{n_inputs} inputs", fix)
 
 
 def coarsen(net: ResNet, params: ResNetParams) -> tuple[ResNet, ResNetParams]:

@@ -24,6 +24,9 @@ from .activations import Activation, get_activation
 
 
 class TwoLayerParams(NamedTuple):
+    """Parameters of a :class:`TwoLayer` network: first-layer weights W (N, d), readout a (N,), hidden biases
+    b (N,) and output bias c (scalar) where the network has them (else None)."""
+
     W: jax.Array  # (N, d) first-layer weights
     a: jax.Array  # (N,) readout weights
     b: Optional[jax.Array] = None  # (N,) hidden biases, or None

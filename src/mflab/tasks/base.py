@@ -20,6 +20,8 @@ from ..errors import ConfigError
 
 
 class Dataset(NamedTuple):
+    """Training and test sets of a task: inputs and labels (test labels noiseless, f*(X_test))."""
+
     X_train: jax.Array
     y_train: jax.Array
     X_test: jax.Array

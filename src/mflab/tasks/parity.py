@@ -23,6 +23,9 @@ def character(X, A: Sequence[int]):
 
 @dataclass(frozen=True)
 class SparseParity(SyntheticTask):
+    """k-sparse parity on {±1}^d: y = χ_S(x) = Π_{j∈S} x_j, S the first k coordinates unless ``support`` is
+    given. Walsh characters are orthonormal, so the order parameter m_S = E[f χ_S]."""
+
     d: int
     k: int
     support: Optional[tuple[int, ...]] = None

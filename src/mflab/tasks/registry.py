@@ -28,6 +28,9 @@ from .base import Task
 
 @dataclass(frozen=True)
 class TaskEntry:
+    """A task the registry can build by name: its builder (whose parameters are the config's fields) and a
+    one-line summary."""
+
     name: str
     build: Callable[..., Task]
     summary: str

@@ -18,6 +18,8 @@ from .base import SyntheticTask, check_axis_atoms
 
 @dataclass(frozen=True)
 class Teacher(SyntheticTask):
+    """A two-layer teacher network f*(x) = f_θ*(x) on Gaussian (or hypercube) inputs; :meth:`random` draws one."""
+
     net: TwoLayer
     params: TwoLayerParams
     inputs: str = "gaussian"

@@ -156,6 +156,8 @@ class MFState(NamedTuple):
 
 
 class MFInfo(NamedTuple):
+    """Per-iteration diagnostic of the mean-field solver: the relative change of the mean field ⟨f⟩."""
+
     residual: jax.Array  # RMS_μ(⟨f⟩_new − ⟨f⟩_old)/RMS(y) of the step
 
 

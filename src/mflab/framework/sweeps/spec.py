@@ -64,6 +64,9 @@ class Point:
 
 @dataclass
 class Sweep:
+    """A sweep file expanded: its preset, the axes that span the dataset, the points (each a full config with
+    its content hash) and the tables to gather."""
+
     preset: object  # mflab.framework.presets.Preset
     spec: dict  # the sweep file as given (re-runnable; stored as sweep.toml)
     axes: list[str]  # dataset dimensions spanned by points: grid axes, the first zip axis, "replicate"

@@ -39,6 +39,9 @@ POINT_FILE = "point.json"
 
 
 class SweepStore:
+    """The content-addressed point store of a sweep directory: one atomically written file per finished point
+    under the hash of its configuration, failures kept apart, partial writes cleaned on open."""
+
     def __init__(self, path):
         self.path = Path(path)
         self.points_dir = self.path / "points"

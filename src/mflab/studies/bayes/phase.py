@@ -20,6 +20,7 @@ file), so that the report can charge both methods by one equilibration criterion
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ from ...framework.presets import register
 from ...framework.rundir import RunDir
 from ...framework.study import Reduced, Study
 from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_memory, check_representable, check_sampler_fits_task
-from .design import COLUMNS, ERRORS, PosteriorDesign, divergence_fix, krr_grid, prepare, setting_title, simulate, trace_rows
+from .design import (COLUMNS, ERRORS, PosteriorDesign, divergence_fix, krr_grid, prepare, sampler_label, setting_title,
+                     simulate, trace_rows)
 
 METHODS = ("sgld", "mf", "mf-ard", "krr")
 
@@ -75,6 +77,10 @@ class MFConfig:
 
 @dataclass
 class PhaseConfig:
+    """Configuration of the phase study (presets ``parity-phase`` and ``hermite-index``): task, network,
+    sampler, mean-field solver, methods, priors and the transition threshold. ``mflab config PRESET``
+    prints every field."""
+
     preset: str = "parity-phase"
     seed: int = seed_field()
     precision: str = "float32"
@@ -349,16 +355,18 @@ def _figures(cfg: PhaseConfig, red, ctx) -> dict:
 
     g, results, crit, main_kappa = ctx.shared, red.extra["results"], red.extra["crit"], red.extra["main_kappa"]
     rows = red.tables["points"]
+    labels = {"sgld": f"network ({sampler_label(cfg.sgld)})"}
     figs = {"phase_diagram": phase_plots.phase_diagrams(rows, list(results), cfg.task.n_train, cfg.sgld.kappa, crit,
-                                                         cfg.threshold, setting_title(g)),
-            "learning_curves": phase_plots.learning_curves(rows, list(results), main_kappa, setting_title(g))}
+                                                         cfg.threshold, setting_title(g), labels),
+            "learning_curves": phase_plots.learning_curves(rows, list(results), main_kappa, setting_title(g), labels)}
     clouds = {m: results[m]["W"] for m in ("sgld", "mf", "mf-ard") if m in results}
     if clouds:
         sel = int(np.flatnonzero((g.Ps == max(cfg.task.n_train)) & (g.kappas == main_kappa))[0])
         figs["weight_marginals"] = phase_plots.weight_marginals({m: W[sel] for m, W in clouds.items()},
                                                                 getattr(g.task, "support", ()),
                                                                 f"P={g.Ps[sel]}, κ={main_kappa:g}",
-                                                                getattr(g.task, "directions", None))
+                                                                getattr(g.task, "directions", None),
+                                                                setting=setting_title(g), labels=labels)
     return figs
 
 
@@ -384,7 +392,9 @@ def describe(s: dict) -> list[str]:
 
 
 def _agg(rows, meth, P, kap, key):
-    v = np.array([r[key] for r in rows if r["method"] == meth and r["n_train"] == P and r["kappa"] == kap])
+    v = np.array([r[key] for r in rows if r["method"] == meth and r["n_train"] == P and r["kappa"] == kap], float)
+    if not np.isfinite(v).any():  # e.g. the error of a posterior mean when each chain keeps one sample
+        return math.nan, math.nan
     return float(np.nanmean(v)), float(np.nanstd(v))
 
 

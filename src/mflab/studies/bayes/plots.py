@@ -7,8 +7,13 @@ import numpy as np
 from ...framework.style import LINESTYLES, plt, size_colors
 from .design import ERRORS
 
-COLORS = {"sgld": "C0", "mf": "C1", "mf-ard": "C2", "krr": "C3"}
+COLORS = {"sgld": "C0", "mf": "C1", "mf-ard": "C2", "krr": "C3", "network-2": "C4"}  # network-2: a second network run beside the first (another sampler or budget)
 LABELS = {"sgld": "SGLD (network)", "mf": "MF", "mf-ard": "MF-ARD", "krr": "NNGP-KRR (N=∞)"}
+
+
+def method_label(meth: str, labels: dict | None = None) -> str:
+    """A method's name in legends and titles: ``labels`` (e.g. the network's sampler) over :data:`LABELS`."""
+    return {**LABELS, **(labels or {})}.get(meth, meth)
 
 
 def _grid(rows, meth, Ps, kaps, key="overlap"):
@@ -20,7 +25,7 @@ def _grid(rows, meth, Ps, kaps, key="overlap"):
     return M
 
 
-def phase_diagrams(rows, methods, Ps, kaps, crit, threshold, setting: str = ""):
+def phase_diagrams(rows, methods, Ps, kaps, crit, threshold, setting: str = "", labels: dict | None = None):
     """Heatmaps of m over (P, κ), one per method, with the P_c(κ) estimates marked; ``setting`` (task,
     d, k, N, activation) in the title."""
     Ps, kaps = sorted(Ps), sorted(kaps)
@@ -38,14 +43,15 @@ def phase_diagrams(rows, methods, Ps, kaps, crit, threshold, setting: str = ""):
             pc = [r["critical"] for r in crit if r["method"] == meth and r["kind"] == "P_c" and r["kappa"] == k]
             if pc and np.isfinite(pc[0]):
                 ax.plot(np.interp(np.log(pc[0]), np.log(Ps), np.arange(len(Ps))), i, "r|", ms=14, mew=2)
-        ax.set(title=LABELS.get(meth, meth), xlabel="P")
-    axes[0][0].set_ylabel("κ")
+        ax.set(title=method_label(meth, labels), xlabel="training set size P")
+    axes[0][0].set_ylabel("noise scale κ (T = 2κ²)")
     fig.colorbar(im, ax=axes[0].tolist(), label=f"target overlap m of ⟨f⟩ (red: P_c at m = {threshold})", shrink=0.85)
-    fig.suptitle(f"phase diagram{f': {setting}' if setting else ''} (cells: m, mean over replicas)", fontsize=10)
+    fig.suptitle(f"phase diagram{f': {setting}' if setting else ''} (cells: m, mean over replicas)", fontsize=10,
+                 y=1.04)
     return fig
 
 
-def learning_curves(rows, methods, kappa, setting):
+def learning_curves(rows, methods, kappa, setting, labels: dict | None = None):
     """m and both test errors vs P at one κ, all methods on one figure (mean ± std over replicas): the
     error of each method's posterior mean, and its Gibbs error (mflab.theory.predictive)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -55,7 +61,7 @@ def learning_curves(rows, methods, kappa, setting):
         for ax, key in zip(axes, ("overlap", *ERRORS)):
             v = [[r[key] for r in sel if r["n_train"] == P] for P in Ps]
             ax.errorbar(Ps, [np.mean(x) for x in v], yerr=[np.std(x) for x in v], marker="o", capsize=3,
-                        color=COLORS.get(meth), label=LABELS.get(meth, meth), ls="--" if meth == "krr" else "-")
+                        color=COLORS.get(meth), label=method_label(meth, labels), ls="--" if meth == "krr" else "-")
     format_learning_curve_axes(fig, axes, sorted(set(r["n_train"] for r in rows)), f"{setting}, κ={kappa:g}")
     return fig
 
@@ -68,7 +74,7 @@ def target_basis(directions, d: int) -> np.ndarray:
     return Q[:, :d]
 
 
-def weight_marginals(clouds: dict, support, title, directions=None):
+def weight_marginals(clouds: dict, support, title, directions=None, setting: str = "", labels: dict | None = None):
     """Per method: the marginal of the first-layer weights on relevant vs irrelevant inputs, and the |w| map.
     Coordinates (parity): relevant = the support's coordinates w_j. With ``directions`` (a Gaussian
     multi/single-index target) the weights are rotated to the target's basis (:func:`target_basis`):
@@ -90,7 +96,7 @@ def weight_marginals(clouds: dict, support, title, directions=None):
         if support:
             ax.hist(W[:, support].ravel(), bins=bins, density=True, alpha=0.6, label=names[0])
         ax.hist(W[:, rest].ravel(), bins=bins, density=True, alpha=0.6, label=names[1])
-        ax.set(yscale="log", title=f"{LABELS.get(meth, meth)}: {title}",
+        ax.set(yscale="log", title=f"{method_label(meth, labels)}: {title}",
                xlabel="w·u (u: target basis)" if rotated else "w_j", ylabel="density")
         ax.legend(fontsize=7)
         order = np.argsort(-(W[:, support] ** 2).sum(1)) if support else np.arange(len(W))
@@ -98,6 +104,8 @@ def weight_marginals(clouds: dict, support, title, directions=None):
         axes[1][col].set(xlabel="neuron / particle (sorted by weight on the relevant inputs)",
                          ylabel="target basis direction (w* first)" if rotated else "input coordinate")
         fig.colorbar(im, ax=axes[1][col], label="|w·u|" if rotated else "|w_j|")
+    what = "one posterior sample (network) / the particle cloud (MF)"
+    fig.suptitle(f"{setting + ': ' if setting else ''}first-layer weights of {what}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -154,7 +162,13 @@ def format_learning_curve_axes(fig, axes, Ps, title, legend_size=8):
 
     axes[0].set(xscale="log", xlabel="training set size P", ylabel="target overlap m of ⟨f⟩", title=title)
     for ax, label in zip(axes[1:], ERRORS.values()):
-        ax.set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE", title=label)
+        ys = [y for ln in ax.get_lines() for y in np.asarray(ln.get_ydata(), float).ravel()]
+        positive = any(np.isfinite(y) and y > 0 for y in ys)
+        ax.set(xscale="log", yscale="log" if positive else "linear", xlabel="training set size P", ylabel="test MSE",
+               title=label)
+        if not positive:  # e.g. the error of the posterior mean when each chain keeps only its final sample
+            ax.text(0.5, 0.5, "not defined for these runs\n(one sample per chain)", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=8, color="0.4")
     for ax in axes:
         ax.set_xticks(Ps, [str(p) for p in Ps], fontsize=8)
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -173,13 +187,16 @@ def weight_map(W, support=(), title="|W|"):
     order = np.argsort(-(W[:, support] ** 2).sum(1)) if support else np.arange(W.shape[0])
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
     im = axes[0].imshow(np.abs(W[order]).T, aspect="auto", cmap="magma", interpolation="nearest")
-    axes[0].set(xlabel="neuron (sorted)", ylabel="input coordinate", title=title)
-    fig.colorbar(im, ax=axes[0])
+    axes[0].set(xlabel="neuron i (sorted by its weight on the support S)" if support else "neuron i",
+                ylabel="input coordinate j")
+    fig.colorbar(im, ax=axes[0], label="|w_ij|")
     bins = np.linspace(-np.abs(W).max(), np.abs(W).max(), 60)
     if support:
         axes[1].hist(W[:, support].ravel(), bins=bins, density=True, alpha=0.6, label="relevant (j ∈ S)")
     axes[1].hist(W[:, rest].ravel(), bins=bins, density=True, alpha=0.6, label="irrelevant")
-    axes[1].set(yscale="log", xlabel="w_ij", title="weight marginals")
+    axes[1].set(yscale="log", xlabel="first-layer weight w_ij", ylabel="density (log scale)",
+                title="marginals of w_ij over neurons")
     axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

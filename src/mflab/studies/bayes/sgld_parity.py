@@ -18,6 +18,9 @@ from .sections import NetworkConfig, SGLDConfig, TaskConfig, check_posterior_mem
 
 @dataclass
 class SGLDExperimentConfig:
+    """Configuration of the SGLD study (presets ``sgld-parity`` and ``sgld-parity-published``): task, network,
+    sampler and the infinite-width theory beside it. ``mflab config PRESET`` prints every field."""
+
     preset: str = "sgld-parity"
     seed: int = seed_field()
     precision: str = "float32"
@@ -111,7 +114,8 @@ def _figures(cfg, red, ctx) -> dict:
     return {"trajectories": plots.sgld_trajectories(sim.trace, Ps, kappas, theory, setting_title(g)),
             "learning_curve": plots.sgld_learning_curves(red.tables["points"], setting_title(g), sampler_label(cfg.sgld)),
             "weights": plots.weight_map(sim.params.W[best], getattr(task, "support", ()),
-                                        title=f"|W| at P={Ps[best]}, κ={kappas[best]:g}")}
+                                        title=f"{setting_title(g)}: |w_ij| of the final sample at P={Ps[best]}, "
+                                              f"κ={kappas[best]:g}")}
 
 
 def describe(summary: dict) -> list[str]:

@@ -20,7 +20,7 @@ from ...analysis.coordinate_check import coordinate_check
 from ...analysis.fits import loglog_slope
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
-from ...resources import check_resnet_memory
+from ...networks.resnet import check_resnet_memory
 from ...framework.study import Reduced, Study
 from .variants import Variant, validate_variants
 
@@ -31,6 +31,8 @@ def _default_variants():
 
 @dataclass
 class CoordinateCheckConfig:
+    """Configuration of ``depth-coordinate-check``: widths, depths and ResNet variants, the GD step and seeds."""
+
     preset: str = "depth-coordinate-check"
     seed: int = seed_field()
     widths: list[int] = field(default_factory=lambda: [64, 128, 256])

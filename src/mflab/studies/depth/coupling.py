@@ -27,16 +27,17 @@ import numpy as np
 
 from ...analysis.fits import mean_loglog_slope
 from ...analysis.reused_weight_coupling import history_train
-from ...networks.resnet import ResNet
+from ...networks.resnet import ResNet, check_resnet_memory
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
-from ...resources import check_resnet_memory
 from .limit import task as _task  # the same inputs on the sphere and tanh(x₁ + x₂/2)
 
 
 @dataclass
 class DepthCouplingConfig:
+    """Configuration of ``depth-coupling``: widths, depths, seeds and the GD steps of the coupling measurement."""
+
     preset: str = "depth-coupling"
     seed: int = seed_field()
     widths: list[int] = field(default_factory=lambda: [128, 256, 512])

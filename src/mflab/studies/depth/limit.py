@@ -23,11 +23,10 @@ import numpy as np
 
 from ...analysis.depth_limit import OBSERVABLES, coupled_level, increment_stats, slope_with_ci, theory_init_increment
 from ...errors import ConfigError
-from ...networks.resnet import ResNet
+from ...networks.resnet import ResNet, check_resnet_memory
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
-from ...resources import check_resnet_memory
 from ...tasks.base import sample_inputs
 
 STAGES = ("init", "trained")
@@ -35,6 +34,8 @@ STAGES = ("init", "trained")
 
 @dataclass
 class DepthLimitConfig:
+    """Configuration of ``depth-limit``: width, coarse depths, seeds (vmapped ``seed_batch`` at a time) and GD."""
+
     preset: str = "depth-limit"
     seed: int = seed_field()
     width: int = 256

@@ -29,10 +29,9 @@ from ...errors import ConfigError, suggest
 from ...framework.config import bounded, require, seed_field
 from ...framework.presets import register
 from ...framework.study import Reduced, Study
-from ...resources import check_resnet_memory
 from ...tasks.base import sample_inputs
 from ...networks.activations import get_activation
-from ...networks.resnet import ResNet
+from ...networks.resnet import ResNet, check_resnet_memory
 from ...theory.nfd import RESPONSES, NFDSimulator, check_memory, simulate
 
 LIMIT_OF = {"backprop": "both", "decoupled": "none"}  # the system each network mode converges to
@@ -40,6 +39,9 @@ LIMIT_OF = {"backprop": "both", "decoupled": "none"}  # the system each network 
 
 @dataclass
 class NFDLimitConfig:
+    """Configuration of ``nfd-limit``: the ResNets (depths, widths, seeds, training modes) and the NFD
+    simulator (particles, response modes, the Euler depths) on the same inputs and GD steps."""
+
     preset: str = "nfd-limit"
     seed: int = seed_field()
     activation: str = "tanh"
@@ -292,9 +294,9 @@ def _figures(cfg, red, ctx) -> dict:
     from .plots import nfd_euler_figure, nfd_gap_figure, nfd_width_figure
 
     figs = {"width_convergence": nfd_width_figure(red.tables["observables"], red.tables["extrapolation"], cfg),
-            "euler": nfd_euler_figure(red.tables["euler"], red.summary["euler"])}
+            "euler": nfd_euler_figure(red.tables["euler"], red.summary["euler"], cfg)}
     if red.tables["gap"]:
-        figs["gap_vs_depth"] = nfd_gap_figure(red.tables["gap"])
+        figs["gap_vs_depth"] = nfd_gap_figure(red.tables["gap"], cfg)
     return figs
 
 

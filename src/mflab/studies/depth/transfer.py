@@ -30,12 +30,12 @@ from ...analysis.fits import loglog_slope
 from ...dynamics.resnet_training import train_kernel
 from ...dynamics.runner import advance
 from ...dynamics.objectives import TrainData
-from ...resources import check_resnet_memory
 from ...tasks.base import Dataset
 from ...tasks.registry import build_task, check_task_name
 from ...framework.config import bounded, require, seed_field
 from .variants import Variant, validate_variants
 from ...framework.presets import register
+from ...networks.resnet import check_resnet_memory
 from ...framework.study import Reduced, Study
 
 TASKS = ("digits", "teacher")  # the registered tasks this study runs
@@ -51,6 +51,9 @@ def _default_lrs():
 
 @dataclass
 class DepthTransferConfig:
+    """Configuration of ``depth-transfer``: tasks, ResNet variants, depths, width, the rate grid (trained
+    ``rate_batch`` rates at a time) and the training budget."""
+
     preset: str = "depth-transfer"
     seed: int = seed_field()
     tasks: list[str] = field(default_factory=lambda: list(TASKS))

@@ -19,6 +19,7 @@ a unit of :mod:`mflab.framework.study` (its clouds): an interrupted run resumes 
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -45,6 +46,9 @@ MODES = ("data", "population")
 
 @dataclass
 class ChaosRateConfig:
+    """Configuration of ``chaos-rate``: the particle counts N against M_ref, the Langevin step and entropy, the
+    risk (data or population) and the distance diagnostics."""
+
     preset: str = "chaos-rate"
     seed: int = seed_field()
     activation: str = "erf"
@@ -89,15 +93,17 @@ class ChaosRateConfig:
         self.check_memory()
 
     def check_memory(self):
-        """The largest system's run, every size's clouds kept for the reduction, and exact W₂'s
-        float64 cost matrix (3 N·M_ref words when both clouds fit ``exact_w2_max``)."""
+        """The largest system's run, every size's clouds kept for the reduction, the function gap's kernel
+        matrices (one M_ref × M_ref Gram matrix per replica at a time, :func:`chaos_metrics`), and exact
+        W₂'s float64 cost matrix (3 N·M_ref words when both clouds fit ``exact_w2_max``)."""
         objective = DataObjective(self.activation) if self.mode == "data" else PopulationObjective("erf", None)
         snaps = self.steps // self.log_every + 1
         sizes = sorted(set(self.widths)) + [self.m_ref]
         run = max(MFLDSystem(objective, n).memory_bytes(self.d, self.replicas, snaps, self.n_train) for n in sizes)
         kept = 4 * self.replicas * snaps * (1 + self.d) * sum(sizes)
         w2 = 24 * max(self.widths) * self.m_ref if self.m_ref <= self.exact_w2_max else 0
-        check_memory(run + kept + w2, "m_ref", f"{self.replicas} replicas of N up to {self.m_ref} particles, "
+        gap = 4 * 2 * self.replicas * self.m_ref ** 2
+        check_memory(run + kept + max(w2, gap), "m_ref", f"{self.replicas} replicas of N up to {self.m_ref} particles, "
                      f"{snaps} logged clouds", "lower m_ref (and the largest widths with it), replicas, or "
                      "log less often (log_every); exact_w2_max bounds the W2 cost matrix")
 
@@ -142,7 +148,11 @@ def _compute(cfg, n, ctx) -> dict:
 
 
 def _reduce(cfg, results, ctx) -> Reduced:
-    log = ctx.log
+    log, t0 = ctx.log, time.perf_counter()
+
+    def say(what):  # the reduction's phases, each announced with the time so far (tens of seconds at full size)
+        log(f"chaos-rate: {what} ({time.perf_counter() - t0:.0f} s)")
+
     clouds = {n: r["clouds"] for n, r in results.items()}
     alive = {n: r["alive"] for n, r in results.items()}
     runs = CoupledRuns(log_times(cfg.eta, cfg.steps, cfg.log_every), clouds, cfg.m_ref, alive)
@@ -150,11 +160,13 @@ def _reduce(cfg, results, ctx) -> Reduced:
     if dead:
         log(f"diverged replicas per N: {dead} (frozen at their last finite state); fix: lower eta")
 
-    metrics = chaos_metrics(runs, cfg.activation)
+    say(f"coupling C_N and function gap G_N of {len(clouds) - 1} sizes against M_ref = {cfg.m_ref}")
+    metrics = chaos_metrics(runs, cfg.activation, log=lambda m: say(f"  {m}"))
     widths = sorted(metrics)
     point_rows = [{"N": n, "replica": r, "t": float(t), "coupling": float(metrics[n]["coupling"][r, j]),
                    "function_gap": float(metrics[n]["function_gap"][r, j])}
                   for n in widths for r in range(cfg.replicas) for j, t in enumerate(runs.times)]
+    say(f"rate fits with {cfg.n_boot} bootstrap resamples")
     fits = rate_fits(metrics, runs.times, cfg.n_boot, cfg.seed)
     rate_rows = []
     for name in ("coupling", "function_gap"):
@@ -164,8 +176,11 @@ def _reduce(cfg, results, ctx) -> Reduced:
         f = fits[name]["sup_over_time"]
         rate_rows.append({"metric": name, "t": "sup", "slope": f["slope"], "ci_low": (f["ci95"] or [None, None])[0],
                           "ci_high": (f["ci95"] or [None, None])[1]})
+    say("moments of the reference cloud")
     moments = _moments(cfg, runs)
+    say(f"W2 distances to the reference (exact OT up to {cfg.exact_w2_max} points, sliced above)")
     dist_rows = _distances(cfg, runs, widths)
+    say("done")
 
     def headline(name):
         f = fits[name]["sup_over_time"]

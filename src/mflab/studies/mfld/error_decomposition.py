@@ -38,6 +38,9 @@ from ...resources import check_memory
 
 @dataclass
 class ErrorDecompositionConfig:
+    """Configuration of ``error-decomposition``: widths N, sample sizes n, the reference and population
+    particle counts, replicas and the Langevin dynamics."""
+
     preset: str = "error-decomposition"
     seed: int = seed_field()
     d: int = 4

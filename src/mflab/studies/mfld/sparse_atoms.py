@@ -36,6 +36,9 @@ from ...resources import check_memory
 
 @dataclass
 class SparseAtomsConfig:
+    """Configuration of ``sparse-atoms``: the teacher's amplitudes, the weight decays λ, the particle count
+    and dynamics, and the atom extraction (mass, amplitude cut)."""
+
     preset: str = "sparse-atoms"
     seed: int = seed_field()
     activation: str = "relu"
