@@ -14,3 +14,11 @@ def size_colors(Ps) -> dict:
     uniq = sorted(set(int(p) for p in Ps))
     cmap = plt.get_cmap("viridis")
     return {p: cmap(i / max(len(uniq) - 1, 1)) for i, p in enumerate(uniq)}
+
+
+def finish(fig, title: str, caption: str):
+    """The setting as the figure's title and what its marks and symbols mean as a caption under it; laid out."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.text(0.5, -0.01, caption, ha="center", va="top", fontsize=7.5, wrap=True)
+    return fig

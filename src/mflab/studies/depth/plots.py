@@ -3,15 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...framework.style import finish as _finish
 from ...framework.style import plt
-
-
-def _finish(fig, title: str, caption: str):
-    """The setting as the figure's title and what the marks mean as a caption under it."""
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.text(0.5, -0.01, caption, ha="center", va="top", fontsize=7.5, wrap=True)
-    return fig
 
 
 def coordinate_check_figure(rows, cfg):

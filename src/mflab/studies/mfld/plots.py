@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...framework.style import plt
+from ...framework.style import finish, plt
 
 
 CHAOS_CAPTION = ("C_N(t) = (1/N) Σ_i |θ_i^N(t) − θ_i^ref(t)|²: mean squared distance of the N particles from their "
@@ -105,16 +105,15 @@ def sparse_atoms_figure(rows, cfg):
                 "(area ∝ |a||w|; stars: unit atom directions)")
     axes[1].title.set_fontsize(9)
     amps = ", ".join(f"{b:g}" for b in cfg.amplitudes)
-    fig.suptitle(f"sparse atoms: μP mean-field {cfg.activation} network, N = {cfg.width} particles, d = {cfg.d}, "
-                 f"teacher amplitudes b = ({amps}) on e_1…e_{len(cfg.amplitudes)}, τ = {cfg.tau:g}, "
-                 f"{cfg.steps} steps at η = {cfg.eta:g}", fontsize=10)
-    fig.tight_layout()
-    fig.text(0.5, -0.01, f"Ŝ: atoms of the final particle cloud (clusters of the particles carrying {cfg.mass:g} of Σ|α_i|, "
-             f"amplitudes above {cfg.eps_amp:g} of the largest); "
-             "S_up: the coefficient-threshold count (closed form for orthogonal atoms); S*: the support of the "
-             "population TV problem by sliding Frank–Wolfe; A_j = |b_j|/2: the decay at which atom j drops out. "
-             "Expected: Ŝ ≤ S_up, a staircase in λ.", ha="center", va="top", fontsize=7.5, wrap=True)
-    return fig
+    return finish(fig,
+                  f"sparse atoms: μP mean-field {cfg.activation} network, N = {cfg.width} particles, d = {cfg.d}, "
+                  f"teacher amplitudes b = ({amps}) on e_1…e_{len(cfg.amplitudes)}, τ = {cfg.tau:g}, "
+                  f"{cfg.steps} steps at η = {cfg.eta:g}",
+                  f"Ŝ: atoms of the final particle cloud (clusters of the particles carrying {cfg.mass:g} of Σ|α_i|, "
+                  f"amplitudes above {cfg.eps_amp:g} of the largest); "
+                  "S_up: the coefficient-threshold count (closed form for orthogonal atoms); S*: the support of the "
+                  "population TV problem by sliding Frank–Wolfe; A_j = |b_j|/2: the decay at which atom j drops out. "
+                  "Expected: Ŝ ≤ S_up, a staircase in λ.")
 
 
 def error_decomposition_figure(rows, cfg, tail, opt_rows=()):
@@ -150,12 +149,9 @@ def error_decomposition_figure(rows, cfg, tail, opt_rows=()):
         ax.set_xticks(xs, [str(x) for x in xs])
         ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.legend(fontsize=7)
-    fig.suptitle(f"error decomposition: μP mean-field erf network, d = {cfg.d}, τ = {cfg.tau:g}, λ = {cfg.lam:g}, "
-                 f"η = {cfg.eta:g}; N ∈ {sorted(set(cfg.widths))} against N_ref = {cfg.m_ref}", fontsize=10)
-    fig.tight_layout()
-    fig.text(0.5, -0.01, "f_A − f* = (f_A − f_B) chaos + (f_B − f_C) optimisation + (f_C − f_D) statistical + "
-             "(f_D − f*) residual, with A: N particles on n samples at t; B: the coupled N_ref run; C: B at the final "
-             f"time; D: the population run; squared L²(N(0, I_d)) norms, means over {cfg.replicas} replicas. "
-             "Dotted: the energy of the target's degrees erf cannot represent.", ha="center", va="top",
-             fontsize=7.5, wrap=True)
-    return fig
+    return finish(fig, f"error decomposition: μP mean-field erf network, d = {cfg.d}, τ = {cfg.tau:g}, λ = {cfg.lam:g}, "
+                  f"η = {cfg.eta:g}; N ∈ {sorted(set(cfg.widths))} against N_ref = {cfg.m_ref}",
+                  "f_A − f* = (f_A − f_B) chaos + (f_B − f_C) optimisation + (f_C − f_D) statistical + "
+                  "(f_D − f*) residual, with A: N particles on n samples at t; B: the coupled N_ref run; C: B at the final "
+                  f"time; D: the population run; squared L²(N(0, I_d)) norms, means over {cfg.replicas} replicas. "
+                  "Dotted: the energy of the target's degrees erf cannot represent.")
