@@ -107,10 +107,14 @@ def chaos_metrics(runs: CoupledRuns, activation, log=None) -> dict:
     computed once per (replica, time) and shared by every N. ``log(message)`` hears each size as it starts."""
     log = log or (lambda m: None)
     ref = runs.clouds[runs.m_ref]
-    log(f"the reference's self term (M_ref = {runs.m_ref} particles)")
     # replicas vmapped, logged times one after another (lax.map): R Gram matrices of M_ref² alive at once, not R·T
     over_time = lambda f: jax.jit(jax.vmap(lambda *xs: jax.lax.map(lambda a: f(*a), xs)))  # noqa: E731
-    ref_self = np.asarray(over_time(lambda r: _self_term(activation, r))(jnp.asarray(ref)))
+    self_term = over_time(lambda r: _self_term(activation, r))
+    parts = []
+    for r in range(ref.shape[0]):  # one replica per call, so the log moves during the O(R·T·M_ref²) term
+        log(f"the reference's self term (M_ref = {runs.m_ref} particles), replica {r + 1}/{ref.shape[0]}")
+        parts.append(np.asarray(self_term(jnp.asarray(ref[r:r + 1]))))
+    ref_self = np.concatenate(parts)
     gap = over_time(lambda x, r, rs: _self_term(activation, x) - 2 * _cross_term(activation, x, r) + rs)
     out = {}
     for n, cl in runs.clouds.items():
