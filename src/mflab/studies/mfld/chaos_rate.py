@@ -90,22 +90,24 @@ class ChaosRateConfig:
         require(self.steps % self.log_every == 0, "log_every", f"must divide steps = {self.steps}",
                 "e.g. log_every = steps / 10")
         self.init.validate("init")
-        self.check_memory()
+        snaps = self.steps // self.log_every + 1
+        check_memory(self.memory_bytes(), "m_ref", f"{self.replicas} replicas of N up to {self.m_ref} particles, "
+                     f"{snaps} logged clouds", "lower m_ref (and the largest widths with it), replicas, or "
+                     "log less often (log_every); exact_w2_max bounds the W2 cost matrix")
 
-    def check_memory(self):
-        """The largest system's run, every size's clouds kept for the reduction, the function gap's kernel
-        matrices (one M_ref × M_ref Gram matrix per replica at a time, :func:`chaos_metrics`), and exact
-        W₂'s float64 cost matrix (3 N·M_ref words when both clouds fit ``exact_w2_max``)."""
+    def memory_bytes(self) -> float:
+        """The largest system's run, every size's clouds kept for the reduction, and the larger of the
+        function gap's kernel matrices (:func:`chaos_metrics`: the reference's M_ref × M_ref Gram matrix and
+        its product, one replica at a time, or every replica's N × M_ref cross Gram matrix) and exact W₂'s
+        float64 cost matrix (3 N·M_ref words when both clouds fit ``exact_w2_max``)."""
         objective = DataObjective(self.activation) if self.mode == "data" else PopulationObjective("erf", None)
         snaps = self.steps // self.log_every + 1
         sizes = sorted(set(self.widths)) + [self.m_ref]
         run = max(MFLDSystem(objective, n).memory_bytes(self.d, self.replicas, snaps, self.n_train) for n in sizes)
         kept = 4 * self.replicas * snaps * (1 + self.d) * sum(sizes)
         w2 = 24 * max(self.widths) * self.m_ref if self.m_ref <= self.exact_w2_max else 0
-        gap = 4 * 2 * self.replicas * self.m_ref ** 2
-        check_memory(run + kept + max(w2, gap), "m_ref", f"{self.replicas} replicas of N up to {self.m_ref} particles, "
-                     f"{snaps} logged clouds", "lower m_ref (and the largest widths with it), replicas, or "
-                     "log less often (log_every); exact_w2_max bounds the W2 cost matrix")
+        gap = 4 * max(2 * self.m_ref ** 2, 2 * self.replicas * max(self.widths) * self.m_ref)
+        return float(run + kept + max(w2, gap))
 
 
 def pilot_task(cfg: ChaosRateConfig):
