@@ -1,6 +1,8 @@
 """Steps and wall time to equilibrium of the network-posterior samplers, side by side in one run.
 
-Each sampler (``--samplers sgld:1e-3,kinetic:1e-3``: name and constant base rate η) runs the same
+Each sampler (``--samplers sgld:1e-3,kinetic:1e-3``: name and constant base rate η, then optionally its
+steps and its per-group preconditioner, ``kinetic:0.03:10000:4:1`` = 10⁴ steps with inverse mass ×4 on the
+first layer and ×1 on the readout, :class:`mflab.dynamics.Preconditioner`) runs the same
 ``sgld-parity`` grid (same data, initialisations from the prior, P values, κ and seeds) in its own
 resumable run directory under ``--out`` (rerunning resumes). For every chain the equilibration step
 t_eq of its test-overlap trace is taken by the criterion the phase report uses
@@ -8,7 +10,9 @@ t_eq of its test-overlap trace is taken by the criterion the phase report uses
 writes (``equilibration.json``, ``equilibration.md``, ``traces.png``):
 
 * t_arr per sampler, the *arrival step* at the equilibrium value m_ref (median over seeds), where m_ref is
-  the posterior average of m of the ``--reference`` sampler (default: the last), and the ratio of the first
+  the posterior average of m of the ``--reference`` sampler (default: the last) on the same training set
+  (the chain of the same P and replica: each training set has its own equilibrium, which differ by up to
+  0.06 at P = 750), and the ratio of the first
   sampler's t_arr to each other's, in gradient evaluations (one per step for both samplers) and in wall
   time (t_arr × the run's measured seconds per chain-step). A sampler that settles on a wrong value
   never arrives (∞). The settling step t_eq of the phase report is listed too: it cannot tell a chain
@@ -33,16 +37,19 @@ from pathlib import Path
 import numpy as np
 
 
-def run_sampler(out: Path, name: str, lr: float, steps: int, args) -> Path:
+def run_sampler(out: Path, name: str, lr: float, steps: int, args, precondition=(1.0, 1.0)) -> Path:
     from mflab.cli import main
 
-    rd = out / f"{name}-lr{lr:g}"
+    rd = out / (f"{name}-lr{lr:g}" + ("" if tuple(precondition) == (1.0, 1.0) else
+                                      f"-M{precondition[0]:g},{precondition[1]:g}"))
     sets = {"task.d": args.d, "task.k": args.k, "task.n_train": f"[{args.P}]", "task.n_test": args.n_test,
             "network.width": args.width, "sgld.kappa": args.kappa, "sgld.lr": lr, "sgld.schedule": "constant",
             "sgld.steps": steps, "sgld.log_every": args.log_every, "sgld.chunk_steps": args.chunk_steps,
             "sgld.replicas": args.seeds, "sgld.sampler": name, "theory": "false", "seed": args.seed}
     if name == "kinetic" and args.friction:
         sets["sgld.friction"] = args.friction
+    if tuple(precondition) != (1.0, 1.0):
+        sets["sgld.preconditioner.first_layer"], sets["sgld.preconditioner.readout"] = precondition
     cli = ["run", "sgld-parity", "--out", str(rd), "--no-progress"] + [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
     return rd if main(cli) == 0 else None  # None: every chain diverged (the run says where)
 
@@ -94,8 +101,9 @@ def main():
     ap.add_argument("--steps", type=int, default=400_000)
     ap.add_argument("--log-every", type=int, default=2_000)
     ap.add_argument("--chunk-steps", type=int, default=50_000)
-    ap.add_argument("--samplers", default="sgld:1e-3,kinetic:1e-3", help="name:lr[:steps], comma separated (steps "
-                    "default --steps); the first is the one the others are compared with")
+    ap.add_argument("--samplers", default="sgld:1e-3,kinetic:1e-3", help="name:lr[:steps[:first_layer[:readout]]], "
+                    "comma separated (steps default --steps; first_layer and readout: the preconditioner, default 1); "
+                    "the first is the one the others are compared with")
     ap.add_argument("--friction", type=float, default=0.0, help="kinetic friction γ (0: critical, the default)")
     ap.add_argument("--tol", type=float, default=0.05)
     ap.add_argument("--reference", default="", help="name:lr of the sampler whose posterior average of m is m_ref "
@@ -104,15 +112,17 @@ def main():
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    samplers = [(f[0], float(f[1]), int(float(f[2])) if len(f) > 2 else args.steps)
+    samplers = [(f[0], float(f[1]), int(float(f[2])) if len(f) > 2 else args.steps,
+                 (float(f[3]) if len(f) > 3 else 1.0, float(f[4]) if len(f) > 4 else 1.0))
                 for f in (s.split(":") for s in args.samplers.split(","))]
     runs = {}
-    for n, lr, steps in samplers:
-        rd = run_sampler(out, n, lr, steps, args)
+    for n, lr, steps, pre in samplers:
+        rd = run_sampler(out, n, lr, steps, args, pre)
+        lab = f"{n}:{lr:g}" + ("" if pre == (1.0, 1.0) else f" M⁻¹=({pre[0]:g},{pre[1]:g})")
         if rd is None:
-            print(f"{n}:{lr:g}: every chain diverged; left out")
+            print(f"{lab}: every chain diverged; left out")
             continue
-        runs[f"{n}:{lr:g}"] = read_run(rd, args.tol)
+        runs[lab] = read_run(rd, args.tol)
     labels = list(runs)
     from mflab.analysis.equilibration import arrival_step
 
@@ -126,12 +136,14 @@ def main():
     Ps = [int(p) for p in args.P.split(",")]
     table = []
     for P in Ps:
-        m_ref = float(np.mean([v["m"] for (p, _), v in runs[truth]["chains"].items() if p == P]))
-        row = {"P": P, "m_ref": m_ref}
+        refs = {r: v["m"] for (p, r), v in runs[truth]["chains"].items() if p == P}  # per training set (replica)
+        m_ref = float(np.mean(list(refs.values())))
+        row = {"P": P, "m_ref": m_ref, "m_ref_per_replica": refs}
         for lab in labels:
-            ch = [v for (p, _), v in runs[lab]["chains"].items() if p == P]
-            t = np.array([c["t_eq"] for c in ch])
-            arr = np.array([arrival_step(c["steps"], c["overlap"], m_ref, args.tol) for c in ch])
+            ch = [(r, v) for (p, r), v in runs[lab]["chains"].items() if p == P and r in refs]
+            t = np.array([c["t_eq"] for _, c in ch])
+            arr = np.array([arrival_step(c["steps"], c["overlap"], refs[r], args.tol) for r, c in ch])
+            ch = [c for _, c in ch]
             med = float(np.median(arr))
             row[lab] = {"t_arr_median": med, "t_arr": arr.tolist(), "t_eq_median": float(np.median(t)),
                         "t_eq": t.tolist(), "lower_bound": any(c["lower_bound"] for c in ch),
@@ -143,13 +155,14 @@ def main():
         table.append(row)
     meta = {"setting": dict(vars(args)), "sec_per_chain_step": {k: r["sec_per_chain_step"] for k, r in runs.items()},
             "reference": truth,
-            "criterion": f"arrival: m stays within max({args.tol}, 3σ of its last 20%) of m_ref from t_arr on; settling "
+            "criterion": f"arrival: m stays within max({args.tol}, 3σ of its last 20%) of m_ref (the reference on the same training set) from t_arr on; settling "
                          "t_eq: the same band around the trace's own final value (mflab.analysis.equilibration)"}
     (out / "equilibration.json").write_text(json.dumps({"meta": meta, "points": table}, indent=1))
     lines = [f"# Equilibration: d={args.d} k={args.k} N={args.width} κ={args.kappa:g}, {args.seeds} seeds, "
-             f"{', '.join(f'{n}:{lr:g} {st:,} steps' for n, lr, st in samplers)}", "",
+             f"{', '.join(f'{n}:{lr:g} {st:,} steps' + ('' if pre == (1.0, 1.0) else f' M⁻¹=({pre[0]:g},{pre[1]:g})') for n, lr, st, pre in samplers)}", "",
              f"t_arr: median over seeds of the step from which the test overlap m stays within max({args.tol:g}, 3σ) of "
-             f"m_ref, the posterior average of m under {truth} (∞: not within the run). t_eq: the same band around the "
+             f"the posterior average of m under {truth} on the same training set (m_ref: their mean over seeds; ∞: not "
+             "within the run). t_eq: the same band around the "
              "chain's own final value ('≥': in the last 20% of the run, a lower bound). m, test MSE: posterior averages "
              "over the second half of each run, mean ± s.e. over seeds (the test MSE is the Gibbs error).", "",
              "| P | m_ref | sampler | t_arr (steps) | time to arrive (s) | t_eq (steps) | m | test MSE |",

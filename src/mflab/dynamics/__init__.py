@@ -5,12 +5,13 @@ from .sgld import Hyper, LangevinInfo, LangevinState, langevin
 from .kinetic_langevin import KineticHyper, KineticInfo, KineticState, critical_friction, kinetic_langevin
 from .adjusted_langevin import MALAInfo, MALAState, mala
 from .objectives import TrainData, masked_train_data, mse_objective
-from .network_posterior import SAMPLERS, PosteriorSamples, network_posterior_kernel, posterior_hyper, sample_posterior
+from .network_posterior import (SAMPLERS, PosteriorSamples, Preconditioner, network_posterior_kernel, posterior_hyper,
+                                posterior_multipliers, sample_posterior)
 from .optimizers import OptInfo, OptState, optimizer_kernel
 from .runner import RunResult, Trace, advance, initial_observations, run_chains, stack_chains, trajectory
 from .schedules import constant, exponential, make_schedule, polynomial_decay
 
 __all__ = ["Kernel", "Guarded", "guard", "Hyper", "LangevinState", "LangevinInfo", "langevin", "KineticHyper", "KineticState", "KineticInfo", "kinetic_langevin", "critical_friction", "MALAState",
            "MALAInfo", "mala", "OptState", "OptInfo", "optimizer_kernel", "TrainData", "masked_train_data",
-           "mse_objective", "PosteriorSamples", "network_posterior_kernel", "posterior_hyper", "SAMPLERS", "sample_posterior", "RunResult", "Trace", "advance", "trajectory", "run_chains", "stack_chains", "initial_observations", "constant",
+           "mse_objective", "PosteriorSamples", "network_posterior_kernel", "posterior_hyper", "Preconditioner", "posterior_multipliers", "SAMPLERS", "sample_posterior", "RunResult", "Trace", "advance", "trajectory", "run_chains", "stack_chains", "initial_observations", "constant",
            "polynomial_decay", "exponential", "make_schedule"]

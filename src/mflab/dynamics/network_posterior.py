@@ -28,18 +28,47 @@ from .schedules import constant
 SAMPLERS = ("sgld", "kinetic")  # overdamped Langevin (mflab.dynamics.sgld), BAOAB (mflab.dynamics.kinetic_langevin)
 
 
+class Preconditioner(NamedTuple):
+    r"""A constant preconditioner per parameter group, M⁻¹ = diag(``first_layer`` on W and b, ``readout`` on a
+    and c), multiplying the parametrization's learning-rate multipliers m_θ. SGLD steps
+    θ ← θ − η M⁻¹m[∇L + (T/σ²)θ] + √(2Tη M⁻¹m) ξ and the kinetic sampler takes M⁻¹m as its inverse mass;
+    a constant positive M leaves the stationary law p(θ|D) unchanged (the Langevin generator with drift
+    −M⁻¹∇Φ and diffusion T M⁻¹ has exp(−Φ/T) as its invariant density for every constant M > 0), and
+    changes only how fast each group moves and the step's discretisation bias. The default (1, 1) is
+    the plain sampler."""
+
+    first_layer: float = 1.0
+    readout: float = 1.0
+
+
+def posterior_multipliers(net, preconditioner: Preconditioner | None = None):
+    """The net's learning-rate multipliers times ``preconditioner`` (:class:`Preconditioner`): the
+    sampler's per-group M⁻¹m_θ."""
+    m = net.lr_multipliers()
+    if preconditioner is None or tuple(preconditioner) == (1.0, 1.0):
+        return m
+    fl, ro = float(preconditioner.first_layer), float(preconditioner.readout)
+    if not (fl > 0 and ro > 0):
+        raise ConfigError("preconditioner", f"must be positive, got first_layer = {fl:g}, readout = {ro:g}",
+                          "e.g. first_layer = 4.0, readout = 1.0 (1 is the plain sampler)")
+    scale = lambda v, s: None if v is None else v * s  # noqa: E731
+    return type(m)(scale(m.W, fl), scale(m.a, ro), scale(m.b, fl), scale(m.c, ro))
+
+
 def network_posterior_kernel(net, d: int, schedule=None, batch_size: int | None = None,
-                             noise: str = "independent", sampler: str = "sgld") -> Kernel:
+                             noise: str = "independent", sampler: str = "sgld",
+                             preconditioner: Preconditioner | None = None) -> Kernel:
     """The guarded kernel of ``net``'s posterior on d-dimensional inputs (module docstring): MSE objective
     (minibatches of ``batch_size``; None: full batch), the net's prior variances and learning-rate
     multipliers, a step-size ``schedule`` (default constant). ``sampler``: "sgld" or "kinetic" (same
-    stationary law; its hyperparameters from :func:`posterior_hyper`). Every state starts with
+    stationary law; its hyperparameters from :func:`posterior_hyper`), a constant per-group
+    ``preconditioner`` (:class:`Preconditioner`; None: the plain sampler). Every state starts with
     ``kernel.init(params, data, key, temperature)``."""
     if sampler not in SAMPLERS:
         from ..errors import suggest
 
         raise ConfigError("sampler", f"unknown sampler '{sampler}'", suggest(sampler, SAMPLERS))
-    objective, var, mult = mse_objective(net, batch_size), net.prior_variances(d), net.lr_multipliers()
+    objective, var, mult = mse_objective(net, batch_size), net.prior_variances(d), posterior_multipliers(net, preconditioner)
     if sampler == "kinetic":
         if noise != "independent":
             raise ConfigError("noise", f"noise = '{noise}' is an SGLD option; the kinetic sampler draws independent "
@@ -48,17 +77,19 @@ def network_posterior_kernel(net, d: int, schedule=None, batch_size: int | None 
     return guard(langevin(objective, var, schedule or constant(), mult, noise))
 
 
-def posterior_hyper(sampler: str, net, d: int, temperature, lr, friction=None):
+def posterior_hyper(sampler: str, net, d: int, temperature, lr, friction=None,
+                    preconditioner: Preconditioner | None = None):
     """Per-chain hyperparameters of :func:`network_posterior_kernel`: ``Hyper(T, η)`` for SGLD,
     ``KineticHyper(T, η, γ)`` for the kinetic sampler with γ = ``friction`` or, when None, each chain's
-    :func:`~mflab.dynamics.kinetic_langevin.critical_friction` at its T. ``temperature`` and ``lr`` are
+    :func:`~mflab.dynamics.kinetic_langevin.critical_friction` at its T (with the kernel's
+    ``preconditioner``: the masses set the prior modes' frequencies). ``temperature`` and ``lr`` are
     arrays with a leading chain axis (or scalars)."""
     T = jnp.asarray(temperature)
     lr = jnp.broadcast_to(jnp.asarray(lr, T.dtype), T.shape)
     if sampler != "kinetic":
         return Hyper(T, lr)
     if friction is None:
-        var, mult = net.prior_variances(d), net.lr_multipliers()
+        var, mult = net.prior_variances(d), posterior_multipliers(net, preconditioner)
         gam = np.array([critical_friction(float(t), var, mult) for t in np.ravel(np.asarray(T))]).reshape(T.shape)
     else:
         gam = np.full(T.shape, float(friction))

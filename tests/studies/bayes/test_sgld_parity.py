@@ -65,6 +65,24 @@ def test_kinetic_sampler_runs_the_study_and_says_so(tmp_path, capsys):
     assert "network: kinetic Langevin" in capsys.readouterr().out
 
 
+def test_a_preconditioned_sampler_moves_its_chains_differently_and_says_so(tmp_path, capsys):
+    """A non-default preconditioner changes the chains (the same keys give other states) and is named
+    wherever the method is; the default is the plain sampler, bit for bit."""
+    runs = {}
+    for name, sets in (("plain", []), ("unit", ["sgld.preconditioner.first_layer=1", "sgld.preconditioner.readout=1"]),
+                       ("pre", ["sgld.preconditioner.first_layer=4"])):
+        out = tmp_path / name
+        assert main(["run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY, "--set", "sgld.steps=200",
+                     "--set", "sgld.sampler=kinetic", *[x for s in sets for x in ("--set", s)]]) == 0
+        runs[name] = json.loads((out / "summary.json").read_text())
+    m = {k: [p["overlap"] for p in v["points"]] for k, v in runs.items()}
+    assert m["plain"] == m["unit"] and m["pre"] != m["plain"]
+    assert runs["pre"]["method"] == "kinetic Langevin (M⁻¹: first layer ×4, readout ×1)"
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "pre")]) == 0
+    assert "first layer ×4" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("preset,sets,needle", [
     ("sgld-parity", ["sgld.sampler=kinetik"], "'sgld.sampler': unknown sampler 'kinetik'"),
     ("sgld-parity", ["sgld.friction=0.1"], "'sgld.friction': friction is a parameter of the kinetic sampler"),
@@ -77,6 +95,10 @@ def test_kinetic_sampler_runs_the_study_and_says_so(tmp_path, capsys):
     ("sgld-parity-published", ["task.name=single-index", "task.k=2", "task.d=8"],
      "'sgld.stop.fallback_metric': 'train_error01' needs ±1 labels"),
     ("sgld-parity", ["sgld.sample=last"], "'sgld.sample': unknown sample 'last'"),
+    ("sgld-parity", ["sgld.sampler=kinetic", "sgld.preconditioner.first_layer=0"],
+     "'sgld.preconditioner.first_layer': must be > 0"),
+    ("sgld-parity", ["sgld.preconditioner.readout=-2"], "'sgld.preconditioner.readout': must be > 0"),
+    ("sgld-parity", ["sgld.preconditioner.firstlayer=2"], "'sgld.preconditioner.firstlayer': unknown setting"),
 ])
 def test_bad_sampler_settings_get_one_line(capsys, preset, sets, needle):
     assert main(["run", preset, "--quick", *[x for s in sets for x in ("--set", s)]]) == 2

@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...conventions import PosteriorNoise, posterior_noise
-from ...dynamics import TrainData, Trace, make_schedule, network_posterior_kernel, posterior_hyper, run_chains
+from ...dynamics import (TrainData, Trace, make_schedule, network_posterior_kernel, posterior_hyper, posterior_multipliers,
+                         run_chains)
 from ...dynamics.runner import initial_observations
 from ...tasks.base import sample
 from ...theory.krr import nngp_posterior_nested
@@ -96,7 +97,8 @@ def divergence_fix(g: "PosteriorDesign", sg: SGLDConfig, net_cfg: NetworkConfig 
     import jax.tree_util as tu
 
     T = float(np.max(np.asarray(g.noise.temperature)))
-    drift = max(m * T / v for m, v in zip(tu.tree_leaves(g.net.lr_multipliers()), tu.tree_leaves(g.net.prior_variances(g.task.d))))
+    mult = posterior_multipliers(g.net, sg.preconditioner.value())
+    drift = max(m * T / v for m, v in zip(tu.tree_leaves(mult), tu.tree_leaves(g.net.prior_variances(g.task.d))))
     if sg.lr * drift >= 1:
         return (f"lower sgld.lr (now {sg.lr:g}) below {1 / drift:.3g}, or sgld.kappa (now up to "
                 f"{float(np.max(g.kappas)):g}): the prior drift η·m·T/σ² = {sg.lr * drift:.3g} per step (T = 2κ²) "
@@ -112,6 +114,9 @@ def sampler_label(sg: SGLDConfig) -> str:
     """The network posterior's method in tables and legends: the sampler, and "final weights" when each
     chain's sample is its final state."""
     name = {"sgld": "SGLD", "kinetic": "kinetic Langevin"}[sg.sampler]
+    pre = sg.preconditioner
+    if (pre.first_layer, pre.readout) != (1.0, 1.0):
+        name += f" (M⁻¹: first layer ×{pre.first_layer:g}, readout ×{pre.readout:g})"
     return name + (" (final weights)" if sg.sample == "final" else "")
 
 
@@ -264,7 +269,7 @@ def _simulate_group(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, idx, P: int,
     chain_keys = jnp.stack([jax.random.fold_in(g.k_chain, int(g.reps[c])) for c in idx])
     init_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 10**6), int(g.reps[c])) for c in idx])
     schedule = make_schedule(sg.schedule, sg.lr, sg.lr_final, sg.decay_steps, sg.power)
-    kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise, sg.sampler)
+    kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise, sg.sampler, sg.preconditioner.value())
     states = jax.vmap(lambda k, dat, t: kernel.init(net.init(k, d), dat, k, t))(init_keys, data, T)
     if sg.init_from is not None:
         start_params = jax.tree_util.tree_map(pick, learned_start(sg.init_from, g, states.params))
@@ -279,7 +284,7 @@ def _simulate_group(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, idx, P: int,
         trace, start = new_trace(sg.burn_in_fraction * sg.steps), 0
         trace.append(np.zeros(1, np.int64), initial_observations(observe, states, data))
     t0 = time.perf_counter()
-    hyper = posterior_hyper(sg.sampler, net, d, T, sg.lr, sg.friction)  # T, base rate η (, γ)
+    hyper = posterior_hyper(sg.sampler, net, d, T, sg.lr, sg.friction, sg.preconditioner.value())  # T, η (, γ)
     halt, halt_args = stop_rule(sg, g)
     result = run_chains(kernel, states, chain_keys, hyper, data,
                         n_steps=sg.steps, log_every=sg.log_every, observe=observe, chunk_steps=sg.chunk_steps,

@@ -1,7 +1,7 @@
 """Configuration sections shared by experiments, and the builders that turn them into objects."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ...conventions import TEMPERATURE_CONVENTIONS, get_parametrization
@@ -123,6 +123,22 @@ class StopRule:
         return self.fallback_metric is not None and (n_train <= self.small_n_train or kappa >= self.large_kappa)
 
 
+@dataclass
+class PreconditionerConfig:
+    """A constant inverse mass per parameter group, multiplying the parametrization's learning-rate
+    multipliers: ``first_layer`` on W (and b), ``readout`` on a (and c). The posterior does not depend on it
+    (:class:`mflab.dynamics.Preconditioner`); it sets how fast each group moves and the step's
+    discretisation bias. 1 and 1: the plain sampler. docs/samplers.md has the measured choice."""
+
+    first_layer: float = bounded(1.0, gt=0, le=1e6, fix="e.g. first_layer = 4.0 (1 is the plain sampler)")
+    readout: float = bounded(1.0, gt=0, le=1e6, fix="e.g. readout = 1.0 (1 is the plain sampler)")
+
+    def value(self):
+        from ...dynamics.network_posterior import Preconditioner
+
+        return Preconditioner(float(self.first_layer), float(self.readout))
+
+
 SAMPLES = ("average", "final")  # the posterior sample of a chain: its logs after burn-in, or its final weights
 
 
@@ -148,6 +164,8 @@ class SGLDConfig:
     noise: str = "independent"
     sampler: str = "sgld"  # "sgld" (overdamped) or "kinetic" (BAOAB, mflab.dynamics.kinetic_langevin): same posterior
     friction: Optional[float] = bounded(None, gt=0, fix="omit it for critical damping of the slowest prior mode")
+    # constant per-group inverse mass M⁻¹ (both samplers; the posterior does not depend on it)
+    preconditioner: PreconditionerConfig = field(default_factory=PreconditionerConfig)
     chain_batch: int = bounded(0, ge=0, fix="0 chooses automatically")  # 0: automatic (1 on CPU, all on accelerators)
     # true: the chains of each training-set size run apart on their own P points (no padding: a P = 25 chain costs
     # a P = 25 step); false: one batch padded to the largest P (fewer, larger calls, for accelerators)

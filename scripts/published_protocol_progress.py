@@ -1,0 +1,162 @@
+"""Where a run of paper B's published SGLD protocol stands, finished or not, beside the published numbers.
+
+Reads one ``sgld-parity-published`` run directory: its ``results/trace.csv`` when it has finished, else the
+trace stored in its checkpoints (``checkpoints/sgld*.npz``: every log up to the last saved chunk), so a run
+that spans sessions can be reported while it goes on. Writes ``progress.md``, ``progress.json`` and
+``progress.png`` beside the run directory: per P and seed the step reached, the step at which the stopping
+rule first held (paper B §1.4: test MSE < 0.03, or train 0-1 error ≤ 0.01 at P ≤ 550), the current test
+overlap m, the test MSE of the current weights (one sample: a Gibbs error) and the train 0-1 error; per P the
+mean over seeds beside the published SGLD numbers (``published_parity_report.PUBLISHED``) and, where given,
+the equilibrium of the kinetic sampler on the same data (``--equilibrium``: a finished ``sgld-parity``
+run's ``results/final.csv``).
+
+    python scripts/published_protocol_progress.py docs/validation/published_parity/protocol/sgld-P10-1000 \
+        --equilibrium docs/validation/published_parity/learning_curve/kinetic-P10-1000
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from published_parity_report import PUBLISHED  # noqa: E402
+
+FIELDS = ("overlap", "test_mse", "train_error01")
+
+
+def read_trace(run: Path) -> tuple[dict, bool]:
+    """{(P, replica): {"step": [...], field: [...]}} and whether the run has finished. Chains are ordered as
+    the study orders them: (n_train, kappa, replica), kappa fastest after n_train."""
+    cfg = tomllib.loads((run / "config.toml").read_text())
+    Ps, kappas, reps = cfg["task"]["n_train"], cfg["sgld"]["kappa"], cfg["sgld"]["replicas"]
+    kappas = kappas if isinstance(kappas, list) else [kappas]
+    points = [(P, k, r) for P in Ps for k in kappas for r in range(reps)]
+    out = defaultdict(lambda: defaultdict(list))
+    done = (run / "results" / "trace.csv").is_file() and (run / "summary.json").is_file()
+    if done:
+        with open(run / "results" / "trace.csv") as f:
+            for r in csv.DictReader(f):
+                row = out[(int(r["n_train"]), int(r["replica"]))]
+                row["step"].append(int(r["step"]))
+                for k in FIELDS:
+                    row[k].append(float(r[k]) if r.get(k) else np.nan)
+        return out, True
+    files = sorted((run / "checkpoints").glob("sgld*.npz"))
+    if not files:
+        raise SystemExit(f"{run}: no finished results and no checkpoint to read")
+    for path in files:
+        z = np.load(path)
+        steps = z["trace_steps"]
+        name = path.stem  # sgld (one padded batch) or sgld.P<P> (one group per training-set size)
+        chains = ([c for c, p in enumerate(points) if p[0] == int(name.split(".P")[1])] if ".P" in name
+                  else range(len(points)))
+        for i, c in enumerate(chains):
+            P, _, r = points[c]
+            row = out[(P, r)]
+            row["step"] = steps.tolist()
+            for k in FIELDS:
+                row[k] = z[f"trace_{k}"][i].tolist()
+            row["halt_hit"] = int(z["halt_hits"][i])
+    return out, False
+
+
+def equilibrium(run: Path | None) -> dict:
+    """Per P: the mean over seeds of the posterior-average m and Gibbs test MSE of a finished run."""
+    if run is None:
+        return {}
+    per = defaultdict(lambda: defaultdict(list))
+    with open(run / "results" / "final.csv") as f:
+        for r in csv.DictReader(f):
+            per[int(r["n_train"])]["m"].append(float(r["overlap"]))
+            per[int(r["n_train"])]["mse"].append(float(r["test_mse_gibbs"]))
+    return {P: {k: float(np.mean(v)) for k, v in d.items()} for P, d in per.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--equilibrium", type=Path, default=None)
+    args = ap.parse_args()
+    trace, done = read_trace(args.run)
+    eq = equilibrium(args.equilibrium)
+    cfg = tomllib.loads((args.run / "config.toml").read_text())
+    extra = (cfg["sgld"].get("stop") or {}).get("extra_steps", 100_000)  # the StopRule default
+    chains, per_P = [], defaultdict(list)
+    for (P, r), row in sorted(trace.items()):
+        last = {k: row[k][-1] for k in FIELDS}
+        hit = row.get("halt_hit", -1)
+        reached = row["step"][-1] if hit < 0 else min(row["step"][-1], hit + extra)  # a stopped chain stands still
+        chains.append({"n_train": P, "replica": r, "step": reached, "rule_met_at": hit if hit >= 0 else None, **last})
+        per_P[P].append(last)
+    points = []
+    for P, rows in sorted(per_P.items()):
+        m = np.array([x["overlap"] for x in rows])
+        e = np.array([x["test_mse"] for x in rows])
+        se = lambda v: float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")  # noqa: E731
+        points.append({"n_train": P, "m": float(m.mean()), "m_se": se(m), "test_mse": float(e.mean()), "test_mse_se": se(e),
+                       "published_m": PUBLISHED["sgld_m"].get(P), "published_m_se": PUBLISHED["sgld_m_se"].get(P),
+                       "published_mse": PUBLISHED["sgld_mse"].get(P), "kinetic_equilibrium_m": eq.get(P, {}).get("m"),
+                       "kinetic_equilibrium_mse": eq.get(P, {}).get("mse")})
+    status = "finished" if done else f"in progress (read from its checkpoints; last saved step {max(c['step'] for c in chains):,})"
+    meta = {"run": str(args.run), "status": status, "protocol": cfg["sgld"], "equilibrium_run": str(args.equilibrium)}
+    out = args.run.parent
+    (out / "progress.json").write_text(json.dumps({"meta": meta, "points": points, "chains": chains}, indent=1))
+    f = lambda x, s=".3f": "—" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, s)  # noqa: E731
+    lines = [f"# The published SGLD protocol: {args.run.name} ({status})", "",
+             f"Parity d = {cfg['task']['d']}, k = {cfg['task']['k']}, N = {cfg['network']['width']}, κ = {cfg['sgld']['kappa']}, "
+             f"η {cfg['sgld']['lr']:g} → {cfg['sgld']['lr_final']:g} (power {cfg['sgld']['power']:g} over "
+             f"{cfg['sgld']['decay_steps']:,} steps), at most {cfg['sgld']['steps']:,} steps, {cfg['task']['n_test']:,} test "
+             "points; the sample is each chain's current weights, so the test MSE is one sample's (a Gibbs error). "
+             "Published: paper B §4.1 (m_S, plain test MSE). Kinetic equilibrium: the posterior averages of "
+             "`learning_curve/kinetic-P10-1000` (same training sets).", "",
+             "| P | m now (mean ± s.e.) | published m | kinetic equilibrium m | test MSE now | published test MSE | "
+             "kinetic equilibrium Gibbs MSE |", "|---|---|---|---|---|---|---|"]
+    for p in points:
+        lines.append(f"| {p['n_train']} | {f(p['m'])} ± {f(p['m_se'])} | {f(p['published_m'], '.2f')}"
+                     f"{'' if p['published_m_se'] is None else ' ± ' + f(p['published_m_se'])} | {f(p['kinetic_equilibrium_m'])} | "
+                     f"{f(p['test_mse'])} ± {f(p['test_mse_se'])} | {f(p['published_mse'])} | {f(p['kinetic_equilibrium_mse'])} |")
+    lines += ["", "| P | seed | step reached | stopping rule met at | m | test MSE | train 0-1 error |", "|---|---|---|---|---|---|---|"]
+    for c in chains:
+        lines.append(f"| {c['n_train']} | {c['replica']} | {c['step']:,} | {'—' if c['rule_met_at'] is None else format(c['rule_met_at'], ',')} "
+                     f"| {f(c['overlap'])} | {f(c['test_mse'])} | {f(c['train_error01'])} |")
+    (out / "progress.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    _figure(trace, points, out / "progress.png", status)
+
+
+def _figure(trace, points, path, status):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Ps = sorted({P for P, _ in trace})
+    colors = {P: plt.get_cmap("viridis")(i / max(len(Ps) - 1, 1)) for i, P in enumerate(Ps)}
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for (P, r), row in sorted(trace.items()):
+        s = np.asarray(row["step"], float)
+        keep = s > 0
+        ax.plot(s[keep], np.asarray(row["overlap"])[keep], color=colors[P], lw=1, label=f"P = {P}" if r == 0 else None)
+    for p in points:
+        if p["published_m"] is not None and p["published_m"] > 0:
+            ax.axhline(p["published_m"], color=colors[p["n_train"]], ls="--", lw=0.8)
+        if p["kinetic_equilibrium_m"] is not None and p["kinetic_equilibrium_m"] > 0.05:
+            ax.axhline(p["kinetic_equilibrium_m"], color=colors[p["n_train"]], ls=":", lw=0.8)
+    ax.set(xscale="log", xlabel="SGLD step", ylabel="test overlap m of the current weights", ylim=(-0.05, 1.0))
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"published SGLD protocol, parity d=35 k=4 N=512 κ=5e-3 ({status.split(' (')[0]})", fontsize=9)
+    fig.text(0.01, 0.01, "lines: each seed; dashed: published m (final weights, η 1e-3→5e-4); dotted: the kinetic "
+             "sampler's equilibrium m on the same data", fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
