@@ -110,10 +110,10 @@ def test_published_protocol_preset_is_shown(tmp_path):
     assert_shows(out, "sgld-parity-published", "stopping rule met by", "SGLD (final weights)")
 
 
-def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, capsys):
     """Kill the run after its first checkpoint (an exception from the checkpoint hook), rerun:
-    the result equals an uninterrupted run bit for bit."""
-    from mflab.cli import build_config
+    the result equals an uninterrupted run bit for bit. Meanwhile `mflab show` says where it stands."""
+    from mflab.cli import build_config, main
     from mflab.studies.bayes import sgld_parity as sgld
     from mflab.framework.config import to_dict
     from mflab.framework.rundir import RunDir
@@ -139,6 +139,17 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
         sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)
     # the chains run in P groups (20, then 40), each checkpointed apart: the run died in the first group
     assert calls == [100] and (rd.path / "checkpoints" / "sgld.P20.npz").exists() and not (rd.path / "summary.json").exists()
+    capsys.readouterr()
+    assert main(["show", str(rd.path)]) == 0
+    shown = capsys.readouterr().out
+    assert "status: interrupted" in shown and f"checkpoints/sgld.P20.npz: step 100 of {cfg.sgld.steps:,}" in shown
+    import os
+    import socket
+
+    (rd.path / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))  # a live run's lock
+    assert main(["show", str(rd.path)]) == 0
+    assert f"status: running (pid {os.getpid()})" in capsys.readouterr().out
+    (rd.path / ".lock").unlink()
     monkeypatch.setattr(RunDir, "write_arrays", real_write)
     assert rd.prepare(to_dict(cfg)) is True
     sgld.STUDY.run(cfg, rd, progress=False, log=lambda m: None)

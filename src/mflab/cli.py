@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -157,8 +158,17 @@ def cmd_show(args) -> int:
         print(f"mflab {prov.get('mflab')} (git {prov.get('git_revision')}), jax {prov.get('jax')}, {prov.get('device')}")
     if summary is None:
         partial = any(rd.path.glob("checkpoint*.npz")) or (rd.path / "checkpoints").is_dir() or (rd.path / "results" / "units").is_dir()
-        state = "interrupted (partial results present: rerun the same command to resume)" if partial else "not finished"
+        pid = rd.live_owner()
+        if pid is not None:
+            state = f"running (pid {pid})"
+        else:
+            state = "interrupted (partial results present: rerun the same command to resume)" if partial else "not finished"
         print(f"status: {state}")
+        total = (cfg.get("sgld") or {}).get("steps")
+        for name, step, mtime in rd.checkpoint_progress():
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
+            print(f"  checkpoint {name}: step {step:,}" + (f" of {total:,}" if isinstance(total, int) else "")
+                  + f" (saved {when})")
         return 0
     for line in describe_summary(cfg.get("preset"), summary):
         print(line)

@@ -203,6 +203,28 @@ class RunDir:
         """Arrays of a resumable state, stamped with :meth:`config_stamp` (module docstring)."""
         self.write_arrays(name, **{STAMP: np.asarray(self.config_stamp())}, **arrays)
 
+    def live_owner(self) -> int | None:
+        """The pid of a live run holding this folder on this host (its ``.lock``), None when there is none."""
+        try:
+            owner = json.loads((self.path / LOCK).read_text())
+            pid, host = int(owner["pid"]), str(owner["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return pid if host == socket.gethostname() and _pid_alive(pid) else None
+
+    def checkpoint_progress(self) -> list[tuple[str, int, float]]:
+        """(file, step reached, modification time) of every chain checkpoint that records ``steps_done``, so
+        an unfinished run can say where it stands; unreadable files are skipped (resuming reports them)."""
+        out = []
+        for p in sorted([*self.path.glob("checkpoint*.npz"), *(self.path / "checkpoints").glob("*.npz")]):
+            try:
+                with np.load(p, allow_pickle=False) as z:
+                    if "steps_done" in z.files:
+                        out.append((p.relative_to(self.path).as_posix(), int(z["steps_done"]), p.stat().st_mtime))
+            except Exception:  # noqa: BLE001 - a damaged file is the resume path's to report
+                continue
+        return out
+
     def read_checkpoint(self, name: str, what: str = "checkpoint") -> dict | None:
         """The arrays of checkpoint ``name`` (None when there is none). A damaged file, one stamped with
         another configuration, or one without a stamp is refused in one line naming the file and the fix."""
