@@ -48,3 +48,19 @@ def test_chains_grouped_by_n_train_are_the_padded_chains(tmp_path):
         np.testing.assert_allclose(grouped.final[k], padded.final[k], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(grouped.trace.values["overlap"], padded.trace.values["overlap"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(grouped.params.W, padded.params.W, rtol=1e-4, atol=1e-6)
+
+
+def test_training_sets_are_prefixes_whatever_the_runs_largest_p():
+    """Runs with the same seed use nested training sets per replica whatever their largest P (docs/samplers.md):
+    the first P points of a draw of P_max points do not depend on P_max, for the parity and the Gaussian tasks.
+    The validation records compare results across run directories on this basis."""
+    for preset, sets in (("sgld-parity", ["task.d=9"]), ("hermite-index", ["task.d=6", "main_kappa=0.005"])):
+        designs = [prepare(cfg.task, cfg.network, cfg.sgld, cfg.seed)
+                   for cfg in (build_config(preset, True, sets + ["sgld.replicas=2", "sgld.kappa=[0.005]",
+                                                                  f"task.n_train={ps}"])[1]
+                               for ps in ("[30]", "[10,30,70]"))]
+        for r in range(2):
+            (Xa, ya), (Xb, yb) = designs[0].train[r], designs[1].train[r]
+            np.testing.assert_array_equal(np.asarray(Xa), np.asarray(Xb)[:30])
+            np.testing.assert_array_equal(np.asarray(ya), np.asarray(yb)[:30])
+        assert not np.array_equal(np.asarray(designs[1].train[0][0]), np.asarray(designs[1].train[1][0]))
