@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ...conventions import TEMPERATURE_CONVENTIONS, get_parametrization
-from ...dynamics.network_posterior import SAMPLERS
+from ...dynamics.network_posterior import SAMPLERS, Preconditioner
 from ...dynamics.sgld import NOISE_MODES
 from ...dynamics.schedules import SCHEDULES
 from ...errors import ConfigError, suggest
@@ -133,9 +133,7 @@ class PreconditionerConfig:
     first_layer: float = bounded(1.0, gt=0, le=1e6, fix="e.g. first_layer = 4.0 (1 is the plain sampler)")
     readout: float = bounded(1.0, gt=0, le=1e6, fix="e.g. readout = 1.0 (1 is the plain sampler)")
 
-    def value(self):
-        from ...dynamics.network_posterior import Preconditioner
-
+    def value(self) -> Preconditioner:
         return Preconditioner(float(self.first_layer), float(self.readout))
 
 
