@@ -304,11 +304,16 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
 
     def halted(t):
         return (hits >= 0) & (t >= hits + halt_after)
-    if n_steps - start_step > 4 * chunk_steps:  # a long run says how long it will take before it starts
+    # a long run says how long it will take before it starts, timing only the chains that will still step
+    # (a resumed run whose stopping rule has ended some chains runs at the pace of the others)
+    moving = np.flatnonzero(np.asarray(states.alive) & ~halted(t))
+    if n_steps - start_step > 4 * chunk_steps and len(moving):
         probe = min(log_every, PROBE_STEPS)
-        probe_fn = make_chunk_fn(kernel, observe, probe, min(chain_batch, n_chains), block_mean=block_mean)
-        rate, probe_compile = _probe_rate(probe_fn, probe, (states, keys, hypers, data, jnp.asarray(t, jnp.int32)))
-        log(f"{desc}: {n_steps - start_step:,} steps of {n_chains} chains; at a {probe}-step probe's pace "
+        probe_fn = make_chunk_fn(kernel, observe, probe, min(chain_batch, len(moving)), block_mean=block_mean)
+        pick = jax.tree_util.tree_map(lambda x: x[moving], (states, keys, hypers, data))
+        rate, probe_compile = _probe_rate(probe_fn, probe, (*pick, jnp.asarray(t, jnp.int32)))
+        still = "" if len(moving) == n_chains else f" ({len(moving)} still stepping)"
+        log(f"{desc}: {n_steps - start_step:,} steps of {n_chains} chains{still}; at a {probe}-step probe's pace "
             f"({rate:,.0f} steps/s, its compile {probe_compile:.0f} s apart) that takes about "
             f"{_duration((n_steps - start_step) / rate)}")
     while t < n_steps:
