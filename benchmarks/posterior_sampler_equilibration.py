@@ -1,8 +1,10 @@
 """Steps and wall time to equilibrium of the network-posterior samplers, side by side in one run.
 
 Each sampler (``--samplers sgld:1e-3,kinetic:1e-3``: name and constant base rate η, then optionally its
-steps and its per-group preconditioner, ``kinetic:0.03:10000:4:1`` = 10⁴ steps with inverse mass ×4 on the
-first layer and ×1 on the readout, :class:`mflab.dynamics.Preconditioner`) runs the same
+steps, its per-group preconditioner and its readout draw, ``kinetic:0.03:10000:4:1`` = 10⁴ steps with inverse
+mass ×4 on the first layer and ×1 on the readout, :class:`mflab.dynamics.Preconditioner`, and
+``kinetic:0.03:2000:8:1:10`` the same with an exact draw of the readout every 10 steps,
+:mod:`mflab.dynamics.readout_gibbs`) runs the same
 ``sgld-parity`` grid (same data, initialisations from the prior, P values, κ and seeds) in its own
 resumable run directory under ``--out`` (rerunning resumes). For every chain the equilibration step
 t_eq of its test-overlap trace is taken by the criterion the phase report uses
@@ -37,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 
-def run_sampler(out: Path, name: str, lr: float, steps: int, args, precondition=(1.0, 1.0)) -> Path:
+def run_sampler(out: Path, name: str, lr: float, steps: int, args, precondition=(1.0, 1.0), gibbs=None) -> Path:
     from mflab.cli import main
 
     rd = out / (f"{name}-lr{lr:g}" + ("" if tuple(precondition) == (1.0, 1.0) else
-                                      f"-M{precondition[0]:g},{precondition[1]:g}"))
+                                      f"-M{precondition[0]:g},{precondition[1]:g}") + (f"-G{gibbs}" if gibbs else ""))
     sets = {"task.d": args.d, "task.k": args.k, "task.n_train": f"[{args.P}]", "task.n_test": args.n_test,
             "network.width": args.width, "sgld.kappa": args.kappa, "sgld.lr": lr, "sgld.schedule": "constant",
             "sgld.steps": steps, "sgld.log_every": args.log_every, "sgld.chunk_steps": args.chunk_steps,
@@ -50,6 +52,8 @@ def run_sampler(out: Path, name: str, lr: float, steps: int, args, precondition=
         sets["sgld.friction"] = args.friction
     if tuple(precondition) != (1.0, 1.0):
         sets["sgld.preconditioner.first_layer"], sets["sgld.preconditioner.readout"] = precondition
+    if gibbs:
+        sets["sgld.readout_gibbs_every"] = gibbs
     cli = ["run", "sgld-parity", "--out", str(rd), "--no-progress"] + [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
     return rd if main(cli) == 0 else None  # None: every chain diverged (the run says where)
 
@@ -83,6 +87,11 @@ def read_run(rd: Path, tol: float) -> dict:
     return {"chains": out, "sec_per_chain_step": sec_per_step, "steps": summary["steps"]}
 
 
+def _label(name, lr, pre, gibbs) -> str:
+    return (f"{name}:{lr:g}" + ("" if pre == (1.0, 1.0) else f" M⁻¹=({pre[0]:g},{pre[1]:g})")
+            + (f" readout drawn every {gibbs}" if gibbs else ""))
+
+
 def _mse(v):
     v = np.asarray(v, float)
     return f"{v.mean():.3f} ± {v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0:.3f}"
@@ -101,8 +110,9 @@ def main():
     ap.add_argument("--steps", type=int, default=400_000)
     ap.add_argument("--log-every", type=int, default=2_000)
     ap.add_argument("--chunk-steps", type=int, default=50_000)
-    ap.add_argument("--samplers", default="sgld:1e-3,kinetic:1e-3", help="name:lr[:steps[:first_layer[:readout]]], "
-                    "comma separated (steps default --steps; first_layer and readout: the preconditioner, default 1); "
+    ap.add_argument("--samplers", default="sgld:1e-3,kinetic:1e-3", help="name:lr[:steps[:first_layer[:readout[:gibbs]]]], "
+                    "comma separated (steps default --steps; first_layer and readout: the preconditioner, default 1; gibbs: "
+                    "draw the readout exactly every that many steps, default never); "
                     "the first is the one the others are compared with")
     ap.add_argument("--friction", type=float, default=0.0, help="kinetic friction γ (0: critical, the default)")
     ap.add_argument("--tol", type=float, default=0.05)
@@ -113,12 +123,13 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     samplers = [(f[0], float(f[1]), int(float(f[2])) if len(f) > 2 else args.steps,
-                 (float(f[3]) if len(f) > 3 else 1.0, float(f[4]) if len(f) > 4 else 1.0))
+                 (float(f[3]) if len(f) > 3 else 1.0, float(f[4]) if len(f) > 4 else 1.0),
+                 int(f[5]) if len(f) > 5 and f[5] else None)
                 for f in (s.split(":") for s in args.samplers.split(","))]
     runs = {}
-    for n, lr, steps, pre in samplers:
-        rd = run_sampler(out, n, lr, steps, args, pre)
-        lab = f"{n}:{lr:g}" + ("" if pre == (1.0, 1.0) else f" M⁻¹=({pre[0]:g},{pre[1]:g})")
+    for n, lr, steps, pre, gibbs in samplers:
+        rd = run_sampler(out, n, lr, steps, args, pre, gibbs)
+        lab = _label(n, lr, pre, gibbs)
         if rd is None:
             print(f"{lab}: every chain diverged; left out")
             continue
@@ -159,7 +170,7 @@ def main():
                          "t_eq: the same band around the trace's own final value (mflab.analysis.equilibration)"}
     (out / "equilibration.json").write_text(json.dumps({"meta": meta, "points": table}, indent=1))
     lines = [f"# Equilibration: d={args.d} k={args.k} N={args.width} κ={args.kappa:g}, {args.seeds} seeds, "
-             f"{', '.join(f'{n}:{lr:g} {st:,} steps' + ('' if pre == (1.0, 1.0) else f' M⁻¹=({pre[0]:g},{pre[1]:g})') for n, lr, st, pre in samplers)}", "",
+             f"{', '.join(f'{_label(n, lr, pre, gb)} {st:,} steps' for n, lr, st, pre, gb in samplers)}", "",
              f"t_arr: median over seeds of the step from which the test overlap m stays within max({args.tol:g}, 3σ) of "
              f"the posterior average of m under {truth} on the same training set (m_ref: their mean over seeds; ∞: not "
              "within the run). t_eq: the same band around the "

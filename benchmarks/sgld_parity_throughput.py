@@ -14,7 +14,9 @@ PyTorch loop if torch is installed), then the ratios. Not a test: numbers vary r
 
     python benchmarks/sgld_parity_throughput.py [--steps 2000] [--repeats 3] [--anchors]
 
-The kinetic (BAOAB) sampler's step is timed the same way: its cost relative to SGLD's step.
+The kinetic (BAOAB) sampler's step is timed the same way: its cost relative to SGLD's step; so is the kinetic
+step with an exact readout draw every ``--gibbs-every`` steps (:mod:`mflab.dynamics.readout_gibbs`), its cost
+per step averaged over the draws.
 """
 from __future__ import annotations
 
@@ -69,9 +71,10 @@ def numpy_reference(steps=100):
     return steps / (time.perf_counter() - t)
 
 
-def mflab_engine(steps=2000, chain_batch=None, sampler="sgld", repeats=3):
-    """chain-steps/s of the studies' guarded posterior kernel (``sampler``: sgld or kinetic) inside the
-    runner's compiled chunk, one value per repeat (after a compile-and-warm-up call)."""
+def mflab_engine(steps=2000, chain_batch=None, sampler="sgld", repeats=3, gibbs_every=None):
+    """chain-steps/s of the studies' guarded posterior kernel (``sampler``: sgld or kinetic, with a readout draw
+    every ``gibbs_every`` steps) inside the runner's compiled chunk, one value per repeat (after a
+    compile-and-warm-up call)."""
     import jax
     import jax.numpy as jnp
 
@@ -85,7 +88,7 @@ def mflab_engine(steps=2000, chain_batch=None, sampler="sgld", repeats=3):
     data = make_dataset(task, jax.random.key(0), P, 1000)
     td = TrainData(data.X_train, data.y_train, jnp.full((P,), 1.0 / P))
     tdC = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (C,) + x.shape), td)
-    kern = network_posterior_kernel(net, D, sampler=sampler)
+    kern = network_posterior_kernel(net, D, sampler=sampler, readout_gibbs_every=gibbs_every)
     keys = jax.random.split(jax.random.key(1), C)
     T = jnp.full((C,), temperature(KAPPA))
     states = jax.vmap(lambda k, dat, t: kern.init(net.init(k, D), dat, k, t))(keys, tdC, T)
@@ -122,12 +125,14 @@ def main():
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each engine (median and range shown)")
     ap.add_argument("--chain-batch", type=int, default=0, help="0: automatic")
+    ap.add_argument("--gibbs-every", type=int, default=10, help="readout draw period of the timed kinetic+draw engine")
     ap.add_argument("--anchors", action="store_true", help="also run ../shared/anchors side by side")
     args = ap.parse_args()
 
     peak = matmul_rate()
     eng, cb = mflab_engine(args.steps, args.chain_batch or None, "sgld", args.repeats)
     kin, _ = mflab_engine(args.steps, args.chain_batch or None, "kinetic", args.repeats)
+    kg, _ = mflab_engine(args.steps, args.chain_batch or None, "kinetic", args.repeats, args.gibbs_every)
     ref = np.array([numpy_reference() for _ in range(args.repeats)])
     med = float(np.median(eng))
     print(f"setting: d={D} k={K} N={N} P={P} ReLU float32 full-batch, {C} chains, chain_batch={cb}; "
@@ -135,10 +140,12 @@ def main():
     print(f"f32 matmul rate (numpy 2048^3):   {peak / 1e9:8.1f} GFLOP/s")
     print(f"mflab SGLD engine:                {_spread(eng)} chain-steps/s  {med * FLOPS_PER_STEP / 1e9:6.1f} GFLOP/s")
     print(f"mflab kinetic (BAOAB) engine:     {_spread(kin)} chain-steps/s")
+    print(f"mflab kinetic + readout draw/{args.gibbs_every}: {_spread(kg)} chain-steps/s")
     print(f"numpy reference (1 chain):        {_spread(ref)} chain-steps/s")
     print(f"ratio SGLD engine / matmul rate:  {med * FLOPS_PER_STEP / peak:8.2f}   (target >= 0.40)")
     print(f"ratio SGLD engine / numpy ref:    {med / np.median(ref):8.2f}   (target >= 2)")
     print(f"step cost kinetic / SGLD:         {med / np.median(kin):8.2f}   (target <= 1.3)")
+    print(f"step cost kinetic+draw / SGLD:    {med / np.median(kg):8.2f}   (per step, the draws spread over them)")
     if args.anchors:
         for name in ("jax_parity_probe.py", "anchor_torch_parity.py"):
             rate, line = run_anchor(name)

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..theory.predictive import Predictive
 from .kernel import Kernel, guard
 from .kinetic_langevin import KineticHyper, critical_friction, kinetic_langevin
+from .readout_gibbs import with_readout_gibbs
 from .sgld import Hyper, langevin
 from .objectives import TrainData, mse_objective
 from .runner import RunResult, run_chains, stack_chains
@@ -57,12 +58,14 @@ def posterior_multipliers(net, preconditioner: Preconditioner | None = None):
 
 def network_posterior_kernel(net, d: int, schedule=None, batch_size: int | None = None,
                              noise: str = "independent", sampler: str = "sgld",
-                             preconditioner: Preconditioner | None = None) -> Kernel:
+                             preconditioner: Preconditioner | None = None, readout_gibbs_every: int | None = None) -> Kernel:
     """The guarded kernel of ``net``'s posterior on d-dimensional inputs (module docstring): MSE objective
     (minibatches of ``batch_size``; None: full batch), the net's prior variances and learning-rate
     multipliers, a step-size ``schedule`` (default constant). ``sampler``: "sgld" or "kinetic" (same
     stationary law; its hyperparameters from :func:`posterior_hyper`), a constant per-group
-    ``preconditioner`` (:class:`Preconditioner`; None: the plain sampler). Every state starts with
+    ``preconditioner`` (:class:`Preconditioner`; None: the plain sampler), and with ``readout_gibbs_every`` = K
+    an exact draw of the readout (a, c) from its Gaussian conditional given (W, b) after every K-th step
+    (:mod:`mflab.dynamics.readout_gibbs`; None: never). Every state starts with
     ``kernel.init(params, data, key, temperature)``."""
     if sampler not in SAMPLERS:
         from ..errors import suggest
@@ -73,8 +76,28 @@ def network_posterior_kernel(net, d: int, schedule=None, batch_size: int | None 
         if noise != "independent":
             raise ConfigError("noise", f"noise = '{noise}' is an SGLD option; the kinetic sampler draws independent "
                               "noise", "use noise = 'independent' or sampler = 'sgld'")
-        return guard(kinetic_langevin(objective, var, schedule or constant(), mult))
-    return guard(langevin(objective, var, schedule or constant(), mult, noise))
+        kernel = kinetic_langevin(objective, var, schedule or constant(), mult)
+    else:
+        kernel = langevin(objective, var, schedule or constant(), mult, noise)
+    if readout_gibbs_every is not None:
+        check_readout_gibbs(readout_gibbs_every, net, noise, mult)
+        kernel = with_readout_gibbs(kernel, net, var, int(readout_gibbs_every), mult if sampler == "kinetic" else None)
+    return guard(kernel)
+
+
+def check_readout_gibbs(every, net, noise: str, mult) -> None:
+    """One line for a readout draw that cannot be done: a period that is not a positive integer, a frozen
+    readout (its multiplier 0: the draw would move what the posterior holds fixed), or coupled noise (the
+    draw breaks the shared Brownian increments of a width coupling)."""
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ConfigError("readout_gibbs_every", f"must be a positive whole number of steps, got {every!r}",
+                          "e.g. readout_gibbs_every = 10, or omit it for no readout draw")
+    if not mult.a:
+        raise ConfigError("readout_gibbs_every", "the readout is frozen in this parametrization (its learning-rate "
+                          "multiplier is 0), so there is no readout posterior to draw from", "omit readout_gibbs_every")
+    if noise == "coupled":
+        raise ConfigError("readout_gibbs_every", "an exact readout draw breaks the coupled noise shared across widths",
+                          "use noise = 'independent', or omit readout_gibbs_every")
 
 
 def posterior_hyper(sampler: str, net, d: int, temperature, lr, friction=None,

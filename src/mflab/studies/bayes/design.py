@@ -115,8 +115,13 @@ def sampler_label(sg: SGLDConfig) -> str:
     chain's sample is its final state."""
     name = {"sgld": "SGLD", "kinetic": "kinetic Langevin"}[sg.sampler]
     pre = sg.preconditioner
+    extras = []
     if (pre.first_layer, pre.readout) != (1.0, 1.0):
-        name += f" (M⁻¹: first layer ×{pre.first_layer:g}, readout ×{pre.readout:g})"
+        extras.append(f"M⁻¹: first layer ×{pre.first_layer:g}, readout ×{pre.readout:g}")
+    if sg.readout_gibbs_every is not None:
+        extras.append(f"readout drawn exactly every {sg.readout_gibbs_every} steps")
+    if extras:
+        name += f" ({'; '.join(extras)})"
     return name + (" (final weights)" if sg.sample == "final" else "")
 
 
@@ -269,7 +274,8 @@ def _simulate_group(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, idx, P: int,
     chain_keys = jnp.stack([jax.random.fold_in(g.k_chain, int(g.reps[c])) for c in idx])
     init_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 10**6), int(g.reps[c])) for c in idx])
     schedule = make_schedule(sg.schedule, sg.lr, sg.lr_final, sg.decay_steps, sg.power)
-    kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise, sg.sampler, sg.preconditioner.value())
+    kernel = network_posterior_kernel(net, d, schedule, sg.batch_size, sg.noise, sg.sampler, sg.preconditioner.value(),
+                                      sg.readout_gibbs_every)
     states = jax.vmap(lambda k, dat, t: kernel.init(net.init(k, d), dat, k, t))(init_keys, data, T)
     if sg.init_from is not None:
         start_params = jax.tree_util.tree_map(pick, learned_start(sg.init_from, g, states.params))

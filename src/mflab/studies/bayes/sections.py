@@ -164,6 +164,9 @@ class SGLDConfig:
     friction: Optional[float] = bounded(None, gt=0, fix="omit it for critical damping of the slowest prior mode")
     # constant per-group inverse mass M⁻¹ (both samplers; the posterior does not depend on it)
     preconditioner: PreconditionerConfig = field(default_factory=PreconditionerConfig)
+    # every this many steps, draw the readout (a, c) exactly from its Gaussian conditional given the first layer
+    # (both samplers, mflab.dynamics.readout_gibbs; the posterior does not change). None: never
+    readout_gibbs_every: Optional[int] = bounded(None, ge=1, fix="e.g. readout_gibbs_every = 10, or omit it")
     chain_batch: int = bounded(0, ge=0, fix="0 chooses automatically")  # 0: automatic (1 on CPU, all on accelerators)
     # true: the chains of each training-set size run apart on their own P points (no padding: a P = 25 chain costs
     # a P = 25 step); false: one batch padded to the largest P (fewer, larger calls, for accelerators)
@@ -203,6 +206,12 @@ class SGLDConfig:
             require(self.friction is not None or min(kappas) > 0, "sgld.friction",
                     "the default (critical) friction is 0 at kappa = 0, where nothing damps the kinetic chain",
                     "set sgld.friction > 0, or use kappa > 0")
+        if self.readout_gibbs_every is not None:
+            kappas = self.kappa if isinstance(self.kappa, list) else [self.kappa]
+            require(min(kappas) > 0, "sgld.readout_gibbs_every", "the readout's conditional law needs a temperature "
+                    "T > 0, and kappa = 0 is noiseless", "use kappa > 0, or omit sgld.readout_gibbs_every")
+            require(self.noise != "coupled", "sgld.readout_gibbs_every", "an exact readout draw breaks the coupled "
+                    "noise shared across widths", "use noise = 'independent', or omit sgld.readout_gibbs_every")
 
 
 def check_sampler_fits_task(task_cfg: TaskConfig, sg: SGLDConfig):
