@@ -70,7 +70,8 @@ def read_run(rd: Path, tol: float) -> dict:
     with open(rd / "results" / "final.csv") as f:
         for r in csv.DictReader(f):
             finals[(int(r["n_train"]), int(r["replica"]))] = (float(r["overlap"] or "nan"),
-                                                              float(r["test_mse_gibbs"] or "nan"))
+                                                              float(r["test_mse_gibbs"] or "nan"),
+                                                              float(r["train_mse"] or "nan"))
     sec_per_step = 1.0 / summary["chain_steps_per_second"] if summary.get("chain_steps_per_second") else float("nan")
     alive = {}
     with open(rd / "results" / "final.csv") as f:
@@ -83,7 +84,7 @@ def read_run(rd: Path, tol: float) -> dict:
         s, m = np.array(sorted(rows)).T
         t_eq = equilibration_step(s, m, tol)
         out[key] = {"t_eq": t_eq, "lower_bound": bool(t_eq >= 0.8 * s[-1]), "steps": s.tolist(), "overlap": m.tolist(),
-                    "m": finals[key][0], "test_mse": finals[key][1]}
+                    "m": finals[key][0], "test_mse": finals[key][1], "train_mse": finals[key][2]}
     return {"chains": out, "sec_per_chain_step": sec_per_step, "steps": summary["steps"]}
 
 
@@ -117,8 +118,11 @@ def main():
     ap.add_argument("--friction", type=float, default=0.0, help="kinetic friction γ (0: critical, the default)")
     ap.add_argument("--tol", type=float, default=0.05)
     ap.add_argument("--reference", default="", help="name:lr of the sampler whose posterior average of m is m_ref "
-                    "(default: the last of --samplers)")
+                    "(default: the last of --samplers), or 'best-fit': per training set, the m of the run (any sampler) "
+                    "whose posterior average of the train MSE is lowest, the most probable of the states found when "
+                    "samplers land in different metastable states (their densities differ by exp(ΔL/T))")
     ap.add_argument("--out", default="runs/equilibration")
+    ap.add_argument("--report", default="equilibration", help="stem of the written table and figure files")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -139,17 +143,30 @@ def main():
 
     ref = labels[0]
     truth = labels[-1]
-    if args.reference:  # name:lr, written any way float() reads it
+    best_fit = args.reference == "best-fit"
+    if args.reference and not best_fit:  # name:lr, written any way float() reads it
         name, lr = args.reference.split(":")[:2]
         truth = f"{name}:{float(lr):g}"
-    if truth not in runs:
+    if best_fit:
+        truth = "best fit"
+    elif truth not in runs:
         raise SystemExit(f"--reference {truth} is not one of --samplers ({', '.join(labels)})")
     Ps = [int(p) for p in args.P.split(",")]
     table = []
     for P in Ps:
-        refs = {r: v["m"] for (p, r), v in runs[truth]["chains"].items() if p == P}  # per training set (replica)
+        if best_fit:  # per training set, the m of the sampler whose posterior average fits the training set best
+            fits = defaultdict(list)
+            for lab in labels:
+                for (p, r), v in runs[lab]["chains"].items():
+                    if p == P and np.isfinite(v["train_mse"]):
+                        fits[r].append((v["train_mse"], v["m"], lab))
+            refs = {r: min(f)[1] for r, f in fits.items()}
+            ref_from = {r: f"{min(f)[2]} (train MSE {min(f)[0]:.4f})" for r, f in fits.items()}
+        else:
+            refs = {r: v["m"] for (p, r), v in runs[truth]["chains"].items() if p == P}  # per training set (replica)
+            ref_from = {r: truth for r in refs}
         m_ref = float(np.mean(list(refs.values())))
-        row = {"P": P, "m_ref": m_ref, "m_ref_per_replica": refs}
+        row = {"P": P, "m_ref": m_ref, "m_ref_per_replica": refs, "m_ref_from": ref_from}
         for lab in labels:
             ch = [(r, v) for (p, r), v in runs[lab]["chains"].items() if p == P and r in refs]
             t = np.array([c["t_eq"] for _, c in ch])
@@ -159,7 +176,8 @@ def main():
             row[lab] = {"t_arr_median": med, "t_arr": arr.tolist(), "t_eq_median": float(np.median(t)),
                         "t_eq": t.tolist(), "lower_bound": any(c["lower_bound"] for c in ch),
                         "seconds_to_arrival": med * runs[lab]["sec_per_chain_step"],
-                        "m": [c["m"] for c in ch], "test_mse": [c["test_mse"] for c in ch]}
+                        "m": [c["m"] for c in ch], "test_mse": [c["test_mse"] for c in ch],
+                        "train_mse": [c["train_mse"] for c in ch]}
         for lab in labels[1:]:
             row[f"ratio_steps {ref}/{lab}"] = row[ref]["t_arr_median"] / max(row[lab]["t_arr_median"], 1)
             row[f"ratio_wall {ref}/{lab}"] = row[ref]["seconds_to_arrival"] / max(row[lab]["seconds_to_arrival"], 1e-9)
@@ -168,7 +186,7 @@ def main():
             "reference": truth,
             "criterion": f"arrival: m stays within max({args.tol}, 3σ of its last 20%) of m_ref (the reference on the same training set) from t_arr on; settling "
                          "t_eq: the same band around the trace's own final value (mflab.analysis.equilibration)"}
-    (out / "equilibration.json").write_text(json.dumps({"meta": meta, "points": table}, indent=1))
+    (out / f"{args.report}.json").write_text(json.dumps({"meta": meta, "points": table}, indent=1))
     lines = [f"# Equilibration: d={args.d} k={args.k} N={args.width} κ={args.kappa:g}, {args.seeds} seeds, "
              f"{', '.join(f'{_label(n, lr, pre, gb)} {st:,} steps' for n, lr, st, pre, gb in samplers)}", "",
              f"t_arr: median over seeds of the step from which the test overlap m stays within max({args.tol:g}, 3σ) of "
@@ -176,20 +194,27 @@ def main():
              "within the run). t_eq: the same band around the "
              "chain's own final value ('≥': in the last 20% of the run, a lower bound). m, test MSE: posterior averages "
              "over the second half of each run, mean ± s.e. over seeds (the test MSE is the Gibbs error).", "",
-             "| P | m_ref | sampler | t_arr (steps) | time to arrive (s) | t_eq (steps) | m | test MSE |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Per seed: each seed's arrival step and its posterior average of the train MSE (lower: a state of higher "
+             "posterior density, by exp(ΔL/T)). The run's time per step includes its logging (the test overlap on "
+             "n_test points every log); benchmarks/sgld_parity_throughput.py times the steps alone.", "",
+             "| P | m_ref | sampler | t_arr (steps) | per seed | time to arrive (s) | t_eq (steps) | m | test MSE | train MSE per seed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in table:
         for lab in labels:
             r = row[lab]
             lines.append(f"| {row['P']} | {row['m_ref']:.3f} | {lab} | {r['t_arr_median']:,.0f} | "
+                         f"{' / '.join(f'{a:,.0f}' for a in r['t_arr'])} | "
                          f"{r['seconds_to_arrival']:.1f} | {'≥' if r['lower_bound'] else ''}{r['t_eq_median']:,.0f} | "
-                         f"{_mse(r['m'])} | {_mse(r['test_mse'])} |")
+                         f"{_mse(r['m'])} | {_mse(r['test_mse'])} | {' / '.join(f'{v:.4f}' for v in r['train_mse'])} |")
         for lab in labels[1:]:
-            lines.append(f"| {row['P']} | | ratio {ref} / {lab} | {row[f'ratio_steps {ref}/{lab}']:.1f}× steps | "
-                         f"{row[f'ratio_wall {ref}/{lab}']:.1f}× wall | | | |")
-    (out / "equilibration.md").write_text("\n".join(lines) + "\n")
+            lines.append(f"| {row['P']} | | ratio {ref} / {lab} | {row[f'ratio_steps {ref}/{lab}']:.1f}× steps | | "
+                         f"{row[f'ratio_wall {ref}/{lab}']:.1f}× wall | | | | |")
+        if best_fit:
+            lines.append(f"| {row['P']} | | m_ref per seed from | " + "; ".join(f"{r}: {v}" for r, v in
+                                                                          sorted(row['m_ref_from'].items())) + " | | | | | | |")
+    (out / f"{args.report}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _figure(runs, Ps, out / "traces.png", meta)
+    _figure(runs, Ps, out / f"{args.report.replace('equilibration', 'traces')}.png", meta)
 
 
 def _figure(runs, Ps, path, meta):
