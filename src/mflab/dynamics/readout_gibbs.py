@@ -17,8 +17,8 @@ features at every draw (measured on sparse parity at the published setting: benc
 posterior_sampler_equilibration.py, docs/samplers.md).
 
 Cost of a draw: the Gram matrix Φᵀ diag(ω) Φ (P N² multiply-adds), a Cholesky factorisation (N³/3) and, for
-the kinetic sampler, one more gradient (≈ 3 P N d), about N/(2d) gradient evaluations for P ≫ N; every
-10 steps at d = 35, N = 512 it adds ≈ 70% to a step's cost (measured in the benchmark's wall time).
+the kinetic sampler, one more gradient; measured at d = 35, N = 512, P = 2000 a draw every 10 steps makes the
+kinetic step 1.63× dearer (1.72× SGLD's step): a draw costs about 6 steps (benchmarks/sgld_parity_throughput.py).
 Under a full ``vmap`` over chains (``chain_batch = C``, the accelerator layout) ``lax.cond`` becomes a
 select and the draw's work is done at every step; on the CPU's default sequential layout it is done
 only when it is due.
