@@ -66,18 +66,19 @@ def test_kinetic_sampler_runs_the_study_and_says_so(tmp_path, capsys):
 
 
 def test_a_preconditioned_sampler_moves_its_chains_differently_and_says_so(tmp_path, capsys):
-    """A non-default preconditioner changes the chains (the same keys give other states) and is named
-    wherever the method is; the default is the plain sampler, bit for bit."""
+    """A non-default preconditioner, like a readout draw, changes the chains (the same keys give other states) and
+    is named wherever the method is; the default is the plain sampler, bit for bit."""
     runs = {}
     for name, sets in (("plain", []), ("unit", ["sgld.preconditioner.first_layer=1", "sgld.preconditioner.readout=1"]),
-                       ("pre", ["sgld.preconditioner.first_layer=4"])):
+                       ("pre", ["sgld.preconditioner.first_layer=4"]), ("draw", ["sgld.readout_gibbs_every=10"])):
         out = tmp_path / name
         assert main(["run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY, "--set", "sgld.steps=200",
                      "--set", "sgld.sampler=kinetic", *[x for s in sets for x in ("--set", s)]]) == 0
         runs[name] = json.loads((out / "summary.json").read_text())
     m = {k: [p["overlap"] for p in v["points"]] for k, v in runs.items()}
-    assert m["plain"] == m["unit"] and m["pre"] != m["plain"]
+    assert m["plain"] == m["unit"] and m["pre"] != m["plain"] and m["draw"] != m["plain"]
     assert runs["pre"]["method"] == "kinetic Langevin (M⁻¹: first layer ×4, readout ×1)"
+    assert runs["draw"]["method"] == "kinetic Langevin (readout drawn exactly every 10 steps)"
     capsys.readouterr()
     assert main(["show", str(tmp_path / "pre")]) == 0
     assert "first layer ×4" in capsys.readouterr().out
@@ -99,6 +100,12 @@ def test_a_preconditioned_sampler_moves_its_chains_differently_and_says_so(tmp_p
      "'sgld.preconditioner.first_layer': must be > 0"),
     ("sgld-parity", ["sgld.preconditioner.readout=-2"], "'sgld.preconditioner.readout': must be > 0"),
     ("sgld-parity", ["sgld.preconditioner.firstlayer=2"], "'sgld.preconditioner.firstlayer': unknown setting"),
+    ("sgld-parity", ["sgld.readout_gibbs_every=0"], "'sgld.readout_gibbs_every': must be >= 1"),
+    ("sgld-parity", ["sgld.readout_gibbs_every=5", "sgld.kappa=[0]"],
+     "'sgld.readout_gibbs_every': the readout's conditional law needs a temperature T > 0"),
+    ("sgld-parity", ["sgld.readout_gibbs_every=5", "sgld.noise=coupled"],
+     "'sgld.readout_gibbs_every': an exact readout draw breaks the coupled noise"),
+    ("sgld-parity", ["sgld.readout_gibs_every=5"], "did you mean 'readout_gibbs_every'?"),
 ])
 def test_bad_sampler_settings_get_one_line(capsys, preset, sets, needle):
     assert main(["run", preset, "--quick", *[x for s in sets for x in ("--set", s)]]) == 2
