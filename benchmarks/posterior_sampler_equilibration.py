@@ -230,7 +230,8 @@ def _figure(runs, Ps, path, meta):
             for (p, _), c in sorted(r["chains"].items()):
                 if p == P:
                     ax.plot(c["steps"], c["overlap"], color=colors(i), lw=0.8, label=lab)
-        ax.set(xlabel="step (= gradient evaluations)", ylabel="test overlap m", title=f"P = {P}")
+        ax.set_xscale("symlog", linthresh=10)  # fast samplers arrive in ~10² steps, SGLD in ~10⁴
+        ax.set(xlabel="step (= gradient evaluations), log scale", ylabel="test overlap m", title=f"P = {P}")
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
         ax.legend(uniq.values(), uniq.keys(), fontsize=8)
