@@ -196,18 +196,17 @@ class SGLDConfig:
             raise ConfigError("sgld.sample", f"unknown sample '{self.sample}'", suggest(self.sample, SAMPLES))
         if self.sampler not in SAMPLERS:
             raise ConfigError("sgld.sampler", f"unknown sampler '{self.sampler}'", suggest(self.sampler, SAMPLERS))
+        kappas = self.kappa if isinstance(self.kappa, list) else [self.kappa]
         if self.sampler == "sgld":
             require(self.friction is None, "sgld.friction", "friction is a parameter of the kinetic sampler",
                     "set sgld.sampler = 'kinetic', or remove sgld.friction")
         else:
             require(self.noise == "independent", "sgld.noise", f"noise = '{self.noise}' is an SGLD option",
                     "use noise = 'independent' with sampler = 'kinetic'")
-            kappas = self.kappa if isinstance(self.kappa, list) else [self.kappa]
             require(self.friction is not None or min(kappas) > 0, "sgld.friction",
                     "the default (critical) friction is 0 at kappa = 0, where nothing damps the kinetic chain",
                     "set sgld.friction > 0, or use kappa > 0")
         if self.readout_gibbs_every is not None:
-            kappas = self.kappa if isinstance(self.kappa, list) else [self.kappa]
             require(min(kappas) > 0, "sgld.readout_gibbs_every", "the readout's conditional law needs a temperature "
                     "T > 0, and kappa = 0 is noiseless", "use kappa > 0, or omit sgld.readout_gibbs_every")
             require(self.noise != "coupled", "sgld.readout_gibbs_every", "an exact readout draw breaks the coupled "
