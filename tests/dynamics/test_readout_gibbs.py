@@ -114,6 +114,9 @@ def test_bad_readout_draw_settings_get_one_line():
     for every in (0, -3, 2.5, True):
         with pytest.raises(ConfigError, match="readout_gibbs_every"):
             network_posterior_kernel(net, 3, readout_gibbs_every=every)
+        inner, var, mult = _kinetic(net, 3)
+        with pytest.raises(ConfigError, match="readout_gibbs_every"):  # the same line for a library caller
+            with_readout_gibbs(inner, net, var, every, mult)
     with pytest.raises(ConfigError, match="coupled"):
         network_posterior_kernel(net, 3, noise="coupled", readout_gibbs_every=5)
     with pytest.raises(ConfigError, match="frozen"):  # a parametrization whose readout multiplier is 0

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..theory.predictive import Predictive
 from .kernel import Kernel, guard
 from .kinetic_langevin import KineticHyper, critical_friction, kinetic_langevin
-from .readout_gibbs import with_readout_gibbs
+from .readout_gibbs import check_period, with_readout_gibbs
 from .sgld import Hyper, langevin
 from .objectives import TrainData, mse_objective
 from .runner import RunResult, run_chains, stack_chains
@@ -81,7 +81,7 @@ def network_posterior_kernel(net, d: int, schedule=None, batch_size: int | None 
         kernel = langevin(objective, var, schedule or constant(), mult, noise)
     if readout_gibbs_every is not None:
         check_readout_gibbs(readout_gibbs_every, net, noise, mult)
-        kernel = with_readout_gibbs(kernel, net, var, int(readout_gibbs_every), mult if sampler == "kinetic" else None)
+        kernel = with_readout_gibbs(kernel, net, var, readout_gibbs_every, mult if sampler == "kinetic" else None)
     return guard(kernel)
 
 
@@ -89,9 +89,7 @@ def check_readout_gibbs(every, net, noise: str, mult) -> None:
     """One line for a readout draw that cannot be done: a period that is not a positive integer, a frozen
     readout (its multiplier 0: the draw would move what the posterior holds fixed), or coupled noise (the
     draw breaks the shared Brownian increments of a width coupling)."""
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ConfigError("readout_gibbs_every", f"must be a positive whole number of steps, got {every!r}",
-                          "e.g. readout_gibbs_every = 10, or omit it for no readout draw")
+    check_period(every)
     if not mult.a:
         raise ConfigError("readout_gibbs_every", "the readout is frozen in this parametrization (its learning-rate "
                           "multiplier is 0), so there is no readout posterior to draw from", "omit readout_gibbs_every")

@@ -31,8 +31,19 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ..errors import ConfigError
 from .kernel import Kernel
+
+
+def check_period(every) -> int:
+    """``every`` as an int, or one line (:class:`~mflab.errors.ConfigError`) when it is not a positive whole
+    number of steps."""
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ConfigError("readout_gibbs_every", f"must be a positive whole number of steps, got {every!r}",
+                          "e.g. readout_gibbs_every = 10, or omit it for no readout draw")
+    return int(every)
 
 
 def _features(net, params, X):
@@ -72,8 +83,7 @@ def with_readout_gibbs(kernel: Kernel, net, prior_var, every: int, velocity_mult
     the kinetic sampler's inverse masses (its M⁻¹m_θ pytree), whose readout velocities the draw refreshes
     from N(0, T m); None for SGLD, whose state is only the parameters and the step count. The state's
     caches (the kinetic gradient and loss) are recomputed with ``kernel.init``."""
-    if not (isinstance(every, int) and every >= 1):
-        raise ValueError(f"every must be a positive integer, got {every!r}")
+    every = check_period(every)
 
     def redraw(state, key, T, data):
         k_draw, k_vel = jax.random.split(key)
