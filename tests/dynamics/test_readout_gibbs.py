@@ -9,6 +9,7 @@ from mflab.dynamics import (KineticHyper, TrainData, constant, draw_readout, gua
                             network_posterior_kernel, posterior_hyper, readout_conditional, run_chains, stack_chains,
                             with_readout_gibbs)
 from mflab.dynamics.network_posterior import check_readout_gibbs
+from mflab.dynamics.runner import advance
 from mflab.errors import ConfigError
 from mflab.networks import TwoLayer
 
@@ -80,6 +81,33 @@ def test_a_due_draw_keeps_the_first_layer_and_its_velocity_refreshes_the_readout
     loss, g = mse_objective(net)(state.params, data, None)
     np.testing.assert_allclose(state.loss, loss, rtol=1e-5)
     np.testing.assert_allclose(state.grad.W, g.W + (T / var.W) * state.params.W, rtol=1e-4, atol=1e-6)
+
+
+def test_the_draw_is_clocked_by_the_runner_and_stays_a_branch_under_vmap():
+    """The composed kernel reads whether a draw is due from the step index the runner passes (the same for every
+    chain): the chains are those of the state's own step count (to float rounding: a cond and a select compile
+    differently), and under a vmap over chains the
+    draw is still a ``cond`` (a per-chain predicate would make it a select that draws at every step)."""
+    net, data, params, T, *_ = _problem()
+    inner, var, mult = _kinetic(net, 3)
+    kern = guard(with_readout_gibbs(inner, net, var, 4, mult))
+    assert kern.clocked
+    unclocked = kern._replace(clocked=False)  # the same step, due read from the state's step count
+    hyper = KineticHyper(jnp.asarray(T), jnp.asarray(1e-3), jnp.asarray(0.5))
+    C = 3
+    states = jax.vmap(lambda k: kern.init(net.init(k, 3), data, None, T))(jax.random.split(jax.random.key(2), C))
+    keys, hypers, datas = jax.random.split(jax.random.key(3), C), stack_chains(hyper, C), stack_chains(data, C)
+    runs = [run_chains(k, states, keys, hypers, datas, n_steps=24, log_every=6, chunk_steps=12, chain_batch=C,
+                       observe=lambda p, dat: {"a": p.a}) for k in (kern, unclocked)]
+    for x, y in zip(jax.tree_util.tree_leaves(runs[0].states), jax.tree_util.tree_leaves(runs[1].states)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(runs[0].states.params.a, states.params.a)
+
+    def branches(kernel):  # does the runner's vmapped loop keep a cond (the draw) anywhere inside?
+        loop = jax.vmap(lambda s, k: advance(kernel, s, k, hyper, data, 4))
+        return " cond[" in str(jax.make_jaxpr(loop)(states, keys))
+
+    assert branches(kern) and not branches(unclocked)
 
 
 def _moments(kernel, hyper, net, data, d, C, steps, key):

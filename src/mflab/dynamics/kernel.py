@@ -7,7 +7,12 @@ A kernel is a pair of pure functions (the blackjax shape)::
 
 ``hyper`` holds per-chain hyperparameters (traced, so a batch of chains can differ under one
 compile), ``data`` the chain's data, ``info`` the step's diagnostics (a NamedTuple with at least
-``loss``), kept apart from the state. Langevin/SGLD (:mod:`.langevin`), SGD/Adam (:mod:`.optimizers`),
+``loss``), kept apart from the state. A *clocked* kernel (``Kernel(init, step, clocked=True)``) also
+takes the index t of the step it takes, ``step(state, key, hyper, data, t)`` (t = 0 for a run's first
+step; None: read it from the state). The runner passes t unbatched, the same for every chain of a
+batch, so a kernel that does something every K steps (:mod:`.readout_gibbs`) can branch on t with
+``lax.cond`` and keep the branch a branch under ``vmap``: a per-chain predicate turns a cond into a
+select that computes both branches at every step. Langevin/SGLD (:mod:`.langevin`), SGD/Adam (:mod:`.optimizers`),
 MALA (:mod:`.mala`) and the mean-field Langevin particle system (:mod:`.mean_field_langevin`) all
 follow it; :func:`mflab.dynamics.runner.run_chains` drives any of them.
 
@@ -37,10 +42,12 @@ import jax.numpy as jnp
 
 
 class Kernel(NamedTuple):
-    """``init(params) -> state``; ``step(state, key, hyper, data) -> (state, info)``."""
+    """``init(params) -> state``; ``step(state, key, hyper, data) -> (state, info)``, or with ``clocked``
+    ``step(state, key, hyper, data, t)`` (module docstring)."""
 
     init: Callable
     step: Callable
+    clocked: bool = False
 
 
 class Guarded(NamedTuple):
@@ -73,8 +80,8 @@ def guard(kernel: Kernel) -> Kernel:
         return Guarded(kernel.init(params, *args), jnp.zeros((), jnp.int32), jnp.ones((), bool),
                        jnp.full((), -1, jnp.int32), jnp.full((), -1, jnp.int32))
 
-    def step(g: Guarded, key, hyper, data):
-        new, info = kernel.step(g.state, key, hyper, data)
+    def step(g: Guarded, key, hyper, data, *t):  # t: a clocked kernel's step index
+        new, info = kernel.step(g.state, key, hyper, data, *t)
         old_leaves, treedef = jax.tree_util.tree_flatten(g.state)
         new_leaves = treedef.flatten_up_to(new)
         loss = getattr(info, "loss", None)
@@ -91,7 +98,7 @@ def guard(kernel: Kernel) -> Kernel:
                        jnp.where(just_died, g.steps, g.diverged_at),
                        jnp.where(just_died, first_bad, g.bad_leaf)), info
 
-    return Kernel(init, step)
+    return Kernel(init, step, kernel.clocked)
 
 
 def divergence_message(chain: int, step: int, leaf: int, fix: str) -> str:

@@ -122,10 +122,12 @@ def chain_map(fn, xs, chain_batch: int):
 
 
 def _keyed_step(kernel: Kernel, key, hyper, data, t0):
-    """(i, state) -> (state, info): step ``t0 + i`` with the key ``fold_in(key, t0 + i)`` (None: no key)."""
+    """(i, state) -> (state, info): step ``t0 + i`` with the key ``fold_in(key, t0 + i)`` (None: no key); a
+    clocked kernel also gets the step index ``t0 + i`` itself (unbatched: the same for every chain)."""
+    clock = (lambda i: (t0 + i,)) if kernel.clocked else (lambda i: ())
 
     def step(i, s):
-        return kernel.step(s, None if key is None else jax.random.fold_in(key, t0 + i), hyper, data)
+        return kernel.step(s, None if key is None else jax.random.fold_in(key, t0 + i), hyper, data, *clock(i))
 
     return step
 
