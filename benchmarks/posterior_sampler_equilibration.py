@@ -39,11 +39,16 @@ from pathlib import Path
 import numpy as np
 
 
+def run_directory(out: Path, name: str, lr: float, precondition=(1.0, 1.0), gibbs=None) -> Path:
+    """Where a sampler's run lives under ``out``."""
+    return out / (f"{name}-lr{lr:g}" + ("" if tuple(precondition) == (1.0, 1.0) else
+                                        f"-M{precondition[0]:g},{precondition[1]:g}") + (f"-G{gibbs}" if gibbs else ""))
+
+
 def run_sampler(out: Path, name: str, lr: float, steps: int, args, precondition=(1.0, 1.0), gibbs=None) -> Path:
     from mflab.cli import main
 
-    rd = out / (f"{name}-lr{lr:g}" + ("" if tuple(precondition) == (1.0, 1.0) else
-                                      f"-M{precondition[0]:g},{precondition[1]:g}") + (f"-G{gibbs}" if gibbs else ""))
+    rd = run_directory(out, name, lr, precondition, gibbs)
     sets = {"task.d": args.d, "task.k": args.k, "task.n_train": f"[{args.P}]", "task.n_test": args.n_test,
             "network.width": args.width, "sgld.kappa": args.kappa, "sgld.lr": lr, "sgld.schedule": "constant",
             "sgld.steps": steps, "sgld.log_every": args.log_every, "sgld.chunk_steps": args.chunk_steps,
@@ -123,6 +128,8 @@ def main():
                     "samplers land in different metastable states (their densities differ by exp(ΔL/T))")
     ap.add_argument("--out", default="runs/equilibration")
     ap.add_argument("--report", default="equilibration", help="stem of the written table and figure files")
+    ap.add_argument("--no-run", action="store_true", help="read the run directories under --out as they are, "
+                    "without running or resuming them (a committed record, whose checkpoints are left out)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +139,7 @@ def main():
                 for f in (s.split(":") for s in args.samplers.split(","))]
     runs = {}
     for n, lr, steps, pre, gibbs in samplers:
-        rd = run_sampler(out, n, lr, steps, args, pre, gibbs)
+        rd = run_directory(out, n, lr, pre, gibbs) if args.no_run else run_sampler(out, n, lr, steps, args, pre, gibbs)
         lab = _label(n, lr, pre, gibbs)
         if rd is None:
             print(f"{lab}: every chain diverged; left out")
