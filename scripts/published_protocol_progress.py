@@ -8,10 +8,16 @@ rule first held (paper B §1.4: test MSE < 0.03, or train 0-1 error ≤ 0.01 at 
 overlap m, the test MSE of the current weights (one sample: a Gibbs error) and the train 0-1 error; per P the
 mean over seeds beside the published SGLD numbers (``published_parity_report.PUBLISHED``) and, where given,
 the equilibrium of the kinetic sampler on the same data (``--equilibrium``: a finished ``sgld-parity``
-run's ``results/final.csv``).
+run's ``results/final.csv``). With ``--equilibrium`` it also gives each chain's *arrival* at that equilibrium
+(:func:`mflab.analysis.equilibration.arrival_step`, the criterion of benchmarks/posterior_sampler_equilibration.py,
+against the kinetic posterior average of m on the same training set): "not yet" while the current weights are
+outside the band. With ``--fast`` (an ``equilibration.json`` of that benchmark and one of its sampler labels) it
+gives, per P, the protocol's arrival over that sampler's median arrival: the ratio against the published
+protocol of issue 16 (a lower bound, ≥, while the protocol's chains have not arrived).
 
     python scripts/published_protocol_progress.py docs/validation/published_parity/protocol/sgld-P10-1000 \
-        --equilibrium docs/validation/published_parity/learning_curve/kinetic-P10-1000
+        --equilibrium docs/validation/published_parity/learning_curve/kinetic-P10-1000 \
+        --fast "docs/validation/published_parity/equilibration/d35-P750-1000-2133-readout-gibbs/equilibration.json:kinetic:0.03 M⁻¹=(8,1) readout drawn every 10"
 """
 from __future__ import annotations
 
@@ -68,24 +74,48 @@ def read_trace(run: Path) -> tuple[dict, bool]:
 
 
 def equilibrium(run: Path | None) -> dict:
-    """Per P: the mean over seeds of the posterior-average m and Gibbs test MSE of a finished run."""
+    """Per P: the mean over seeds of the posterior-average m and Gibbs test MSE of a finished run, and the m of
+    each seed (``m_per_replica``: each training set's own equilibrium)."""
     if run is None:
         return {}
     per = defaultdict(lambda: defaultdict(list))
+    reps = defaultdict(dict)
     with open(run / "results" / "final.csv") as f:
         for r in csv.DictReader(f):
             per[int(r["n_train"])]["m"].append(float(r["overlap"]))
             per[int(r["n_train"])]["mse"].append(float(r["test_mse_gibbs"]))
-    return {P: {k: float(np.mean(v)) for k, v in d.items()} for P, d in per.items()}
+            reps[int(r["n_train"])][int(r["replica"])] = float(r["overlap"])
+    return {P: {**{k: float(np.mean(v)) for k, v in d.items()}, "m_per_replica": reps[P]} for P, d in per.items()}
+
+
+def fast_arrivals(spec: str | None) -> tuple[str | None, dict]:
+    """``FILE:LABEL`` -> (label, {P: median arrival step of that sampler}) from an ``equilibration.json``."""
+    if not spec:
+        return None, {}
+    if ":" not in spec or not Path(spec.split(":", 1)[0]).is_file():
+        raise SystemExit(f"--fast: '{spec}' is not FILE:LABEL with an existing FILE (an equilibration.json of "
+                         "benchmarks/posterior_sampler_equilibration.py)")
+    path, label = spec.split(":", 1)
+    pts = json.loads(Path(path).read_text())["points"]
+    if not any(label in p for p in pts):
+        labels = sorted({k for p in pts for k, v in p.items() if isinstance(v, dict) and "t_arr_median" in v})
+        raise SystemExit(f"--fast: no sampler '{label}' in {path}; it has: {', '.join(labels)}")
+    return label, {int(p["P"]): float(p[label]["t_arr_median"]) for p in pts if label in p}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--equilibrium", type=Path, default=None)
+    ap.add_argument("--fast", default=None, help="FILE:LABEL, an equilibration.json and the sampler whose median "
+                    "arrival the protocol's is divided by")
+    ap.add_argument("--stem", default="progress", help="stem of the files written beside the run directory")
     args = ap.parse_args()
+    from mflab.analysis.equilibration import arrival_step
+
     trace, done = read_trace(args.run)
     eq = equilibrium(args.equilibrium)
+    fast_label, fast = fast_arrivals(args.fast)
     cfg = tomllib.loads((args.run / "config.toml").read_text())
     extra = (cfg["sgld"].get("stop") or {}).get("extra_steps", 100_000)  # the StopRule default
     chains, per_P = [], defaultdict(list)
@@ -93,8 +123,15 @@ def main():
         last = {k: row[k][-1] for k in FIELDS}
         hit = row.get("halt_hit", -1)
         reached = row["step"][-1] if hit < 0 else min(row["step"][-1], hit + extra)  # a stopped chain stands still
-        chains.append({"n_train": P, "replica": r, "step": reached, "rule_met_at": hit if hit >= 0 else None, **last})
-        per_P[P].append(last)
+        m_ref = eq.get(P, {}).get("m_per_replica", {}).get(r)
+        arr = None
+        if m_ref is not None:
+            s, v = np.asarray(row["step"], float), np.asarray(row["overlap"], float)
+            keep = s <= reached
+            arr = arrival_step(s[keep], v[keep], m_ref) if keep.sum() >= 2 else float("inf")
+        chains.append({"n_train": P, "replica": r, "step": reached, "rule_met_at": hit if hit >= 0 else None,
+                       "m_ref": m_ref, "arrival": arr, **last})
+        per_P[P].append({**last, "arrival": arr, "reached": reached})
     points = []
     for P, rows in sorted(per_P.items()):
         m = np.array([x["overlap"] for x in rows])
@@ -103,11 +140,12 @@ def main():
         points.append({"n_train": P, "m": float(m.mean()), "m_se": se(m), "test_mse": float(e.mean()), "test_mse_se": se(e),
                        "published_m": PUBLISHED["sgld_m"].get(P), "published_m_se": PUBLISHED["sgld_m_se"].get(P),
                        "published_mse": PUBLISHED["sgld_mse"].get(P), "kinetic_equilibrium_m": eq.get(P, {}).get("m"),
-                       "kinetic_equilibrium_mse": eq.get(P, {}).get("mse")})
+                       "kinetic_equilibrium_mse": eq.get(P, {}).get("mse"), **_versus_fast(rows, fast.get(P))})
     status = "finished" if done else f"in progress (read from its checkpoints; last saved step {max(c['step'] for c in chains):,})"
-    meta = {"run": str(args.run), "status": status, "protocol": cfg["sgld"], "equilibrium_run": str(args.equilibrium)}
+    meta = {"run": str(args.run), "status": status, "protocol": cfg["sgld"], "equilibrium_run": str(args.equilibrium),
+            "fast": args.fast}
     out = args.run.parent
-    (out / "progress.json").write_text(json.dumps({"meta": meta, "points": points, "chains": chains}, indent=1))
+    (out / f"{args.stem}.json").write_text(json.dumps({"meta": meta, "points": points, "chains": chains}, indent=1))
     f = lambda x, s=".3f": "—" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, s)  # noqa: E731
     lines = [f"# The published SGLD protocol: {args.run.name} ({status})", "",
              f"Parity d = {cfg['task']['d']}, k = {cfg['task']['k']}, N = {cfg['network']['width']}, κ = {cfg['sgld']['kappa']}, "
@@ -115,20 +153,48 @@ def main():
              f"{cfg['sgld']['decay_steps']:,} steps), at most {cfg['sgld']['steps']:,} steps, {cfg['task']['n_test']:,} test "
              "points; the sample is each chain's current weights, so the test MSE is one sample's (a Gibbs error). "
              "Published: paper B §4.1 (m_S, plain test MSE). Kinetic equilibrium: the posterior averages of "
-             "`learning_curve/kinetic-P10-1000` (same training sets).", "",
+             f"`{args.equilibrium.name if args.equilibrium else '—'}` (same training sets).", "",
              "| P | m now (mean ± s.e.) | published m | kinetic equilibrium m | test MSE now | published test MSE | "
              "kinetic equilibrium Gibbs MSE |", "|---|---|---|---|---|---|---|"]
     for p in points:
         lines.append(f"| {p['n_train']} | {f(p['m'])} ± {f(p['m_se'])} | {f(p['published_m'], '.2f')}"
                      f"{'' if p['published_m_se'] is None else ' ± ' + f(p['published_m_se'])} | {f(p['kinetic_equilibrium_m'])} | "
                      f"{f(p['test_mse'])} ± {f(p['test_mse_se'])} | {f(p['published_mse'])} | {f(p['kinetic_equilibrium_mse'])} |")
-    lines += ["", "| P | seed | step reached | stopping rule met at | m | test MSE | train 0-1 error |", "|---|---|---|---|---|---|---|"]
+    if fast:
+        lines += ["", f"Arrival at the kinetic equilibrium of the same training set (m within ±0.05 from then on; "
+                  f"the protocol logs every {cfg['sgld']['log_every']:,} steps) against `{fast_label}` "
+                  f"(`{args.fast.split(':', 1)[0]}`):", "",
+                  "| P | protocol arrival, median over seeds | fast sampler's median arrival | protocol / fast |",
+                  "|---|---|---|---|"]
+        for p in points:
+            if p.get("fast_arrival") is not None:
+                lines.append(f"| {p['n_train']} | {p['arrival_text']} | {p['fast_arrival']:,.0f} | {p['ratio_text']} |")
+    row_end = {k: row["step"][-1] for k, row in trace.items()}  # the batch's step: a stopped chain stood still before it
+    lines += ["", "| P | seed | step reached | stopping rule met at | m | test MSE | train 0-1 error | arrival |",
+              "|---|---|---|---|---|---|---|---|"]
     for c in chains:
+        stopped = c["rule_met_at"] is not None and c["step"] < row_end[(c["n_train"], c["replica"])]
+        arr = ("—" if c["arrival"] is None else f"{c['arrival']:,.0f}" if np.isfinite(c["arrival"])
+               else "never (stopped by its rule)" if stopped else "not yet")
         lines.append(f"| {c['n_train']} | {c['replica']} | {c['step']:,} | {'—' if c['rule_met_at'] is None else format(c['rule_met_at'], ',')} "
-                     f"| {f(c['overlap'])} | {f(c['test_mse'])} | {f(c['train_error01'])} |")
-    (out / "progress.md").write_text("\n".join(lines) + "\n")
+                     f"| {f(c['overlap'])} | {f(c['test_mse'])} | {f(c['train_error01'])} | {arr} |")
+    (out / f"{args.stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _figure(trace, points, out / "progress.png", status)
+    _figure(trace, points, out / f"{args.stem}.png", status)
+
+
+def _versus_fast(rows, fast_arrival) -> dict:
+    """The protocol's median arrival over the seeds and its ratio to a fast sampler's: a lower bound while some
+    seed has not arrived (its steps reached stand in for its arrival)."""
+    arr = [x["arrival"] for x in rows]
+    if fast_arrival is None or any(a is None for a in arr):
+        return {}
+    pending = [not np.isfinite(a) for a in arr]
+    med = float(np.median([x["reached"] if p else a for x, a, p in zip(rows, arr, pending)]))
+    bound = any(pending)  # a pending seed's steps reached understate its arrival, so the median is a lower bound
+    return {"arrival_median": med, "arrival_is_lower_bound": bool(bound), "fast_arrival": fast_arrival,
+            "ratio": med / fast_arrival, "arrival_text": f"{'≥ ' if bound else ''}{med:,.0f}",
+            "ratio_text": f"{'≥ ' if bound else ''}{med / fast_arrival:,.0f}×"}
 
 
 def _figure(trace, points, path, status):

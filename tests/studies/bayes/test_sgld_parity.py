@@ -2,6 +2,9 @@
 Runs go through the CLI in-process (``mflab.cli.main``), as a user would start them."""
 import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -51,6 +54,30 @@ def test_published_protocol_stops_each_chain_after_its_rule_and_keeps_its_final_
     # rerunning resumes to the same numbers without stepping again
     assert main(args) == 0
     assert _rows(out / "results" / "final.csv") == final
+    _progress_report_compares_arrivals(out, tmp_path)
+
+
+def _progress_report_compares_arrivals(out, tmp_path):
+    """scripts/published_protocol_progress.py on the finished run, its own final weights as the "equilibrium" (so
+    every chain has arrived by its last log) and a fast sampler that arrives at step 10: per P the protocol's
+    median arrival and that over 10; a misspelt sampler label gets one line."""
+    script = Path(__file__).parents[3] / "scripts" / "published_protocol_progress.py"
+    fast = tmp_path / "equilibration.json"
+    fast.write_text(json.dumps({"points": [{"P": P, "fast": {"t_arr_median": 10.0}} for P in (20, 200)]}))
+    run = [sys.executable, str(script), str(out), "--equilibrium", str(out), "--stem", "prog"]
+    r = subprocess.run([*run, "--fast", f"{fast}:fast"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    prog = json.loads((tmp_path / "prog.json").read_text())
+    steps = {int(c["n_train"]): [] for c in prog["chains"]}
+    for c in prog["chains"]:
+        assert 0 <= c["arrival"] <= c["step"]
+        steps[c["n_train"]].append(c["arrival"])
+    for p in prog["points"]:
+        assert p["arrival_median"] == pytest.approx(np.median(steps[p["n_train"]]))
+        assert p["ratio"] == pytest.approx(p["arrival_median"] / 10) and not p["arrival_is_lower_bound"]
+    assert "| protocol arrival, median over seeds |" in (tmp_path / "prog.md").read_text()
+    r = subprocess.run([*run, "--fast", f"{fast}:fsat"], capture_output=True, text=True)
+    assert r.returncode != 0 and "no sampler 'fsat'" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_kinetic_sampler_runs_the_study_and_says_so(tmp_path, capsys):
