@@ -64,3 +64,28 @@ def test_training_sets_are_prefixes_whatever_the_runs_largest_p():
             np.testing.assert_array_equal(np.asarray(Xa), np.asarray(Xb)[:30])
             np.testing.assert_array_equal(np.asarray(ya), np.asarray(yb)[:30])
         assert not np.array_equal(np.asarray(designs[1].train[0][0]), np.asarray(designs[1].train[1][0]))
+
+
+def test_a_checkpoint_keeps_the_posterior_sums_only_once_something_is_summed(tmp_path):
+    """Before burn-in ends (and always for the final-weights sample) the sum of f on the test inputs is zeros of
+    C × n_test, 6 MB at the published size: the checkpoint leaves it out, and resumes to the same trace either way."""
+    from types import SimpleNamespace
+
+    import jax.numpy as jnp
+
+    from mflab.dynamics.runner import Trace
+    from mflab.framework.rundir import RunDir
+    from mflab.studies.bayes.design import SUMMED, _load_checkpoint, _save_checkpoint
+
+    states = {"w": jnp.ones((3, 4))}
+    for count, sums in ((0, {"f_test": np.zeros((3, 50), np.float32)}), (2, {"f_test": np.full((3, 50), 2.0, np.float32)})):
+        trace = Trace(np.array([0, 10]), {"overlap": np.zeros((3, 2), np.float32)}, SUMMED, 5, sums, count)
+        rd = RunDir(tmp_path / f"c{count}")
+        rd.path.mkdir()
+        _save_checkpoint(rd, SimpleNamespace(states=states, trace=trace, halt_hits=None, steps_done=10))
+        kept = np.load(rd.path / "checkpoint.npz").files
+        assert ("sum_f_test" in kept) == bool(count)
+        _, back, start, _ = _load_checkpoint(rd, states, 100)
+        assert start == 10 and back.sum_count == count
+        if count:
+            np.testing.assert_array_equal(back.sums["f_test"], sums["f_test"])

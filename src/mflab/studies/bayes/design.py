@@ -147,7 +147,8 @@ def _save_checkpoint(rd: RunDir, result, name="checkpoint.npz"):
     if result.halt_hits is not None:
         arrays["halt_hits"] = np.asarray(result.halt_hits)
     arrays.update({f"trace_{k}": v for k, v in tr.values.items()})
-    arrays.update({f"sum_{k}": v for k, v in tr.sums.items()})
+    if tr.sum_count:  # nothing summed yet (or ever: the "final weights" sample) leaves no sums to keep: zeros
+        arrays.update({f"sum_{k}": v for k, v in tr.sums.items()})  # of C × n_test, 6 MB at the published size
     rd.write_checkpoint(name, trace_steps=tr.steps, steps_done=result.steps_done, sum_count=tr.sum_count,
                         sum_from=tr.sum_from, **arrays)
 
