@@ -175,7 +175,7 @@ def main():
     for c in chains:
         stopped = c["rule_met_at"] is not None and c["step"] < row_end[(c["n_train"], c["replica"])]
         arr = ("—" if c["arrival"] is None else f"{c['arrival']:,.0f}" if np.isfinite(c["arrival"])
-               else "never (stopped by its rule)" if stopped else "not yet")
+               else "never (stopped by its rule)" if stopped else "never (the run has ended)" if done else "not yet")
         lines.append(f"| {c['n_train']} | {c['replica']} | {c['step']:,} | {'—' if c['rule_met_at'] is None else format(c['rule_met_at'], ',')} "
                      f"| {f(c['overlap'])} | {f(c['test_mse'])} | {f(c['train_error01'])} | {arr} |")
     (out / f"{args.stem}.md").write_text("\n".join(lines) + "\n")
