@@ -140,6 +140,8 @@ def main():
     runs = {}
     for n, lr, steps, pre, gibbs in samplers:
         rd = run_directory(out, n, lr, pre, gibbs) if args.no_run else run_sampler(out, n, lr, steps, args, pre, gibbs)
+        if args.no_run and not (rd / "summary.json").is_file():
+            raise SystemExit(f"--no-run: {rd} holds no finished run (no summary.json); run it first, without --no-run")
         lab = _label(n, lr, pre, gibbs)
         if rd is None:
             print(f"{lab}: every chain diverged; left out")

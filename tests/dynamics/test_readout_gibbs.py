@@ -86,8 +86,8 @@ def test_a_due_draw_keeps_the_first_layer_and_its_velocity_refreshes_the_readout
 def test_the_draw_is_clocked_by_the_runner_and_stays_a_branch_under_vmap():
     """The composed kernel reads whether a draw is due from the step index the runner passes (the same for every
     chain): the chains are those of the state's own step count (to float rounding: a cond and a select compile
-    differently), and under a vmap over chains the
-    draw is still a ``cond`` (a per-chain predicate would make it a select that draws at every step)."""
+    differently), and under a vmap over chains the draw is still a ``cond`` (a per-chain predicate would make it
+    a select that draws at every step)."""
     net, data, params, T, *_ = _problem()
     inner, var, mult = _kinetic(net, 3)
     kern = guard(with_readout_gibbs(inner, net, var, 4, mult))
