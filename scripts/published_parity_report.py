@@ -2,7 +2,9 @@
 
 Reads the run directories under ``docs/validation/published_parity/learning_curve`` (``sgld-parity`` runs,
 any sampler; each holds some of the published P values, with NNGP-KRR on the same data) and
-``.../mean_field`` (``parity-phase`` runs of MF and MF-ARD, B = 512 particles, on the same data), and writes
+``.../mean_field`` (``parity-phase`` runs of MF and MF-ARD, B = 512 particles, on the same data) and
+``.../protocol/progress*.json`` (the published SGLD protocol run by mflab, as
+``scripts/published_protocol_progress.py`` last read it from its checkpoints: finished or in progress), and writes
 ``learning_curve.md``, ``learning_curve.json`` and ``learning_curve.png`` beside them, with P_c of every
 method and the paper's claim (max |Δ test MSE| between MF-ARD and the network over P ≥ 1000).
 
@@ -83,6 +85,27 @@ def mean_field(folder: Path) -> dict:
     return out
 
 
+def protocol(folder: Path) -> dict:
+    """Per P: the published SGLD protocol as mflab runs it (m and test MSE of each seed's current weights, mean
+    and s.e.; the step its chains reached and how many ended by the stopping rule), from every
+    ``progress*.json`` under ``folder``. An unfinished run is reported as such, never as a result."""
+    out = {}
+    for f in sorted(folder.glob("progress*.json")) if folder.exists() else []:
+        prog = json.loads(f.read_text())
+        cfg = prog["meta"]["protocol"]
+        extra = (cfg.get("stop") or {}).get("extra_steps", 0)
+        ended = lambda c: c["rule_met_at"] is not None and int(c["step"]) >= c["rule_met_at"] + extra  # noqa: E731
+        for pt in prog["points"]:
+            P = int(pt["n_train"])
+            mine = [c for c in prog["chains"] if int(c["n_train"]) == P]
+            by_rule = sum(ended(c) for c in mine)
+            out[P] = {"m": pt["m"], "m_se": pt["m_se"], "test_mse": pt["test_mse"], "test_mse_se": pt["test_mse_se"],
+                      "step": max(int(c["step"]) for c in mine), "seeds": len(mine), "ended_by_rule": by_rule,
+                      "finished": all(ended(c) or int(c["step"]) >= cfg["steps"] for c in mine),
+                      "max_steps": int(cfg["steps"]), "source": f.name}
+    return dict(sorted(out.items()))
+
+
 def critical_p(Ps, m, threshold=0.5):
     """P_c as the grid interval (P_prev, P] where m first reaches ``threshold`` (None: not in the grid)."""
     for i, (P, v) in enumerate(zip(Ps, m)):
@@ -129,11 +152,34 @@ def main():
                      f"({_f(PUBLISHED['krr_mse'].get(P), '.2f')}) | {_f(mf.get('mf-ard', {}).get(P, {}).get('overlap'))} | "
                      f"{_f(ard, '.4f')} | "
                      f"{_f(PUBLISHED['mf_ard_mse_guess'].get(P), '.3f')} |")
+    proto = protocol(root / "protocol")
+    if proto:
+        lines += ["", "The published SGLD protocol as mflab runs it (`protocol/`; η 10⁻³ → 5·10⁻⁴, at most 7.5·10⁶ steps, "
+                  "the stopping rule of §3, each seed's current weights as the sample, so the test MSE is one sample's: a "
+                  "Gibbs error; 10⁵ test points). **A row not marked finished is the state at the last checkpoint, not "
+                  "a result.**", "",
+                  "| P | m (protocol) | m (published SGLD) | Δm / published s.e. | test MSE (protocol) | test MSE "
+                  "(published SGLD) | state |", "|---|---|---|---|---|---|---|"]
+        for P, r in proto.items():
+            pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
+            dz = (r["m"] - pm) / pse if pm is not None and pse else None
+            r.update({"published_m": pm, "published_m_se": pse, "delta_m_in_published_se": dz,
+                      "published_mse": PUBLISHED["sgld_mse"].get(P)})
+            state = (f"finished ({r['ended_by_rule']} of {r['seeds']} seeds by the stopping rule)" if r["finished"]
+                     else f"in progress: step {r['step']:,} of {r['max_steps']:,}")
+            lines.append(f"| {P} | {_f(r['m'])} ± {_f(r['m_se'])} | {_f(pm, '.2f')}{' ± ' + _f(pse) if pse else ''} | "
+                         f"{_f(dz, '+.1f')} | {_f(r['test_mse'], '.4f')} ± {_f(r['test_mse_se'], '.4f')} | "
+                         f"{_f(PUBLISHED['sgld_mse'].get(P), '.4f')} | {state} |")
     Ps = sorted(net)
     pc = {f"mflab {method}": critical_p(Ps, [net[P]["overlap"] for P in Ps]),
           "mflab NNGP-KRR": critical_p(Ps, [net[P]["krr_overlap"] for P in Ps]),
           "published SGLD": critical_p(sorted(PUBLISHED["sgld_m"]), [PUBLISHED["sgld_m"][P] for P in sorted(PUBLISHED["sgld_m"])]),
           "published MF": critical_p(sorted(PUBLISHED["mf_m"]), [PUBLISHED["mf_m"][P] for P in sorted(PUBLISHED["mf_m"])])}
+    if proto and all(r["finished"] for r in proto.values()):
+        xs = sorted(proto)
+        pc["mflab SGLD, published protocol"] = critical_p(xs, [proto[x]["m"] for x in xs])
+    elif proto:
+        pc["mflab SGLD, published protocol"] = "in progress"
     for m in ("mf", "mf-ard"):
         if m in mf:
             xs = sorted(mf[m])
@@ -141,29 +187,31 @@ def main():
     both = [P for P in Ps if P >= 1000 and P in mf.get("mf-ard", {})]
     claim = (max(abs(mf["mf-ard"][P]["test_mse_gibbs"] - net[P]["test_mse_gibbs"]) for P in both) if both else None)
     lines += ["", "P_c (the grid interval where m first reaches 0.5):", ""]
-    lines += [f"- {k}: {'not reached in the grid' if v is None else f'({v[0]}, {v[1]}]'}" for k, v in pc.items()]
+    lines += [f"- {k}: {'not reached in the grid' if v is None else v if isinstance(v, str) else f'({v[0]}, {v[1]}]'}"
+              for k, v in pc.items()]
     lines += ["", f"Paper B's claim, MF-ARD matches the network after the transition: max over P ≥ 1000 (P = "
                   f"{', '.join(map(str, both)) or 'none run'}) of |Δ test MSE| (Gibbs errors, same data) = {_f(claim, '.4f')}"]
     (root / "learning_curve.md").write_text("\n".join(lines) + "\n")
     (root / "learning_curve.json").write_text(json.dumps({"published": {k: {str(p): v for p, v in d.items()}
                                                                         for k, d in PUBLISHED.items()},
                                                           "rows": rows, "critical_P": pc,
+                                                          "protocol": {str(P): r for P, r in proto.items()},
                                                           "mf_ard_vs_network_max_abs_test_mse_diff_P_ge_1000": claim,
                                                           "mean_field": {m: {str(P): v for P, v in d.items()}
                                                                          for m, d in mf.items()}},
                                                          indent=1, default=float))
     print("\n".join(lines))
-    _figure(net, mf, root / "learning_curve.png", method)
+    _figure(net, mf, proto, root / "learning_curve.png", method)
 
 
-def _figure(net, mf, path, method):
+def _figure(net, mf, proto, path, method):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     Ps = np.array(sorted(net))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 6))
     get = lambda k: np.array([net[P][k] for P in Ps])  # noqa: E731
     a1.errorbar(Ps, get("overlap"), yerr=get("overlap_se"), marker="o", capsize=3, label=f"mflab {method}")
     a2.errorbar(Ps, get("test_mse_gibbs"), yerr=get("test_mse_gibbs_se"), marker="o", capsize=3,
@@ -186,11 +234,18 @@ def _figure(net, mf, path, method):
                         capsize=3, label=lab)
             a2.errorbar(xs, [mf[m][x]["test_mse_gibbs"] for x in xs], yerr=[mf[m][x]["test_mse_gibbs_se"] for x in xs],
                         fmt=style, capsize=3, label=lab + " (Gibbs error)")
+    if proto:
+        xs = sorted(proto)
+        done = all(proto[x]["finished"] for x in xs)
+        lab = "mflab SGLD, published protocol" + ("" if done else f" (in progress: step ≤ {max(proto[x]['step'] for x in xs):,})")
+        for ax, k in ((a1, "m"), (a2, "test_mse")):
+            ax.errorbar(xs, [proto[x][k] for x in xs], yerr=[proto[x][k + "_se"] for x in xs], fmt="^" if done else "^--",
+                        mfc="none" if not done else None, color="tab:purple", capsize=3, label=lab)
     a1.set(xscale="log", xlabel="training set size P", ylabel="target overlap m_S", title="order parameter, κ = 5·10⁻³")
     a2.set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE (plain, no ½)",
            title="test error, κ = 5·10⁻³")
-    for ax in (a1, a2):
-        ax.legend(fontsize=7)
+    for ax in (a1, a2):  # below the axes: inside, they hide the transition
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.suptitle("paper B parity, d = 35, k = 4, N = 512, ReLU: mflab vs published (error bars: s.e. over seeds)",
                  fontsize=10)
     fig.tight_layout()
