@@ -64,10 +64,10 @@ def _progress_report_compares_arrivals(out, tmp_path):
     script = Path(__file__).parents[3] / "scripts" / "published_protocol_progress.py"
     fast = tmp_path / "equilibration.json"
     fast.write_text(json.dumps({"points": [{"P": P, "fast": {"t_arr_median": 10.0}} for P in (20, 200)]}))
-    run = [sys.executable, str(script), str(out), "--equilibrium", str(out), "--stem", "prog"]
+    run = [sys.executable, str(script), str(out), "--equilibrium", str(out), "--stem", "progress"]
     r = subprocess.run([*run, "--fast", f"{fast}:fast"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    prog = json.loads((tmp_path / "prog.json").read_text())
+    prog = json.loads((tmp_path / "progress.json").read_text())
     steps = {int(c["n_train"]): [] for c in prog["chains"]}
     for c in prog["chains"]:
         assert 0 <= c["arrival"] <= c["step"]
@@ -75,9 +75,32 @@ def _progress_report_compares_arrivals(out, tmp_path):
     for p in prog["points"]:
         assert p["arrival_median"] == pytest.approx(np.median(steps[p["n_train"]]))
         assert p["ratio"] == pytest.approx(p["arrival_median"] / 10) and not p["arrival_is_lower_bound"]
-    assert "| protocol arrival, median over seeds |" in (tmp_path / "prog.md").read_text()
+    assert "| protocol arrival, median over seeds |" in (tmp_path / "progress.md").read_text()
     r = subprocess.run([*run, "--fast", f"{fast}:fsat"], capture_output=True, text=True)
     assert r.returncode != 0 and "no sampler 'fsat'" in r.stderr and "Traceback" not in r.stderr
+    _learning_curve_report_reads_the_protocol(tmp_path, prog)
+
+
+def _learning_curve_report_reads_the_protocol(folder, prog):
+    """scripts/published_parity_report.py's protocol rows from the progress report: the run has finished, so
+    every row says so, with the progress report's m; a chain moved back to an earlier step, short of its rule's
+    end and of the last step, makes its row "in progress" (a row in progress is never called a result)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report", Path(__file__).parents[3] / "scripts" /
+                                                  "published_parity_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    rows = report.protocol(folder)
+    assert sorted(rows) == sorted(p["n_train"] for p in prog["points"])
+    for p in prog["points"]:
+        assert rows[p["n_train"]]["finished"] and rows[p["n_train"]]["m"] == p["m"]
+    c = prog["chains"][0]
+    c["step"], c["rule_met_at"] = prog["meta"]["protocol"]["log_every"], None
+    (folder / "progress.json").write_text(json.dumps(prog))
+    rows = report.protocol(folder)
+    assert not rows[c["n_train"]]["finished"]
+    assert all(r["finished"] for P, r in rows.items() if P != c["n_train"])
 
 
 def test_kinetic_sampler_runs_the_study_and_says_so(tmp_path, capsys):
