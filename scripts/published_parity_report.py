@@ -106,6 +106,15 @@ def protocol(folder: Path) -> dict:
     return dict(sorted(out.items()))
 
 
+def krr_conventions(path: Path) -> dict:
+    """Per ridge convention of ``scripts/krr_ridge_convention.py``'s record: P -> |MSE / published − 1|."""
+    if not path.exists():
+        return {}
+    rows = [r for r in json.loads(path.read_text())["rows"] if r["published_mse"]]
+    names = [k for k in rows[0] if isinstance(rows[0][k], dict)] if rows else []
+    return {n: {r["P"]: abs(r[n]["mse"] / r["published_mse"] - 1) for r in rows} for n in names}
+
+
 def critical_p(Ps, m, threshold=0.5):
     """P_c as the grid interval (P_prev, P] where m first reaches ``threshold`` (None: not in the grid)."""
     for i, (P, v) in enumerate(zip(Ps, m)):
@@ -191,11 +200,20 @@ def main():
               for k, v in pc.items()]
     lines += ["", f"Paper B's claim, MF-ARD matches the network after the transition: max over P ≥ 1000 (P = "
                   f"{', '.join(map(str, both)) or 'none run'}) of |Δ test MSE| (Gibbs errors, same data) = {_f(claim, '.4f')}"]
+    krr = krr_conventions(root / "krr_ridge.json")
+    if krr:
+        lines += ["", "NNGP-KRR's ridge (`krr_ridge.md`, `scripts/krr_ridge_convention.py`: the KRR mean on fresh parity "
+                  "training sets in float64): the relative deviation |MSE / published − 1| of the KRR mean's test MSE, "
+                  "per P with a published value:", ""]
+        lines += [f"- ridge {name}: " + ", ".join(f"P = {P}: {dev:.0%}" for P, dev in devs.items())
+                  for name, devs in krr.items()]
     (root / "learning_curve.md").write_text("\n".join(lines) + "\n")
     (root / "learning_curve.json").write_text(json.dumps({"published": {k: {str(p): v for p, v in d.items()}
                                                                         for k, d in PUBLISHED.items()},
                                                           "rows": rows, "critical_P": pc,
                                                           "protocol": {str(P): r for P, r in proto.items()},
+                                                          "krr_mse_relative_deviation_by_ridge": {
+                                                              n: {str(P): v for P, v in d.items()} for n, d in krr.items()},
                                                           "mf_ard_vs_network_max_abs_test_mse_diff_P_ge_1000": claim,
                                                           "mean_field": {m: {str(P): v for P, v in d.items()}
                                                                          for m, d in mf.items()}},
