@@ -48,6 +48,8 @@ def main():
     ap.add_argument("--kappa", type=float, default=5e-3)
     ap.add_argument("--out", default="docs/validation/published_parity/krr_ridge")
     ap.add_argument("--all-ridges", action="store_true", help="also κ² and 10⁻⁹ (is κ²/d already ridgeless?)")
+    ap.add_argument("--kernel", default="nngp", choices=("nngp", "ntk"),
+                    help="ntk: the infinite-width NTK in place of the NNGP kernel (is the published baseline the NTK?)")
     args = ap.parse_args()
     args.command = " ".join(["python", *sys.argv])
     import jax
@@ -56,7 +58,7 @@ def main():
     from mflab.networks import TwoLayer
     from mflab.tasks.base import make_dataset
     from mflab.tasks.parity import SparseParity
-    from mflab.theory.kernels import nngp_kernel
+    from mflab.theory.kernels import nngp_kernel, ntk_kernel
 
     Ps = sorted(int(p) for p in args.P.split(","))
     d, k = 35, 4
@@ -68,8 +70,9 @@ def main():
         data = make_dataset(task, jax.random.key(s), max(Ps), args.n_test)
         X, y = np.asarray(data.X_train, np.float64), np.asarray(data.y_train, np.float64)
         Xt, yt = np.asarray(data.X_test, np.float64), np.asarray(data.y_test, np.float64)
-        K_all = np.asarray(nngp_kernel(net, X))
-        K_cross_all = np.asarray(nngp_kernel(net, Xt, X))
+        kernel = ntk_kernel if args.kernel == "ntk" else nngp_kernel
+        K_all = np.asarray(kernel(net, X))
+        K_cross_all = np.asarray(kernel(net, Xt, X))
         chi = yt  # the target is the character itself: m_S = mean(f χ_S)
         for P in Ps:
             for name, ridge in ridges.items():
@@ -84,7 +87,7 @@ def report(res: dict, args, seconds: float, d: int = 35, k: int = 4):
     """``args.out``.md and .json from ``res`` (ridge name -> P -> {"m": [per seed], "mse": [per seed]})."""
     Ps = sorted(next(iter(res.values())))
     lines = [f"# NNGP-KRR on the κ = {args.kappa:g} parity learning curve under {len(res)} ridge conventions", "",
-             f"d = {d}, k = {k}, ReLU NNGP kernel (σ_a = σ_w = 1, no bias), {args.seeds} seeds, the first P points of "
+             f"d = {d}, k = {k}, ReLU {getattr(args, 'kernel', 'nngp').upper()} kernel (σ_a = σ_w = 1, no bias), {args.seeds} seeds, the first P points of "
              f"each seed's draw, {args.n_test:,} test points, float64 Cholesky; m_S and the test MSE of the KRR mean "
              f"(plain MSE), mean ± s.e. over seeds. `{getattr(args, 'command', 'python scripts/krr_ridge_convention.py')}` "
              f"({seconds:.0f} s). Published: paper B §4.1 (NNGP series).", "",
