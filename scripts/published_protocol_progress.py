@@ -15,6 +15,15 @@ outside the band. With ``--fast`` (an ``equilibration.json`` of that benchmark a
 gives, per P, the protocol's arrival over that sampler's median arrival: the ratio against the published
 protocol of issue 16 (a lower bound, ≥, while the protocol's chains have not arrived).
 
+With ``--clock`` (a finished constant-η ``sgld-parity`` run on the same training sets and starts, e.g. the
+equilibration record's SGLD at η = 1) it puts both on the Langevin diffusion's clock τ = Σ η_t
+(:func:`mflab.dynamics.elapsed_time`): per chain the protocol's m now beside the clock run's m at the same τ,
+and the clock run's m and test MSE at the τ where the protocol will take its sample (its last step, τ ≈ 4,083,
+or 10⁵ steps after the stopping rule first holds on the clock run's trace, if sooner): a prediction of the
+finished protocol from a run ~2,000× shorter, beside the published numbers (``{stem}-clock.png``: m against τ).
+``--clock`` may be given several times, and ``--clock-P`` predicts the protocol also at training-set sizes it has
+not run (the clock runs' chains there; the protocol's schedule and rule from this run's configuration).
+
     python scripts/published_protocol_progress.py docs/validation/published_parity/protocol/sgld-P10-1000 \
         --equilibrium docs/validation/published_parity/learning_curve/kinetic-P10-1000 \
         --fast "docs/validation/published_parity/equilibration/d35-P750-1000-2133-readout-gibbs/equilibration.json:kinetic:0.03 M⁻¹=(8,1) readout drawn every 10"
@@ -110,6 +119,10 @@ def main():
     ap.add_argument("--fast", default=None, help="FILE:LABEL, an equilibration.json and the sampler whose median "
                     "arrival the protocol's is divided by")
     ap.add_argument("--stem", default="progress", help="stem of the files written beside the run directory")
+    ap.add_argument("--clock-P", default=None, help="comma-separated P whose clock-run chains are predicted "
+                    "(default: the protocol run's own P)")
+    ap.add_argument("--clock", type=Path, action="append", default=None, help="a finished constant-η sgld-parity run on the same "
+                    "training sets: the protocol and it compared at equal τ = Σ η_t, and the protocol's end predicted")
     args = ap.parse_args()
     from mflab.analysis.equilibration import arrival_step
 
@@ -178,9 +191,153 @@ def main():
                else "never (stopped by its rule)" if stopped else "never (the run has ended)" if done else "not yet")
         lines.append(f"| {c['n_train']} | {c['replica']} | {c['step']:,} | {'—' if c['rule_met_at'] is None else format(c['rule_met_at'], ',')} "
                      f"| {f(c['overlap'])} | {f(c['test_mse'])} | {f(c['train_error01'])} | {arr} |")
+    want = ({int(x) for x in args.clock_P.split(",")} if args.clock_P else {c["n_train"] for c in chains})
+    clock = on_clock(args.run, trace, chains, args.clock, want) if args.clock else None
+    if clock:
+        lines += _clock_lines(clock, args.clock, f)
+        meta["clock"] = {"runs": [str(c) for c in args.clock], "tau_end": clock["tau_end"]}
+        (out / f"{args.stem}.json").write_text(json.dumps({"meta": meta, "points": points, "chains": chains,
+                                                           "clock": {"per_P": clock["per_P"],
+                                                                     "chains": clock["chains"]}}, indent=1))
+        _clock_figure(clock, out / f"{args.stem}-clock.png")
     (out / f"{args.stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     _figure(trace, points, out / f"{args.stem}.png", status)
+
+
+def run_clock(run: Path):
+    """τ(steps) of a run directory's SGLD schedule (:func:`mflab.dynamics.elapsed_time`), and its config."""
+    from mflab.dynamics import elapsed_time, make_schedule
+
+    sg = tomllib.loads((run / "config.toml").read_text())["sgld"]
+    if sg.get("sampler", "sgld") != "sgld":
+        raise SystemExit(f"--clock: {run} ran the {sg['sampler']} sampler; the diffusion's clock τ = Σ η_t is that "
+                         "of overdamped Langevin (SGLD) only")
+    shape = make_schedule(sg["schedule"], sg["lr"], sg.get("lr_final"), sg.get("decay_steps"), sg.get("power", 2.0))
+    return (lambda steps: elapsed_time(steps, sg["lr"], shape)), sg
+
+
+def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set) -> dict:
+    """The protocol and constant-η runs compared at equal diffusion time τ (module docstring): for every chain of
+    the clock runs with P in ``want``, its m and test MSE at the protocol's sample time and, where the protocol
+    has that chain, the clock run's m at the protocol's τ now."""
+    tau_p, sg = run_clock(run)
+    ctrace, clock_of = {}, {}
+    for clock_run in clock_runs:
+        if not ((clock_run / "results" / "trace.csv").is_file() and (clock_run / "config.toml").is_file()):
+            raise SystemExit(f"--clock: {clock_run} holds no finished run (results/trace.csv); run it first")
+        tau_c, _ = run_clock(clock_run)
+        for key, row in read_trace(clock_run)[0].items():
+            if key[0] in want:
+                ctrace[key], clock_of[key] = row, tau_c
+    if not ctrace:
+        raise SystemExit(f"--clock: the clock runs have no chain at P = {sorted(want)}")
+    now = {(c["n_train"], c["replica"]): c for c in chains}
+    grid = np.unique(np.r_[np.arange(0, sg["steps"], max(1, sg["steps"] // 10_000)), sg["steps"]])
+    grid_tau = tau_p(grid)  # the protocol's clock on a grid of ~10⁴ steps: τ of any step by interpolation
+    tau_end = float(grid_tau[-1])
+    stop = sg.get("stop") or {}
+    kappa = max(sg["kappa"]) if isinstance(sg["kappa"], list) else sg["kappa"]
+    out, per_P = [], defaultdict(list)
+    for key, row in sorted(ctrace.items()):
+        c = now.get(key)
+        t = clock_of[key](np.asarray(row["step"]))
+        m, mse = np.asarray(row["overlap"], float), np.asarray(row["test_mse"], float)
+        tau_now = None if c is None else float(np.interp(c["step"], grid, grid_tau))
+        small = key[0] <= stop.get("small_n_train", 550) or kappa >= stop.get("large_kappa", 0.02)
+        metric = stop.get("fallback_metric", "train_error01") if small else stop.get("metric", "test_mse")
+        below = stop.get("fallback_below", 0.01) if small else stop.get("below", 0.03)
+        held = np.flatnonzero(np.asarray(row[metric], float) <= below) if stop else np.array([], int)
+        tau_sample, step_hit, step_sample = tau_end, None, float(grid[-1])
+        if len(held):  # the rule first holds at τ_hit: the protocol's step there, plus its extra steps
+            step_hit = float(np.interp(t[held[0]], grid_tau, grid))
+            step_sample = min(float(grid[-1]), step_hit + stop.get("extra_steps", 100_000))
+            tau_sample = float(np.interp(step_sample, grid, grid_tau))
+        covered = tau_sample <= t[-1]
+        rec = {"n_train": key[0], "replica": key[1], "tau_now": tau_now, "m_now": None if c is None else c["overlap"],
+               "clock_m_at_tau_now": float(np.interp(tau_now, t, m)) if c is not None and tau_now <= t[-1] else None,
+               "tau_sample": tau_sample, "rule_on_clock_at_tau": float(t[held[0]]) if len(held) else None,
+               "protocol_step_of_rule": step_hit, "protocol_step_of_sample": step_sample,
+               "predicted_m": float(np.interp(tau_sample, t, m)) if covered else None,
+               "predicted_test_mse": float(np.interp(tau_sample, t, mse)) if covered else None}
+        out.append(rec)
+        per_P[key[0]].append(rec)
+    summary = {}
+    for P, recs in sorted(per_P.items()):
+        agg = {}
+        for k in ("m_now", "clock_m_at_tau_now", "predicted_m", "predicted_test_mse"):
+            v = np.array([r[k] for r in recs if r[k] is not None], float)
+            agg[k] = float(v.mean()) if len(v) else None
+            agg[k + "_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+        pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
+        agg.update({"published_m": pm, "published_m_se": pse, "published_mse": PUBLISHED["sgld_mse"].get(P),
+                    "predicted_minus_published_in_published_se": (agg["predicted_m"] - pm) / pse
+                    if pse and agg["predicted_m"] is not None else None, "seeds": len(recs)})
+        summary[str(P)] = agg
+    return {"chains": out, "per_P": summary, "tau_end": tau_end, "trace": ctrace, "tau_of_clock": clock_of,
+            "tau_of_protocol": (grid, grid_tau), "protocol_trace": trace}
+
+
+def _clock_lines(clock, clock_runs: list, f) -> list:
+    pm = lambda a, k: f"{f(a[k])}" + ("" if a.get(k + "_se") is None else f" ± {f(a[k + '_se'])}")  # noqa: E731
+    lines = ["", "## On the diffusion's clock: against " + ", ".join(f"`{c}`" for c in clock_runs), "",
+             f"τ = Σ η_t, the time of the Langevin diffusion both runs discretise (`mflab.dynamics.elapsed_time`); the "
+             f"protocol ends at τ = {clock['tau_end']:,.0f}. *m at equal τ*: the clock run's m at the protocol's τ now "
+             "(same training sets and starts, other noise). *Predicted*: the clock run's m and test MSE at the τ where the "
+             "protocol takes its sample (its end, or its extra steps after the stopping rule first holds on the clock "
+             "run's trace): the finished protocol, predicted. Mean ± s.e. over seeds.", "",
+             "| P | protocol m now | clock run's m at equal τ | predicted m at the protocol's sample | published m | "
+             "(predicted − published) / published s.e. | predicted test MSE | published test MSE |",
+             "|---|---|---|---|---|---|---|---|"]
+    for P, a in clock["per_P"].items():
+        lines.append(f"| {P} | {pm(a, 'm_now')} | {pm(a, 'clock_m_at_tau_now')} | {pm(a, 'predicted_m')} | "
+                     f"{f(a['published_m'], '.2f')}{'' if a['published_m_se'] is None else ' ± ' + f(a['published_m_se'])} | "
+                     f"{f(a['predicted_minus_published_in_published_se'], '+.1f')} | {pm(a, 'predicted_test_mse')} | "
+                     f"{f(a['published_mse'])} |")
+    lines += ["", "| P | seed | τ now | m now | clock m at τ now | rule holds on the clock run at τ | sample τ | predicted m |",
+              "|---|---|---|---|---|---|---|---|"]
+    for c in clock["chains"]:
+        lines.append(f"| {c['n_train']} | {c['replica']} | {f(c['tau_now'], ',.0f')} | {f(c['m_now'])} | "
+                     f"{f(c['clock_m_at_tau_now'])} | {f(c['rule_on_clock_at_tau'], ',.0f')} | {c['tau_sample']:,.0f} | "
+                     f"{f(c['predicted_m'])} |")
+    return lines
+
+
+def _clock_figure(clock, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Ps = sorted({c["n_train"] for c in clock["chains"]})
+    colors = {P: plt.get_cmap("plasma")(0.85 * i / max(len(Ps) - 1, 1)) for i, P in enumerate(Ps)}
+    grid, grid_tau = clock["tau_of_protocol"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    for c in clock["chains"]:
+        P, r = c["n_train"], c["replica"]
+        row = clock["protocol_trace"].get((P, r))
+        if row is not None:  # the protocol has run this chain
+            s = np.asarray(row["step"], float)
+            keep = (s > 0) & (s <= grid[-1])
+            ax.plot(np.interp(s[keep], grid, grid_tau), np.asarray(row["overlap"])[keep], color=colors[P], lw=1.4,
+                    label=f"P = {P}, protocol" if r == 0 else None)
+        crow = clock["trace"][(P, r)]
+        t = clock["tau_of_clock"][(P, r)](np.asarray(crow["step"]))
+        ax.plot(t[t > 0], np.asarray(crow["overlap"])[t > 0], color=colors[P], lw=0.8, ls="--",
+                label=f"P = {P}, constant η" if r == 0 else None)
+    for P in Ps:
+        a = clock["per_P"][str(P)]
+        if a["published_m"]:
+            ax.errorbar([clock["tau_end"]], [a["published_m"]], yerr=[a["published_m_se"] or 0], fmt="k^", ms=5,
+                        capsize=3, mfc=colors[P])
+    ax.axvline(clock["tau_end"], color="k", lw=0.7, ls=":")
+    ax.set(xscale="log", xlabel="diffusion time τ = Σ η_t", ylabel="test overlap m of the current weights",
+           ylim=(-0.05, 1.0), title="the published protocol on the Langevin diffusion's clock")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.text(0.01, 0.01, "solid: protocol (η 1e-3 → 5e-4); dashed: constant-η SGLD, same data and starts; triangles: "
+             "published m at the protocol's end (dotted line)", fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=110)
 
 
 def _versus_fast(rows, fast_arrival) -> dict:

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mflab.dynamics import Hyper, constant, langevin, make_schedule, polynomial_decay
+from mflab.dynamics import Hyper, constant, elapsed_time, langevin, make_schedule, polynomial_decay
 from mflab.errors import ConfigError
 
 
@@ -40,3 +40,17 @@ def test_bad_schedules_name_their_argument():
     with pytest.raises(ConfigError, match="'name'.*polynomial"):
         make_schedule("polynomal", 1e-3)
     assert float(constant()(jnp.asarray(7))) == 1.0
+
+
+def test_elapsed_time_is_the_diffusion_clock_of_the_published_schedule():
+    """τ(t) = η Σ_{s<t} s(s) against the integral of the published schedule (η 10⁻³ → 5·10⁻⁴, power 2 over T
+    steps, then constant): η[r t + (1 − r)(T/3)(1 − (1 − t/T)³)] for t ≤ T, within the sum-vs-integral error
+    of half a step's rate; a constant schedule gives η t exactly; the published 7.5·10⁶ steps end at τ = 4083."""
+    lr0, r, T = 1e-3, 0.5, 2_000_000
+    t = np.array([0, 1, 1000, 500_000, T, 7_500_000])
+    tau = elapsed_time(t, lr0, make_schedule("polynomial", lr0, r * lr0, T, 2.0))
+    s = np.minimum(t, T)
+    ref = lr0 * (r * t + (1 - r) * (T / 3) * (1 - (1 - s / T) ** 3))
+    np.testing.assert_allclose(tau, ref, atol=lr0)
+    assert tau[-1] == pytest.approx(4083.33, abs=0.01) and tau[0] == 0.0 and tau[1] == pytest.approx(lr0)
+    np.testing.assert_allclose(elapsed_time([0, 7, 30_000], 1.0, constant()), [0.0, 7.0, 30_000.0])

@@ -10,9 +10,9 @@ from .network_posterior import (SAMPLERS, PosteriorSamples, Preconditioner, netw
                                 posterior_multipliers, sample_posterior)
 from .optimizers import OptInfo, OptState, optimizer_kernel
 from .runner import RunResult, Trace, advance, initial_observations, run_chains, stack_chains, trajectory
-from .schedules import constant, exponential, make_schedule, polynomial_decay
+from .schedules import constant, elapsed_time, exponential, make_schedule, polynomial_decay
 
 __all__ = ["Kernel", "Guarded", "guard", "Hyper", "LangevinState", "LangevinInfo", "langevin", "KineticHyper", "KineticState", "KineticInfo", "kinetic_langevin", "critical_friction", "readout_conditional", "draw_readout", "with_readout_gibbs", "MALAState",
            "MALAInfo", "mala", "OptState", "OptInfo", "optimizer_kernel", "TrainData", "masked_train_data",
            "mse_objective", "PosteriorSamples", "network_posterior_kernel", "posterior_hyper", "Preconditioner", "posterior_multipliers", "SAMPLERS", "sample_posterior", "RunResult", "Trace", "advance", "trajectory", "run_chains", "stack_chains", "initial_observations", "constant",
-           "polynomial_decay", "exponential", "make_schedule"]
+           "polynomial_decay", "exponential", "make_schedule", "elapsed_time"]

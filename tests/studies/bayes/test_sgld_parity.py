@@ -79,6 +79,35 @@ def _progress_report_compares_arrivals(out, tmp_path):
     r = subprocess.run([*run, "--fast", f"{fast}:fsat"], capture_output=True, text=True)
     assert r.returncode != 0 and "no sampler 'fsat'" in r.stderr and "Traceback" not in r.stderr
     _learning_curve_report_reads_the_protocol(tmp_path, prog)
+    _a_run_on_its_own_clock_predicts_itself(run, out, tmp_path)
+
+
+def _a_run_on_its_own_clock_predicts_itself(run, out, tmp_path):
+    """--clock with the protocol run itself as the constant-η run (any SGLD schedule has a clock): at equal τ
+    each chain's m is its own, and the predicted sample (the end, or the extra steps after the rule first held)
+    is the chain's final weights; a kinetic run has no diffusion clock and gets one line."""
+    r = subprocess.run([*run, "--clock", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    prog = json.loads((tmp_path / "progress.json").read_text())
+    final = {(int(c["n_train"]), int(c["replica"])): c for c in _rows(out / "results" / "final.csv")}
+    assert (tmp_path / "progress-clock.png").is_file() and "## On the diffusion's clock" in (tmp_path / "progress.md").read_text()
+    assert len(prog["clock"]["chains"]) == len(final)
+    for c in prog["clock"]["chains"]:
+        row = final[(c["n_train"], c["replica"])]
+        assert c["clock_m_at_tau_now"] == pytest.approx(c["m_now"], abs=1e-6)
+        assert c["predicted_m"] == pytest.approx(float(row["overlap"]), abs=1e-6)  # the sample: its final weights
+        if row["criterion_met_at"] not in ("", "nan"):  # the rule read off its own trace: where it held and stopped
+            assert c["protocol_step_of_rule"] == pytest.approx(float(row["criterion_met_at"]))
+            assert c["protocol_step_of_sample"] == pytest.approx(float(row["stopped_at"]))
+        else:
+            assert c["protocol_step_of_rule"] is None and c["protocol_step_of_sample"] == 3000
+    for P, a in prog["clock"]["per_P"].items():
+        assert a["predicted_m"] == pytest.approx(a["m_now"], abs=1e-6)
+    kin = tmp_path / "kin"
+    assert main(["run", "sgld-parity", "--quick", "--out", str(kin), "--no-progress", *TINY, "--set", "sgld.steps=100",
+                 "--set", "sgld.sampler=kinetic"]) == 0
+    r = subprocess.run([*run, "--clock", str(kin)], capture_output=True, text=True)
+    assert r.returncode != 0 and "kinetic sampler" in r.stderr and "Traceback" not in r.stderr
 
 
 def _learning_curve_report_reads_the_protocol(folder, prog):
