@@ -85,6 +85,18 @@ def mean_field(folder: Path) -> dict:
     return out
 
 
+def clock_predictions(folder: Path) -> dict:
+    """Per P: the published protocol's sample predicted on the diffusion's clock (``published_protocol_progress.py
+    --clock``: constant-η SGLD on the same data at the τ where the protocol samples), from every
+    ``progress*.json`` under ``folder`` that has one."""
+    out = {}
+    for f in sorted(folder.glob("progress*.json")) if folder.exists() else []:
+        for P, a in (json.loads(f.read_text()).get("clock") or {}).get("per_P", {}).items():
+            if a.get("predicted_m") is not None:
+                out[int(P)] = {**a, "source": f.name}
+    return dict(sorted(out.items()))
+
+
 def protocol(folder: Path) -> dict:
     """Per P: the published SGLD protocol as mflab runs it (m and test MSE of each seed's current weights, mean
     and s.e.; the step its chains reached and how many ended by the stopping rule), from every
@@ -179,6 +191,21 @@ def main():
             lines.append(f"| {P} | {_f(r['m'])} ± {_f(r['m_se'])} | {_f(pm, '.2f')}{' ± ' + _f(pse) if pse else ''} | "
                          f"{_f(dz, '+.1f')} | {_f(r['test_mse'], '.4f')} ± {_f(r['test_mse_se'], '.4f')} | "
                          f"{_f(PUBLISHED['sgld_mse'].get(P), '.4f')} | {state} |")
+    pred = clock_predictions(root / "protocol")
+    if pred:
+        lines += ["", "The published protocol predicted on the Langevin diffusion's clock (`protocol/progress*.md`, "
+                  "`scripts/published_protocol_progress.py --clock`): constant-η SGLD (η = 1) on the same training sets "
+                  "and starts, read at the diffusion time τ = Σ η_t where the protocol takes its sample (its end, "
+                  "τ = 4,083, or 10⁵ steps after its stopping rule first holds): m and the test MSE of that sample, mean "
+                  "± s.e. over seeds, beside the published SGLD.", "",
+                  "| P | predicted m | published m | Δm / published s.e. | predicted test MSE | published test MSE |",
+                  "|---|---|---|---|---|---|"]
+        for P, a in pred.items():
+            pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
+            dz = (a["predicted_m"] - pm) / pse if pm is not None and pse else None
+            lines.append(f"| {P} | {_f(a['predicted_m'])} ± {_f(a.get('predicted_m_se'))} | {_f(pm, '.2f')}"
+                         f"{' ± ' + _f(pse) if pse else ''} | {_f(dz, '+.1f')} | {_f(a['predicted_test_mse'], '.4f')} ± "
+                         f"{_f(a.get('predicted_test_mse_se'), '.4f')} | {_f(PUBLISHED['sgld_mse'].get(P), '.4f')} |")
     Ps = sorted(net)
     pc = {f"mflab {method}": critical_p(Ps, [net[P]["overlap"] for P in Ps]),
           "mflab NNGP-KRR": critical_p(Ps, [net[P]["krr_overlap"] for P in Ps]),
@@ -189,6 +216,9 @@ def main():
         pc["mflab SGLD, published protocol"] = critical_p(xs, [proto[x]["m"] for x in xs])
     elif proto:
         pc["mflab SGLD, published protocol"] = "in progress"
+    if pred:  # over the P that have clock runs (an interval starting at 0 means: already at the smallest)
+        xs = sorted(pred)
+        pc["mflab SGLD on the protocol's clock (predicted protocol)"] = critical_p(xs, [pred[x]["predicted_m"] for x in xs])
     for m in ("mf", "mf-ard"):
         if m in mf:
             xs = sorted(mf[m])
@@ -212,6 +242,7 @@ def main():
                                                                         for k, d in PUBLISHED.items()},
                                                           "rows": rows, "critical_P": pc,
                                                           "protocol": {str(P): r for P, r in proto.items()},
+                                                          "protocol_predicted_on_the_clock": {str(P): a for P, a in pred.items()},
                                                           "krr_mse_relative_deviation_by_ridge": {
                                                               n: {str(P): v for P, v in d.items()} for n, d in krr.items()},
                                                           "mf_ard_vs_network_max_abs_test_mse_diff_P_ge_1000": claim,
@@ -219,10 +250,10 @@ def main():
                                                                          for m, d in mf.items()}},
                                                          indent=1, default=float))
     print("\n".join(lines))
-    _figure(net, mf, proto, root / "learning_curve.png", method)
+    _figure(net, mf, proto, pred, root / "learning_curve.png", method)
 
 
-def _figure(net, mf, proto, path, method):
+def _figure(net, mf, proto, pred, path, method):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -259,6 +290,12 @@ def _figure(net, mf, proto, path, method):
         for ax, k in ((a1, "m"), (a2, "test_mse")):
             ax.errorbar(xs, [proto[x][k] for x in xs], yerr=[proto[x][k + "_se"] for x in xs], fmt="^" if done else "^--",
                         mfc="none" if not done else None, color="tab:purple", capsize=3, label=lab)
+    if pred:
+        xs = sorted(pred)
+        lab = "mflab SGLD η = 1 at the protocol's τ (predicted protocol)"
+        for ax, k in ((a1, "predicted_m"), (a2, "predicted_test_mse")):
+            ax.errorbar(xs, [pred[x][k] for x in xs], yerr=[pred[x].get(k + "_se") or 0 for x in xs], fmt="*-",
+                        ms=9, color="tab:brown", capsize=3, label=lab)
     a1.set(xscale="log", xlabel="training set size P", ylabel="target overlap m_S", title="order parameter, κ = 5·10⁻³")
     a2.set(xscale="log", yscale="log", xlabel="training set size P", ylabel="test MSE (plain, no ½)",
            title="test error, κ = 5·10⁻³")
@@ -267,7 +304,7 @@ def _figure(net, mf, proto, path, method):
     fig.suptitle("paper B parity, d = 35, k = 4, N = 512, ReLU: mflab vs published (error bars: s.e. over seeds)",
                  fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 if __name__ == "__main__":
