@@ -108,6 +108,8 @@ def _a_run_on_its_own_clock_predicts_itself(run, out, tmp_path):
                  "--set", "sgld.sampler=kinetic"]) == 0
     r = subprocess.run([*run, "--clock", str(kin)], capture_output=True, text=True)
     assert r.returncode != 0 and "kinetic sampler" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*run, "--clock", str(out), "--clock-P", "5"], capture_output=True, text=True)
+    assert r.returncode != 0 and "no chain at P = [5]" in r.stderr and "Traceback" not in r.stderr
 
 
 def _learning_curve_report_reads_the_protocol(folder, prog):
