@@ -127,6 +127,18 @@ def krr_conventions(path: Path) -> dict:
     return {n: {r["P"]: abs(r[n]["mse"] / r["published_mse"] - 1) for r in rows} for n in names}
 
 
+def versus_published(P, m):
+    """The published SGLD m at P, its standard error, and m − published in those errors (None without one)."""
+    pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
+    return pm, pse, ((m - pm) / pse if pm is not None and pse and m is not None else None)
+
+
+def _m_cells(P, m, m_se) -> str:
+    """Table cells: m ± s.e. | the published m (± its s.e.) | the difference in published standard errors."""
+    pm, pse, dz = versus_published(P, m)
+    return f"{_f(m)} ± {_f(m_se)} | {_f(pm, '.2f')}{' ± ' + _f(pse) if pse else ''} | {_f(dz, '+.1f')}"
+
+
 def critical_p(Ps, m, threshold=0.5):
     """P_c as the grid interval (P_prev, P] where m first reaches ``threshold`` (None: not in the grid)."""
     for i, (P, v) in enumerate(zip(Ps, m)):
@@ -160,14 +172,12 @@ def main():
              "guessed label) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for P, r in net.items():
-        pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
-        dz = (r["overlap"] - pm) / pse if pm is not None and pse else None
+        pm, pse, dz = versus_published(P, r["overlap"])
         ard = mf.get("mf-ard", {}).get(P, {}).get("test_mse_gibbs")
         rows.append({"P": P, **r, "published_m": pm, "published_m_se": pse, "delta_m_in_published_se": dz,
                      "published_mse": PUBLISHED["sgld_mse"].get(P), "mf_ard_mse": ard,
                      "published_mf_ard_mse_guess": PUBLISHED["mf_ard_mse_guess"].get(P)})
-        lines.append(f"| {P} | {_f(r['overlap'])} ± {_f(r['overlap_se'])} | {_f(pm, '.2f')}"
-                     f"{' ± ' + _f(pse) if pse else ''} | {_f(dz, '+.1f')} | {_f(r['test_mse_gibbs'], '.4f')} ± "
+        lines.append(f"| {P} | {_m_cells(P, r['overlap'], r['overlap_se'])} | {_f(r['test_mse_gibbs'], '.4f')} ± "
                      f"{_f(r['test_mse_gibbs_se'], '.4f')} | {_f(PUBLISHED['sgld_mse'].get(P), '.4f')} | "
                      f"{_f(r['krr_overlap'])} | {_f(r['krr_test_mse_mean'])} / {_f(r['krr_test_mse_gibbs'])} "
                      f"({_f(PUBLISHED['krr_mse'].get(P), '.2f')}) | {_f(mf.get('mf-ard', {}).get(P, {}).get('overlap'))} | "
@@ -182,14 +192,12 @@ def main():
                   "| P | m (protocol) | m (published SGLD) | Δm / published s.e. | test MSE (protocol) | test MSE "
                   "(published SGLD) | state |", "|---|---|---|---|---|---|---|"]
         for P, r in proto.items():
-            pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
-            dz = (r["m"] - pm) / pse if pm is not None and pse else None
+            pm, pse, dz = versus_published(P, r["m"])
             r.update({"published_m": pm, "published_m_se": pse, "delta_m_in_published_se": dz,
                       "published_mse": PUBLISHED["sgld_mse"].get(P)})
             state = (f"finished ({r['ended_by_rule']} of {r['seeds']} seeds by the stopping rule)" if r["finished"]
                      else f"in progress: step {r['step']:,} of {r['max_steps']:,}")
-            lines.append(f"| {P} | {_f(r['m'])} ± {_f(r['m_se'])} | {_f(pm, '.2f')}{' ± ' + _f(pse) if pse else ''} | "
-                         f"{_f(dz, '+.1f')} | {_f(r['test_mse'], '.4f')} ± {_f(r['test_mse_se'], '.4f')} | "
+            lines.append(f"| {P} | {_m_cells(P, r['m'], r['m_se'])} | {_f(r['test_mse'], '.4f')} ± {_f(r['test_mse_se'], '.4f')} | "
                          f"{_f(PUBLISHED['sgld_mse'].get(P), '.4f')} | {state} |")
     pred = clock_predictions(root / "protocol")
     if pred:
@@ -201,10 +209,7 @@ def main():
                   "| P | predicted m | published m | Δm / published s.e. | predicted test MSE | published test MSE |",
                   "|---|---|---|---|---|---|"]
         for P, a in pred.items():
-            pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
-            dz = (a["predicted_m"] - pm) / pse if pm is not None and pse else None
-            lines.append(f"| {P} | {_f(a['predicted_m'])} ± {_f(a.get('predicted_m_se'))} | {_f(pm, '.2f')}"
-                         f"{' ± ' + _f(pse) if pse else ''} | {_f(dz, '+.1f')} | {_f(a['predicted_test_mse'], '.4f')} ± "
+            lines.append(f"| {P} | {_m_cells(P, a['predicted_m'], a.get('predicted_m_se'))} | {_f(a['predicted_test_mse'], '.4f')} ± "
                          f"{_f(a.get('predicted_test_mse_se'), '.4f')} | {_f(PUBLISHED['sgld_mse'].get(P), '.4f')} |")
     Ps = sorted(net)
     pc = {f"mflab {method}": critical_p(Ps, [net[P]["overlap"] for P in Ps]),
