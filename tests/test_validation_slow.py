@@ -303,3 +303,43 @@ def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path):
     got = first_logs(out / "results" / "trace.csv")
     for k in KEYS:
         np.testing.assert_allclose(got[k], committed[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.slow
+def test_sgld_on_the_diffusion_clock_reproduces_the_published_p10000_point(tmp_path):
+    """Paper B's published SGLD at P = 10⁴ (m = 0.93, test MSE 0.0275) predicted on the Langevin diffusion's clock:
+    SGLD at η = 1 on the learning curve's training set and start (replica 0, docs/validation/published_parity/clock)
+    read where the published protocol takes its sample (10⁵ steps after its stopping rule first holds;
+    scripts/published_protocol_progress.py --clock, the protocol's schedule and rule from the committed P = 2133
+    protocol run). The prediction matches the committed one (seed 0: 0.932) within 0.01 and the published m within
+    0.02, and its test MSE the published one within 15 %. About a minute on a 2-core CPU."""
+    import shutil
+    import subprocess
+    import sys
+
+    from mflab.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    published = root / "docs" / "validation" / "published_parity"
+    proto = tmp_path / "protocol" / "sgld-P2133"  # a copy: the report is written beside the run directory
+    (proto / "checkpoints").mkdir(parents=True)
+    shutil.copy(published / "protocol" / "sgld-P2133" / "config.toml", proto)
+    if (published / "protocol" / "sgld-P2133" / "checkpoints" / "sgld.npz").exists():
+        shutil.copy(published / "protocol" / "sgld-P2133" / "checkpoints" / "sgld.npz", proto / "checkpoints")
+    else:
+        shutil.copytree(published / "protocol" / "sgld-P2133" / "results", proto / "results")
+        shutil.copy(published / "protocol" / "sgld-P2133" / "summary.json", proto)
+    clock = tmp_path / "clock"
+    sets = ["task.n_train=[10000]", "task.n_test=20000", "sgld.replicas=1", "sgld.schedule=constant", "sgld.sampler=sgld",
+            "sgld.lr=1", "sgld.steps=1500", "sgld.log_every=100", "sgld.chunk_steps=1500", "theory=false"]
+    assert main(["run", "sgld-parity", "--out", str(clock), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
+    r = subprocess.run([sys.executable, str(root / "scripts" / "published_protocol_progress.py"), str(proto),
+                        "--stem", "p", "--clock", str(clock), "--clock-P", "10000"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_path / "protocol" / "p.json").read_text())["clock"]["chains"]
+    assert len(got) == 1 and got[0]["protocol_step_of_rule"] is not None  # the rule held within the run
+    committed = json.loads((published / "protocol" / "progress-P2133.json").read_text())["clock"]["chains"]
+    ref = next(c for c in committed if c["n_train"] == 10000 and c["replica"] == 0)
+    assert abs(got[0]["predicted_m"] - ref["predicted_m"]) < 0.01, (got[0], ref)
+    assert abs(got[0]["predicted_m"] - 0.93) < 0.02
+    assert got[0]["predicted_test_mse"] == pytest.approx(0.0275, rel=0.15)
