@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from published_parity_report import PUBLISHED  # noqa: E402
+from published_parity_report import PUBLISHED, versus_published  # noqa: E402
 
 FIELDS = ("overlap", "test_mse", "train_error01")
 
@@ -269,10 +269,9 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set) 
             v = np.array([r[k] for r in recs if r[k] is not None], float)
             agg[k] = float(v.mean()) if len(v) else None
             agg[k + "_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
-        pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
+        pm, pse, dz = versus_published(P, agg["predicted_m"])
         agg.update({"published_m": pm, "published_m_se": pse, "published_mse": PUBLISHED["sgld_mse"].get(P),
-                    "predicted_minus_published_in_published_se": (agg["predicted_m"] - pm) / pse
-                    if pse and agg["predicted_m"] is not None else None, "seeds": len(recs)})
+                    "predicted_minus_published_in_published_se": dz, "seeds": len(recs)})
         summary[str(P)] = agg
     return {"chains": out, "per_P": summary, "tau_end": tau_end, "trace": ctrace, "tau_of_clock": clock_of,
             "tau_of_protocol": (grid, grid_tau), "protocol_trace": trace}
