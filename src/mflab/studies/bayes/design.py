@@ -288,7 +288,8 @@ def _simulate_group(g: PosteriorDesign, sg: SGLDConfig, rd: RunDir, idx, P: int,
         states, trace, start, hits = resumed
         log(f"resuming {desc} from step {start} of {sg.steps}")
     else:
-        trace, start = new_trace(sg.burn_in_fraction * sg.steps), 0
+        # the final-weights sample never reads the sums of f: none are taken (they were C × n_test per log)
+        trace, start = new_trace(sg.steps + 1 if sg.sample == "final" else sg.burn_in_fraction * sg.steps), 0
         trace.append(np.zeros(1, np.int64), initial_observations(observe, states, data))
     t0 = time.perf_counter()
     hyper = posterior_hyper(sg.sampler, net, d, T, sg.lr, sg.friction, sg.preconditioner.value())  # T, η (, γ)
