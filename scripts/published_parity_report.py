@@ -127,6 +127,17 @@ def krr_conventions(path: Path) -> dict:
     return {n: {r["P"]: abs(r[n]["mse"] / r["published_mse"] - 1) for r in rows} for n in names}
 
 
+AUTHORS_KRR = "authors' script: κ²/d"  # the ridge of 2608_NNGP.py on mflab's kernel (scripts/krr_ridge_convention.py)
+
+
+def krr_as_published(path: Path) -> dict:
+    """P -> m, MSE (mean, s.e. over seeds) of mflab's KRR mean with the authors' ridge, scored as their script
+    scores it (``krr_ridge_convention.py --eval-set authors``); {} without the record."""
+    if not path.exists():
+        return {}
+    return {r["P"]: r[AUTHORS_KRR] for r in json.loads(path.read_text())["rows"] if AUTHORS_KRR in r}
+
+
 def versus_published(P, m):
     """The published SGLD m at P, its standard error, and m − published in those errors (None without one)."""
     pm, pse = PUBLISHED["sgld_m"].get(P), PUBLISHED["sgld_m_se"].get(P)
@@ -242,12 +253,21 @@ def main():
                   "per P with a published value:", ""]
         lines += [f"- ridge {name}: " + ", ".join(f"P = {P}: {dev:.0%}" for P, dev in devs.items())
                   for name, devs in krr.items()]
+    as_pub = krr_as_published(root / "krr_ridge-authors-eval.json")
+    if as_pub:
+        lines += ["", "NNGP-KRR as the published series was made (`krr_ridge-authors-eval.md`: the authors' ridge κ²/d, "
+                  "scored on 50,000 points whose first P are the training set, as their script draws both): m − published "
+                  "m and |MSE / published − 1| per P with a published value:", ""]
+        lines += [f"- P = {P}: m {r['m']:.3f} ({r['m'] - PUBLISHED['krr_m'][P]:+.3f}), MSE {r['mse']:.3f} "
+                  f"({abs(r['mse'] / PUBLISHED['krr_mse'][P] - 1):.1%})"
+                  for P, r in as_pub.items() if P in PUBLISHED["krr_m"] and P in PUBLISHED["krr_mse"]]
     (root / "learning_curve.md").write_text("\n".join(lines) + "\n")
     (root / "learning_curve.json").write_text(json.dumps({"published": {k: {str(p): v for p, v in d.items()}
                                                                         for k, d in PUBLISHED.items()},
                                                           "rows": rows, "critical_P": pc,
                                                           "protocol": {str(P): r for P, r in proto.items()},
                                                           "protocol_predicted_on_the_clock": {str(P): a for P, a in pred.items()},
+                                                          "krr_as_published": {str(P): r for P, r in as_pub.items()},
                                                           "krr_mse_relative_deviation_by_ridge": {
                                                               n: {str(P): v for P, v in d.items()} for n, d in krr.items()},
                                                           "mf_ard_vs_network_max_abs_test_mse_diff_P_ge_1000": claim,
@@ -255,10 +275,10 @@ def main():
                                                                          for m, d in mf.items()}},
                                                          indent=1, default=float))
     print("\n".join(lines))
-    _figure(net, mf, proto, pred, root / "learning_curve.png", method)
+    _figure(net, mf, proto, pred, as_pub, root / "learning_curve.png", method)
 
 
-def _figure(net, mf, proto, pred, path, method):
+def _figure(net, mf, proto, pred, as_pub, path, method):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -273,7 +293,7 @@ def _figure(net, mf, proto, pred, path, method):
     a1.plot(Ps, get("krr_overlap"), "s--", label="mflab NNGP-KRR (N = ∞)")
     a2.plot(Ps, get("krr_test_mse_mean"), "s--", label="mflab NNGP-KRR (error of its mean)")
     for key, ax, lab, style in (("sgld_m", a1, "published SGLD", "k^:"), ("sgld_mse", a2, "published SGLD", "k^:"),
-                                ("krr_mse", a2, "published NNGP-KRR", "kx:"),
+                                ("krr_m", a1, "published NNGP-KRR", "kx:"), ("krr_mse", a2, "published NNGP-KRR", "kx:"),
                                 ("mf_ard_mse_guess", a2, "published 'NN (alt)' (MF-ARD?)", "kd:")):
         d = PUBLISHED[key]
         xs = sorted(d)
@@ -288,6 +308,12 @@ def _figure(net, mf, proto, pred, path, method):
                         capsize=3, label=lab)
             a2.errorbar(xs, [mf[m][x]["test_mse_gibbs"] for x in xs], yerr=[mf[m][x]["test_mse_gibbs_se"] for x in xs],
                         fmt=style, capsize=3, label=lab + " (Gibbs error)")
+    if as_pub:
+        xs = sorted(as_pub)
+        lab = "mflab NNGP-KRR as the authors made it (ridge κ²/d, test set ∋ training set)"
+        for ax, k in ((a1, "m"), (a2, "mse")):
+            ax.errorbar(xs, [as_pub[x][k] for x in xs], yerr=[as_pub[x][k + "_se"] for x in xs], fmt="+-", ms=9,
+                        color="tab:gray", capsize=3, label=lab)
     if proto:
         xs = sorted(proto)
         done = all(proto[x]["finished"] for x in xs)
