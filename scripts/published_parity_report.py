@@ -88,10 +88,14 @@ def mean_field(folder: Path) -> dict:
 def clock_predictions(folder: Path) -> dict:
     """Per P: the published protocol's sample predicted on the diffusion's clock (``published_protocol_progress.py
     --clock``: constant-η SGLD on the same data at the τ where the protocol samples), from every
-    ``progress*.json`` under ``folder`` that has one."""
+    ``progress*.json`` under ``folder`` that has one, the run's own stopping rule (a report made with
+    ``--fallback-rule`` predicts another reading of the rule and is left out)."""
     out = {}
     for f in sorted(folder.glob("progress*.json")) if folder.exists() else []:
-        for P, a in (json.loads(f.read_text()).get("clock") or {}).get("per_P", {}).items():
+        prog = json.loads(f.read_text())
+        if ((prog.get("meta") or {}).get("clock") or {}).get("fallback_rule"):
+            continue
+        for P, a in (prog.get("clock") or {}).get("per_P", {}).items():
             if a.get("predicted_m") is not None:
                 out[int(P)] = {**a, "source": f.name}
     return dict(sorted(out.items()))

@@ -23,6 +23,9 @@ or 10⁵ steps after the stopping rule first holds on the clock run's trace, if 
 finished protocol from a run ~2,000× shorter, beside the published numbers (``{stem}-clock.png``: m against τ).
 ``--clock`` may be given several times, and ``--clock-P`` predicts the protocol also at training-set sizes it has
 not run (the clock runs' chains there; the protocol's schedule and rule from this run's configuration).
+``--fallback-rule METRIC:BELOW`` predicts under another reading of the small-P rule (P ≤ 550: by default train
+0-1 error ≤ 0.01, e.g. ``train_mse:0.01`` as the notes give it for the single-index runs); the protocol run's
+own rule is unchanged.
 
     python scripts/published_protocol_progress.py docs/validation/published_parity/protocol/sgld-P10-1000 \
         --equilibrium docs/validation/published_parity/learning_curve/kinetic-P10-1000 \
@@ -43,7 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from published_parity_report import PUBLISHED, versus_published  # noqa: E402
 
-FIELDS = ("overlap", "test_mse", "train_error01")
+FIELDS = ("overlap", "test_mse", "train_error01", "train_mse")
 
 
 def read_trace(run: Path) -> tuple[dict, bool]:
@@ -76,8 +79,8 @@ def read_trace(run: Path) -> tuple[dict, bool]:
             P, _, r = points[c]
             row = out[(P, r)]
             row["step"] = steps.tolist()
-            for k in FIELDS:
-                row[k] = z[f"trace_{k}"][i].tolist()
+            for k in FIELDS:  # a field an older checkpoint did not log reads as NaN
+                row[k] = z[f"trace_{k}"][i].tolist() if f"trace_{k}" in z.files else [np.nan] * len(steps)
             row["halt_hit"] = int(z["halt_hits"][i])
     return out, False
 
@@ -123,7 +126,10 @@ def main():
                     "(default: the protocol run's own P)")
     ap.add_argument("--clock", type=Path, action="append", default=None, help="a finished constant-η sgld-parity run on the same "
                     "training sets: the protocol and it compared at equal τ = Σ η_t, and the protocol's end predicted")
+    ap.add_argument("--fallback-rule", default=None, help="METRIC:BELOW, the small-P stopping rule the clock "
+                    "prediction uses in place of the run's (e.g. train_mse:0.01)")
     args = ap.parse_args()
+    fallback = parse_rule(args.fallback_rule) if args.fallback_rule else None
     from mflab.analysis.equilibration import arrival_step
 
     trace, done = read_trace(args.run)
@@ -192,10 +198,11 @@ def main():
         lines.append(f"| {c['n_train']} | {c['replica']} | {c['step']:,} | {'—' if c['rule_met_at'] is None else format(c['rule_met_at'], ',')} "
                      f"| {f(c['overlap'])} | {f(c['test_mse'])} | {f(c['train_error01'])} | {arr} |")
     want = ({int(x) for x in args.clock_P.split(",")} if args.clock_P else {c["n_train"] for c in chains})
-    clock = on_clock(args.run, trace, chains, args.clock, want) if args.clock else None
+    clock = on_clock(args.run, trace, chains, args.clock, want, fallback) if args.clock else None
     if clock:
-        lines += _clock_lines(clock, args.clock, f)
-        meta["clock"] = {"runs": [str(c) for c in args.clock], "tau_end": clock["tau_end"]}
+        lines += _clock_lines(clock, args.clock, f, fallback)
+        meta["clock"] = {"runs": [str(c) for c in args.clock], "tau_end": clock["tau_end"],
+                         "fallback_rule": None if fallback is None else {"metric": fallback[0], "below": fallback[1]}}
         (out / f"{args.stem}.json").write_text(json.dumps({"meta": meta, "points": points, "chains": chains,
                                                            "clock": {"per_P": clock["per_P"],
                                                                      "chains": clock["chains"]}}, indent=1))
@@ -217,10 +224,24 @@ def run_clock(run: Path):
     return (lambda steps: elapsed_time(steps, sg["lr"], shape)), sg
 
 
-def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set) -> dict:
+def parse_rule(spec: str) -> tuple[str, float]:
+    """``METRIC:BELOW`` -> (metric, threshold); one line naming the flag and the fix otherwise."""
+    metric, _, below = spec.partition(":")
+    if metric not in FIELDS[1:]:
+        raise SystemExit(f"--fallback-rule {spec!r}: the metric must be one of {', '.join(FIELDS[1:])} "
+                         "(e.g. train_mse:0.01)")
+    try:
+        return metric, float(below)
+    except ValueError:
+        raise SystemExit(f"--fallback-rule {spec!r}: give the threshold after the colon, e.g. {metric}:0.01") from None
+
+
+def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set,
+             fallback: tuple[str, float] | None = None) -> dict:
     """The protocol and constant-η runs compared at equal diffusion time τ (module docstring): for every chain of
     the clock runs with P in ``want``, its m and test MSE at the protocol's sample time and, where the protocol
-    has that chain, the clock run's m at the protocol's τ now."""
+    has that chain, the clock run's m at the protocol's τ now. ``fallback`` (metric, threshold) replaces the
+    small-P rule of the run's configuration in the prediction."""
     tau_p, sg = run_clock(run)
     ctrace, clock_of = {}, {}
     for clock_run in clock_runs:
@@ -236,7 +257,9 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set) 
     grid = np.unique(np.r_[np.arange(0, sg["steps"], max(1, sg["steps"] // 10_000)), sg["steps"]])
     grid_tau = tau_p(grid)  # the protocol's clock on a grid of ~10⁴ steps: τ of any step by interpolation
     tau_end = float(grid_tau[-1])
-    stop = sg.get("stop") or {}
+    stop = dict(sg.get("stop") or {})
+    if fallback is not None:
+        stop["fallback_metric"], stop["fallback_below"] = fallback
     kappa = max(sg["kappa"]) if isinstance(sg["kappa"], list) else sg["kappa"]
     out, per_P = [], defaultdict(list)
     for key, row in sorted(ctrace.items()):
@@ -271,29 +294,59 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set) 
             agg[k + "_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
         pm, pse, dz = versus_published(P, agg["predicted_m"])
         agg.update({"published_m": pm, "published_m_se": pse, "published_mse": PUBLISHED["sgld_mse"].get(P),
-                    "predicted_minus_published_in_published_se": dz, "seeds": len(recs)})
+                    "predicted_minus_published_in_published_se": dz, "seeds": len(recs),
+                    "tau_sample": float(np.mean([r["tau_sample"] for r in recs]))})
+        keys = [(P, r["replica"]) for r in recs]
+        agg["tau_of_published_mse"] = implied_tau(
+            [clock_of[k](np.asarray(ctrace[k]["step"])) for k in keys],
+            [np.asarray(ctrace[k]["test_mse"], float) for k in keys], agg["published_mse"])
         summary[str(P)] = agg
     return {"chains": out, "per_P": summary, "tau_end": tau_end, "trace": ctrace, "tau_of_clock": clock_of,
             "tau_of_protocol": (grid, grid_tau), "protocol_trace": trace}
 
 
-def _clock_lines(clock, clock_runs: list, f) -> list:
+def implied_tau(taus: list, curves: list, target: float | None) -> float | None:
+    """The first diffusion time τ > 0 at which the seeds' mean curve reaches ``target`` (linear between logs): where
+    on the clock run a published test MSE is met, i.e. when the published sample would have been taken if the
+    clock run stands for the protocol. None without a target, or where the mean curve never reaches it. The seeds'
+    logs are cut to their common length (one clock run per P shares one grid)."""
+    if target is None or not curves:
+        return None
+    n = min(len(c) for c in curves)
+    t, y = np.asarray(taus[0][:n], float), np.mean([np.asarray(c[:n], float) for c in curves], axis=0)
+    keep = t > 0
+    t, y = t[keep], y[keep] - target
+    cross = np.flatnonzero(np.sign(y[:-1]) * np.sign(y[1:]) <= 0)
+    if not len(cross):
+        return None
+    i = cross[0]
+    return float(t[i] if y[i] == y[i + 1] else t[i] + (t[i + 1] - t[i]) * y[i] / (y[i] - y[i + 1]))
+
+
+def _clock_lines(clock, clock_runs: list, f, fallback=None) -> list:
     pm = lambda a, k: f"{f(a[k])}" + ("" if a.get(k + "_se") is None else f" ± {f(a[k + '_se'])}")  # noqa: E731
+    rule = ("" if fallback is None else f" **The prediction reads the small-P rule (P ≤ 550) as {fallback[0]} ≤ "
+            f"{fallback[1]:g}, not as the run's configuration has it.**")
     lines = ["", "## On the diffusion's clock: against " + ", ".join(f"`{c}`" for c in clock_runs), "",
              f"τ = Σ η_t, the time of the Langevin diffusion both runs discretise (`mflab.dynamics.elapsed_time`); the "
              f"protocol ends at τ = {clock['tau_end']:,.0f}. *m at equal τ*: the clock run's m at the protocol's τ now "
              "(same training sets and starts, other noise). *Predicted*: the clock run's m and test MSE at the τ where the "
              "protocol takes its sample (its end, or its extra steps after the stopping rule first holds on the clock "
-             "run's trace): the finished protocol, predicted. Mean ± s.e. over seeds.", "",
+             "run's trace): the finished protocol, predicted. Mean ± s.e. over seeds." + rule, "",
              "| P | protocol m now | clock run's m at equal τ | predicted m at the protocol's sample | published m | "
-             "(predicted − published) / published s.e. | predicted test MSE | published test MSE |",
-             "|---|---|---|---|---|---|---|---|"]
+             "(predicted − published) / published s.e. | predicted test MSE | published test MSE | sample τ (predicted) | "
+             "τ where the clock run's mean test MSE meets the published |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for P, a in clock["per_P"].items():
         lines.append(f"| {P} | {pm(a, 'm_now')} | {pm(a, 'clock_m_at_tau_now')} | {pm(a, 'predicted_m')} | "
                      f"{f(a['published_m'], '.2f')}{'' if a['published_m_se'] is None else ' ± ' + f(a['published_m_se'])} | "
                      f"{f(a['predicted_minus_published_in_published_se'], '+.1f')} | {pm(a, 'predicted_test_mse')} | "
-                     f"{f(a['published_mse'])} |")
-    lines += ["", "| P | seed | τ now | m now | clock m at τ now | rule holds on the clock run at τ | sample τ | predicted m |",
+                     f"{f(a['published_mse'])} | {f(a.get('tau_sample'), ',.0f')} | "
+                     f"{f(a.get('tau_of_published_mse'), ',.0f') if a.get('published_mse') else '—'} |")
+    lines += ["", "The last column reads the published test MSE back on the clock run: the diffusion time at which the "
+              "constant-η run's seed-mean test MSE first equals it (— where it never does within the run). Beside the "
+              "predicted sample τ it says whether the published sample was taken where the notes' protocol takes it.",
+              "", "| P | seed | τ now | m now | clock m at τ now | rule holds on the clock run at τ | sample τ | predicted m |",
               "|---|---|---|---|---|---|---|---|"]
     for c in clock["chains"]:
         lines.append(f"| {c['n_train']} | {c['replica']} | {f(c['tau_now'], ',.0f')} | {f(c['m_now'])} | "

@@ -103,6 +103,7 @@ def _a_run_on_its_own_clock_predicts_itself(run, out, tmp_path):
             assert c["protocol_step_of_rule"] is None and c["protocol_step_of_sample"] == 3000
     for P, a in prog["clock"]["per_P"].items():
         assert a["predicted_m"] == pytest.approx(a["m_now"], abs=1e-6)
+    _another_reading_of_the_rule_moves_the_predicted_sample(run, out, tmp_path)
     kin = tmp_path / "kin"
     assert main(["run", "sgld-parity", "--quick", "--out", str(kin), "--no-progress", *TINY, "--set", "sgld.steps=100",
                  "--set", "sgld.sampler=kinetic"]) == 0
@@ -116,12 +117,7 @@ def _learning_curve_report_reads_the_protocol(folder, prog):
     """scripts/published_parity_report.py's protocol rows from the progress report: the run has finished, so
     every row says so, with the progress report's m; a chain moved back to an earlier step, short of its rule's
     end and of the last step, makes its row "in progress" (a row in progress is never called a result)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("report", Path(__file__).parents[3] / "scripts" /
-                                                  "published_parity_report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    report = _script("published_parity_report")
     rows = report.protocol(folder)
     assert sorted(rows) == sorted(p["n_train"] for p in prog["points"])
     for p in prog["points"]:
@@ -132,6 +128,47 @@ def _learning_curve_report_reads_the_protocol(folder, prog):
     rows = report.protocol(folder)
     assert not rows[c["n_train"]]["finished"]
     assert all(r["finished"] for P, r in rows.items() if P != c["n_train"])
+
+
+def _another_reading_of_the_rule_moves_the_predicted_sample(run, out, tmp_path):
+    """--fallback-rule replaces the small-P rule in the prediction only: a rule that never holds (train MSE ≤ −1)
+    puts every sample at the run's end (both P are ≤ 550), the report says which rule it read, the learning-curve
+    report leaves such a report out, and a rule without a threshold or on an unknown metric gets one line."""
+    r = subprocess.run([*run, "--clock", str(out), "--fallback-rule", "train_mse:-1", "--stem", "variant"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    prog = json.loads((tmp_path / "variant.json").read_text())
+    assert prog["meta"]["clock"]["fallback_rule"] == {"metric": "train_mse", "below": -1.0}
+    assert "reads the small-P rule (P ≤ 550) as train_mse ≤ -1" in (tmp_path / "variant.md").read_text()
+    for c in prog["clock"]["chains"]:
+        assert c["protocol_step_of_rule"] is None and c["protocol_step_of_sample"] == 3000
+    report = _script("published_parity_report")
+    (tmp_path / "progress-variant.json").write_text((tmp_path / "variant.json").read_text())
+    assert all(a["source"] != "progress-variant.json" for a in report.clock_predictions(tmp_path).values())
+    for spec, needle in (("train_mse", "give the threshold"), ("trian_mse:0.01", "must be one of")):
+        r = subprocess.run([*run, "--clock", str(out), "--fallback-rule", spec], capture_output=True, text=True)
+        assert r.returncode != 0 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_implied_tau_reads_a_published_value_back_on_the_clock():
+    """published_protocol_progress.implied_tau: the first τ > 0 where the seeds' mean curve meets the target,
+    linear between logs; None where it never does or without a target."""
+    implied_tau = _script("published_protocol_progress").implied_tau
+    t = np.array([0.0, 10, 20, 30])
+    curves = [np.array([9.0, 2.0, 1.0, 0.0]), np.array([9.0, 1.0, 1.0, 1.0])]  # mean 9, 1.5, 1.0, 0.5
+    assert implied_tau([t, t], curves, 1.25) == pytest.approx(15.0)
+    assert implied_tau([t, t], curves, 1.0) == pytest.approx(20.0)
+    assert implied_tau([t, t], curves, 0.1) is None and implied_tau([t, t], curves, None) is None
+    assert implied_tau([t, t[:3]], [curves[0], curves[1][:3]], 0.5) is None  # cut to the common length
+
+
+def _script(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[3] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_kinetic_sampler_runs_the_study_and_says_so(tmp_path, capsys):

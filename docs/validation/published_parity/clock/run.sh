@@ -10,3 +10,6 @@ for P in 3666 10000; do $R --out $C/sgld-lr1-P$P --set "task.n_train=[$P]"; done
 # rule, train 0-1 error <= 0.01, holds within tens of steps), and P = 5000 and 7500
 $R --out $C/sgld-lr1-P10-500 --set "task.n_train=[10,100,500]" --set sgld.steps=2000 --set sgld.log_every=10 --set sgld.chunk_steps=1000
 for P in 5000 7500; do $R --out $C/sgld-lr1-P$P --set "task.n_train=[$P]"; done
+# P = 10, 100, 500 again to τ = 4,100, past the protocol's end (2026-12-07, fourth session): the same chains (their
+# first 2,000 steps are bit-identical to sgld-lr1-P10-500), so the protocol's end can be read at P <= 500 too
+$R --out $C/sgld-lr1-P10-500-tau4100 --set "task.n_train=[10,100,500]" --set sgld.steps=4100 --set sgld.log_every=10 --set sgld.chunk_steps=1000
