@@ -201,6 +201,26 @@ PHASE_TINY = ["--set", "task.d=6", "--set", "task.k=2", "--set", "task.n_train=[
               "--set", "main_kappa=5e-3"]
 
 
+def _mf_overlap_trace_writes_every_lane(out):
+    """scripts/mf_overlap_trace.py: every MF and MF-ARD lane's logged overlap, one CSV row per chunk, the same
+    numbers as the stage's trace_overlap; a run without MF units gets one line."""
+    import csv
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "mf_overlap_trace.py"
+    r = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader((out / "overlap_trace.csv").open()))
+    for method in ("mf", "mf-ard"):
+        trace = np.load(out / "results" / "units" / f"{method}.npz")["trace_overlap"]
+        got = [float(x["overlap"]) for x in rows if x["method"] == method]
+        assert got == pytest.approx(trace[np.isfinite(trace)].ravel().tolist(), abs=1e-5)
+        assert {int(x["iteration"]) for x in rows if x["method"] == method} == {10, 20}
+    assert (out / "overlap_trace.png").is_file()
+    r = subprocess.run([sys.executable, str(script), str(out / "results")], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
 def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     out = tmp_path / "pp"
     r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY)
@@ -230,6 +250,7 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     for b in ("mf", "mf-ard"):  # MF points are charged by SGLD's criterion, on their per-chunk overlap trace
         assert 0 < s[f"{b}_equilibration"]["budget_fraction_needed"] <= 1
         assert s[f"speed_ratio_equal_accuracy_sgld_over_{b}"] > 0
+    _mf_overlap_trace_writes_every_lane(out)
     # stage resume: a finished stage is not recomputed after an interruption
     (out / "summary.json").unlink()
     (out / "results/units/mf.npz").unlink()
