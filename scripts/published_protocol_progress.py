@@ -259,6 +259,9 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set,
     tau_end = float(grid_tau[-1])
     stop = dict(sg.get("stop") or {})
     if fallback is not None:
+        if not stop:
+            raise SystemExit(f"--fallback-rule: {run} has no stopping rule (sgld.stop) whose small-P part it could "
+                             "replace; leave the flag out")
         stop["fallback_metric"], stop["fallback_below"] = fallback
     kappa = max(sg["kappa"]) if isinstance(sg["kappa"], list) else sg["kappa"]
     out, per_P = [], defaultdict(list)
