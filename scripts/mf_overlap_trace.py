@@ -27,10 +27,10 @@ def read(run: Path) -> dict:
     """{method: (points [(P, κ, replica)], trace (C, n_chunks), iterations per chunk)} from a finished run."""
     if not (run / "config.toml").is_file():
         raise SystemExit(f"{run}: not a run directory (no config.toml); give the folder `mflab run --out` wrote")
+    from mflab.studies.bayes.design import chain_points
+
     cfg = tomllib.loads((run / "config.toml").read_text())
-    Ps, kappas = cfg["task"]["n_train"], cfg["sgld"]["kappa"]
-    kappas = kappas if isinstance(kappas, list) else [kappas]
-    points = [(P, k, r) for P in Ps for k in kappas for r in range(cfg["sgld"]["replicas"])]
+    points = chain_points(cfg["task"]["n_train"], cfg["sgld"]["kappa"], cfg["sgld"]["replicas"])
     out = {}
     for method in ("mf", "mf-ard"):
         f = run / "results" / "units" / f"{method}.npz"

@@ -52,10 +52,10 @@ FIELDS = ("overlap", "test_mse", "train_error01", "train_mse")
 def read_trace(run: Path) -> tuple[dict, bool]:
     """{(P, replica): {"step": [...], field: [...]}} and whether the run has finished. Chains are ordered as
     the study orders them: (n_train, kappa, replica), kappa fastest after n_train."""
+    from mflab.studies.bayes.design import chain_points
+
     cfg = tomllib.loads((run / "config.toml").read_text())
-    Ps, kappas, reps = cfg["task"]["n_train"], cfg["sgld"]["kappa"], cfg["sgld"]["replicas"]
-    kappas = kappas if isinstance(kappas, list) else [kappas]
-    points = [(P, k, r) for P in Ps for k in kappas for r in range(reps)]
+    points = chain_points(cfg["task"]["n_train"], cfg["sgld"]["kappa"], cfg["sgld"]["replicas"])
     out = defaultdict(lambda: defaultdict(list))
     done = (run / "results" / "trace.csv").is_file() and (run / "summary.json").is_file()
     if done:

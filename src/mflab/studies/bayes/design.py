@@ -201,13 +201,21 @@ class PosteriorDesign:
     k_chain: jax.Array
 
 
+def chain_points(n_train, kappa, replicas: int) -> list[tuple]:
+    """The posterior studies' chains (and MF lanes), in their order: (P, κ, replica), P slowest and the
+    replica fastest, P and κ in the configuration's order (not sorted). Results, traces and checkpoints are
+    laid out in this order; scripts that read them call this rather than rebuild it."""
+    kappa = kappa if isinstance(kappa, (list, tuple)) else [kappa]
+    return list(itertools.product(n_train, kappa, range(replicas)))
+
+
 def prepare(task_cfg: TaskConfig, net_cfg: NetworkConfig, sg: SGLDConfig, seed: int) -> PosteriorDesign:
     task, net = task_cfg.build(), build_network(net_cfg)
     P_max = max(task_cfg.n_train)
     k_data, k_test, k_chain = jax.random.split(jax.random.key(seed), 3)
     X_test, y_test = sample(task, k_test, task_cfg.n_test)
     train = [sample(task, jax.random.fold_in(k_data, r), P_max, task_cfg.label_noise) for r in range(sg.replicas)]
-    points = list(itertools.product(task_cfg.n_train, sg.kappa, range(sg.replicas)))
+    points = chain_points(task_cfg.n_train, sg.kappa, sg.replicas)
     Ps = np.array([p[0] for p in points])
     kappas = np.array([p[1] for p in points])
     reps = np.array([p[2] for p in points])
