@@ -39,6 +39,18 @@ B particles w_b represent p(w). One *outer iteration*:
    kernel and ridge κ²/ω_μ = κ²P (tested).
 3. (MF-ARD) the precision update above, with ⟨w_j²⟩ over particles.
 
+Readout particles (``readout="particles"``: the authors' population dynamics, notes §2.4 and their
+``rs_aw_ard_sgld_FAST`` script). Each particle carries its own readout a_b and moves (w_b, a_b) by K Langevin
+steps on the single-neuron law *before* a is integrated out,
+
+    −log p(w, a | r) = ½ Σ_j ρ_j w_j² + a²/(2σ_a²) + (1/T) Σ_μ ω_μ (r_μ − N^{-γ} a φ(w·x_μ))²   (+ b²/(2σ_b²)),
+
+whose w-marginal is log p(w) above; then the field is replaced by the particles' estimate,
+⟨f⟩ ← s Σ_b a_b φ(w_b·x), s = N^{1−γ}/B (stored as c_b = s a_b), with no solve. The fixed points are the same;
+the path is not: the field carries the readouts' Monte-Carlo noise and follows the particles with the lag of
+one outer iteration, like SGLD on a width-B network whose neurons see the others' output K steps late. The
+authors write s for N^{-γ} in the particle energy; the two agree at their B = N. Free field model, no output bias.
+
 The fixed-point residual reported is RMS_μ(⟨f⟩_new − ⟨f⟩_old)/RMS(y) per outer iteration; it
 has a Monte-Carlo floor ∝ B^{-1/2} from the particle motion. ``field="parity"`` restricts
 ⟨f⟩ = m χ_S (the population-limit ansatz of §2.3): the solve becomes m = N g/(1 + N g) with
@@ -63,6 +75,9 @@ from ..networks.activations import Activation, get_activation
 from .predictive import Predictive
 
 
+READOUTS = ("integrated", "particles")
+
+
 @dataclass(frozen=True)
 class MeanField:
     """Static description of an MF / MF-ARD problem (hashable: safe as a jit static argument)."""
@@ -80,6 +95,7 @@ class MeanField:
     beta0: float | None = None  # default α0 σ_w²/d
     ard_damping: float = 0.5
     field: str = "free"  # "free": ⟨f⟩ on every training point; "parity": ⟨f⟩ = m χ_S
+    readout: str = "integrated"  # "integrated": a integrated out, field solved exactly; "particles": the authors' (w, a)
     sigma_b: float | None = None  # hidden biases b ~ N(0, σ_b²) as a particle coordinate (None: no hidden biases)
     sigma_c: float | None = None  # output bias c ~ N(0, σ_c²), solved with the field (None: no output bias)
 
@@ -116,6 +132,11 @@ class MeanField:
             if v is not None and not 0 < v <= 1e6:
                 raise ConfigError(name, f"must be a prior standard deviation in (0, 1e6], got {v!r}",
                                   "e.g. 1.0, or omit it for no such bias")
+        if mf.readout not in READOUTS:
+            raise ConfigError("readout", f"unknown readout '{mf.readout}'", f"use one of {', '.join(READOUTS)}")
+        if mf.readout == "particles" and (mf.field != "free" or mf.sigma_c is not None):
+            raise ConfigError("readout", "readout particles move the free field without an output bias",
+                              "use readout = 'integrated', or field = 'free' without sigma_c")
         if mf.field == "parity" and (mf.sigma_b is not None or mf.sigma_c is not None):
             raise ConfigError("field", "the parity field model ⟨f⟩ = m χ_S has no biases",
                               "use field = 'free' with biases")
@@ -130,6 +151,11 @@ class MeanField:
 
     def beta(self, d: int) -> float:
         return self.alpha0 * self.sigma_w**2 / d if self.beta0 is None else self.beta0
+
+    @property
+    def field_scale(self) -> float:
+        """s = N^{1−γ}/B: ⟨f⟩ = s Σ_b a_b φ_b estimates N^{-γ} Σ_i a_i φ_i from B particles (readout particles)."""
+        return self.width ** (1 - self.gamma) / self.particles
 
     @property
     def bias(self) -> bool:
@@ -166,7 +192,12 @@ def mf_init(mf: MeanField, key, d: int, n_train: int, dtype=jnp.float32) -> Guar
     Z = jax.random.normal(key, (mf.particles, d + mf.bias), dtype)  # one draw: (w, b) jointly where biases exist
     W = Z[:, :d] / jnp.sqrt(jnp.asarray(mf.rho0(d), dtype))
     b = mf.sigma_b * Z[:, d] if mf.bias else None
-    return mf_kernel(mf).init(W, n_train, b)
+    a = mf.sigma_a * jax.random.normal(jax.random.fold_in(key, 1), (mf.particles,), dtype) if _moves_readout(mf) else None
+    return mf_kernel(mf).init(W, n_train, b, a)
+
+
+def _moves_readout(mf: MeanField) -> bool:
+    return mf.readout == "particles"
 
 
 def _features(mf, W, X, b=None):
@@ -184,6 +215,16 @@ def single_neuron_energy(mf: MeanField, w, rho, r, data: TrainData, kappa2, b=No
     J = jnp.sum(data.weights * r * phi)
     prior_b = 0.0 if b is None else 0.5 * b**2 / mf.sigma_b**2
     return 0.5 * jnp.sum(rho * w**2) + prior_b + 0.5 * jnp.log(D) - J**2 / (2 * kappa2 * D)
+
+
+def readout_particle_energy(mf: MeanField, w, a, rho, r, data: TrainData, kappa2, b=None):
+    """−log p(w, a, b | r) = ½Σ_j ρ_j w_j² + a²/(2σ_a²) (+ b²/(2σ_b²)) + Σ_μ ω_μ (r_μ − N^{-γ} a φ_μ)²/(2κ²) of one
+    particle with its readout a (``readout="particles"``); integrating a out gives :func:`single_neuron_energy`
+    up to a constant. The particle step uses its hand-written gradient."""
+    phi = mf.activation.fn(data.X @ w + (0.0 if b is None else b))
+    prior_b = 0.0 if b is None else 0.5 * b**2 / mf.sigma_b**2
+    fit = jnp.sum(data.weights * (r - mf.width ** (-mf.gamma) * a * phi) ** 2) / (2 * kappa2)
+    return 0.5 * jnp.sum(rho * w**2) + 0.5 * a**2 / mf.sigma_a**2 + prior_b + fit
 
 
 def _langevin_step(mf: MeanField, W, b, key, rho, r, data: TrainData, kappa2, T, eta):
@@ -206,6 +247,23 @@ def _langevin_step(mf: MeanField, W, b, key, rho, r, data: TrainData, kappa2, T,
         grad_b = b / mf.sigma_b**2 + jnp.sum(G, axis=1)
         b = b - eta * T * grad_b + jnp.sqrt(2.0 * T * eta) * xi[:, d]
     return W, b
+
+
+def _readout_particle_step(mf: MeanField, W, b, a, key, rho, r, data: TrainData, T, eta):
+    """One Langevin step of all particles (w, a, and b where present) on −log p(w, a | r) of the module
+    docstring (hand gradient, the network sampler's convention θ ← θ − ηT∇(−log p) + √(2Tη)ξ); returns (W, b, a)."""
+    H, Phi = _features(mf, W, data.X, b)
+    s = mf.width ** (-mf.gamma)
+    E = (data.weights[None, :] * (-2.0 / T)) * (r[None, :] - s * a[:, None] * Phi)  # ∂(−log p)/∂(N^{-γ} a φ_μ)
+    Ga = s * a[:, None] * E * mf.activation.deriv(H)  # (B, P): ∂/∂(w·x_μ + b)
+    d = W.shape[1]
+    xi = jax.random.normal(key, (W.shape[0], d + 1 + (b is not None)), W.dtype)  # one draw for (w, a, b)
+    noise = jnp.sqrt(2.0 * T * eta)
+    W = W - eta * T * (rho[None, :] * W + Ga @ data.X) + noise * xi[:, :d]
+    a = a - eta * T * (a / mf.sigma_a**2 + s * jnp.sum(E * Phi, axis=1)) + noise * xi[:, d]
+    if b is not None:
+        b = b - eta * T * (b / mf.sigma_b**2 + jnp.sum(Ga, axis=1)) + noise * xi[:, d + 1]
+    return W, b, a
 
 
 def _field_solve(mf: MeanField, W, b, data: TrainData, kappa2, parity_chi):
@@ -243,28 +301,45 @@ def _readout_precision(mf: MeanField, Phi1, om, D, kappa2):
 @functools.lru_cache(maxsize=64)
 def mf_kernel(mf: MeanField) -> Kernel:
     """The MF outer iteration as a guarded kernel of the step protocol (:mod:`mflab.dynamics.kernel`):
-    ``init(W, n_train)``; ``step(state, key, noise, data) -> (state, MFInfo)``, ``noise`` a
+    ``init(W, n_train, b, a)``; ``step(state, key, noise, data) -> (state, MFInfo)``, ``noise`` a
     :class:`~mflab.conventions.PosteriorNoise` (κ and T = 2κ²), is K particle steps in
-    the frozen residual, the exact field solve and (MF-ARD) the precision update. A step with
+    the frozen residual, the new field (the exact solve, or with readout particles their estimate) and
+    (MF-ARD) the precision update. A step with
     non-finite particles, field or precisions is rejected by the guard (the lane freezes, ``alive``
     goes False). Cached per problem, so repeated runs reuse compiles."""
 
-    def init(W, n_train: int, b=None) -> MFState:
+    def init(W, n_train: int, b=None, a=None) -> MFState:
+        """The particles W (and b), zero field; with readout particles their readouts ``a`` too (c = s a)."""
         d, dtype = W.shape[1], W.dtype
         if (b is None) == mf.bias:
             raise ConfigError("sigma_b", f"the problem {'has' if mf.bias else 'has no'} hidden biases, the initial "
                               f"particles {'have none' if b is None else 'do'}", "pass b exactly when sigma_b is set")
-        return MFState(W, jnp.zeros(mf.particles, dtype), jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype),
+        if (a is None) == _moves_readout(mf):
+            raise ConfigError("readout", f"readout '{mf.readout}' {'needs' if a is None else 'takes no'} initial "
+                              "readouts a", "pass a exactly when readout = 'particles'")
+        c = jnp.zeros(mf.particles, dtype) if a is None else mf.field_scale * a
+        return MFState(W, c, jnp.zeros(n_train, dtype), jnp.full((d,), mf.rho0(d), dtype),
                        b, jnp.zeros((), dtype) if mf.output_bias else None)
+
+    def particle_moves(state: MFState, keys, r, data: TrainData, kappa2, T):
+        """K Langevin steps in the frozen residual r, then the new field: (W, b, c, ⟨c⟩, ⟨f⟩ on train)."""
+        if _moves_readout(mf):
+            s = mf.field_scale
+            W, b, a = jax.lax.fori_loop(
+                0, mf.inner_steps,
+                lambda i, v: _readout_particle_step(mf, *v, keys[i], state.rho, r, data, T, mf.lr),
+                (state.W, state.b, state.c / s))
+            c = s * a
+            return W, b, c, None, _features(mf, W, data.X, b)[1].T @ c
+        W, b = jax.lax.fori_loop(
+            0, mf.inner_steps,
+            lambda i, Wb: _langevin_step(mf, *Wb, keys[i], state.rho, r, data, kappa2, T, mf.lr), (state.W, state.b))
+        return (W, b, *_field_solve(mf, W, b, data, kappa2, data.y))
 
     def step(state: MFState, key, noise: PosteriorNoise, data: TrainData):
         kappa2, T = noise.kappa**2, noise.temperature
         r = data.y - state.field
-        keys = jax.random.split(key, mf.inner_steps)
-        W, b = jax.lax.fori_loop(
-            0, mf.inner_steps,
-            lambda i, Wb: _langevin_step(mf, *Wb, keys[i], state.rho, r, data, kappa2, T, mf.lr), (state.W, state.b))
-        c, c_out, field = _field_solve(mf, W, b, data, kappa2, data.y)
+        W, b, c, c_out, field = particle_moves(state, jax.random.split(key, mf.inner_steps), r, data, kappa2, T)
         rho = state.rho
         if mf.ard:
             d = W.shape[1]

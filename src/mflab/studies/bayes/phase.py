@@ -34,7 +34,7 @@ from ...conventions import PRIORS, TwoLayerPrior, authors_single_index_priors, g
 from ...analysis.equilibration import equilibration_step, equilibration_steps
 from ...analysis.phase import critical_values
 from ...errors import ConfigError, MflabError, suggest
-from ...theory.mean_field import FieldDrift, MeanField, mf_init, mf_kernel, mf_posterior, mf_predict
+from ...theory.mean_field import READOUTS, FieldDrift, MeanField, mf_init, mf_kernel, mf_posterior, mf_predict
 from ...dynamics.objectives import TrainData
 from ...dynamics.runner import Trace, default_chain_batch, run_chains
 from ...framework.config import bounded, config_section, require, seed_field
@@ -68,8 +68,16 @@ class MFConfig:
     ard_damping: float = bounded(0.5, gt=0, le=1, fix="e.g. 0.5")
     tol: float = bounded(0.02, gt=0, fix="a positive number")
     patience: int = bounded(3, ge=1, fix="a positive integer")
+    # "integrated": the readout integrated out and the field solved exactly (mflab's); "particles": (w, a) particles
+    # and field ← s Σ a φ, the authors' population dynamics (mflab.theory.mean_field)
+    readout: str = "integrated"
+    # true: each P starts from the previous P's solution (nested training sets); false: from the prior, as the
+    # authors' scripts start every P
+    warm_start: bool = True
 
     def validate(self):
+        if self.readout not in READOUTS:
+            raise ConfigError("mf.readout", f"unknown readout '{self.readout}'", suggest(self.readout, READOUTS))
         require(self.iterations % self.chunk_iterations == 0, "mf.iterations",
                 f"{self.iterations} is not a multiple of chunk_iterations = {self.chunk_iterations}",
                 f"use iterations = {max(1, round(self.iterations / self.chunk_iterations)) * self.chunk_iterations}")
@@ -169,7 +177,8 @@ def _mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool) -> MeanField:
     with config_section("mf"):
         return MeanField.create(n.activation, n.width, gamma=gamma, sigma_a=pr.sigma_a, sigma_w=pr.sigma_w,
                                 particles=m.particles, inner_steps=m.inner_steps, lr=m.lr, ard=ard, alpha0=m.alpha0,
-                                beta0=pr.ard_beta0, ard_damping=m.ard_damping, sigma_b=pr.sigma_b, sigma_c=pr.sigma_c)
+                                beta0=pr.ard_beta0, ard_damping=m.ard_damping, sigma_b=pr.sigma_b, sigma_c=pr.sigma_c,
+                                readout=m.readout)
 
 
 def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir, progress=True, log=None,
@@ -178,8 +187,8 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
 
     Lanes are the (κ, replica) pairs, vectorised with lax.map. Along each lane the sample sizes are
     solved in ascending order, each warm-started from the previous P's solution (nested training
-    sets; the field is extrapolated to the new points by ⟨f⟩ = Σ_b c_b φ(w_b·x)). The smallest P starts
-    from the symmetric state. Each P group is one :func:`run_chains` call of the MF kernel
+    sets; the field is extrapolated to the new points by ⟨f⟩ = Σ_b c_b φ(w_b·x)); the smallest P, and every P
+    with ``mf.warm_start = false``, starts from the symmetric state. Each P group is one :func:`run_chains` call of the MF kernel
     (:func:`mflab.theory.mean_field.mf_kernel`), with its own compile (nothing is padded to max(P)) and
     its own stream (lane key folded with the group index). Each lane stops as soon as it passes the
     drift test (:class:`~mflab.theory.mean_field.FieldDrift` on the chunk means of the field, at least
@@ -197,8 +206,8 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
     C = len(g.points)
     kap = jnp.asarray([k for k, _ in lanes], dtype)
     keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(g.k_chain, 2 * 10**6 + ard), int(r)) for _, r in lanes])
-    states = jax.vmap(lambda k: mf_init(mf, k, d, Ps[0], dtype))(
-        jnp.stack([jax.random.fold_in(g.k_chain, 3 * 10**6 + int(r)) for _, r in lanes]))
+    init_keys = jnp.stack([jax.random.fold_in(g.k_chain, 3 * 10**6 + int(r)) for _, r in lanes])
+    states = jax.vmap(lambda k: mf_init(mf, k, d, Ps[0], dtype))(init_keys)
     out = {"overlap": np.full(C, np.nan), "test_mse_mean": np.full(C, np.nan), "test_mse_gibbs": np.full(C, np.nan),
            "converged": np.zeros(C, bool),
            "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
@@ -236,8 +245,10 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
         X = jnp.stack([g.train[r][0][:P] for _, r in lanes])
         y = jnp.stack([g.train[r][1][:P] for _, r in lanes])
         data = TrainData(X, y, jnp.full(X.shape[:2], 1.0 / P, dtype))
-        if gi > 0:  # warm start: extrapolate the previous solution's field to the enlarged training set
+        if gi > 0 and m.warm_start:  # extrapolate the previous solution's field to the enlarged training set
             states = states._replace(state=states.state._replace(field=predict(states, X)))
+        elif gi > 0:  # cold start: the prior's particles (the same draw for every P), zero field
+            states = jax.vmap(lambda k: mf_init(mf, k, d, P, dtype))(init_keys)
         w_rms = np.sqrt(np.mean(np.asarray(y) ** 2, axis=1))
         drift_test = FieldDrift(m.patience, m.tol, w_rms)
         group_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, gi)  # each P group has its own stream
