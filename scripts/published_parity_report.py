@@ -66,10 +66,13 @@ def read_runs(folder: Path) -> dict:
 
 
 def mean_field(folder: Path) -> dict:
-    """Per method (mf, mf-ard) and P: m and both test errors, mean and s.e. over replicas, from the
-    ``parity-phase`` runs under ``folder`` (same seed and P groups as the network's runs: the same data)."""
+    """Per method (mf, mf-ard) and P: m and both test errors, mean and s.e. over replicas, from the learning curve's
+    ``parity-phase`` runs under ``folder``, the folders named ``P…`` (same seed and P groups as the network's runs:
+    the same data). The ``mf-…`` folders are experiments on the solver itself (longer solves, cold starts, the
+    authors' readout particles) and are not averaged into the curve: each is one setting of its own."""
     per = {}
-    for run in sorted(p for p in folder.iterdir() if (p / "results" / "points.csv").exists()) if folder.exists() else []:
+    runs = sorted(p for p in folder.glob("P*") if (p / "results" / "points.csv").exists()) if folder.exists() else []
+    for run in runs:
         with open(run / "results" / "points.csv") as f:
             for r in csv.DictReader(f):
                 if r["method"] in ("mf", "mf-ard"):
@@ -83,6 +86,29 @@ def mean_field(folder: Path) -> dict:
             out[m][P].update({k + "_se": float(np.nanstd(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan
                               for k, v in row.items()})
     return out
+
+
+def mf_as_published(run: Path) -> dict:
+    """Per P: plain MF solved as the authors solve it (``mf.readout = "particles"``, every P from the prior) and
+    read where their solver ends (the run's last iterations, at the diffusion time τ = iterations·K·η of its
+    config; ``scripts/mf_overlap_trace.py`` has the authors' τ), m and the test MSE of the particle estimate of
+    the MF mean (averaged over the last ``mf.patience`` chunks), mean and s.e. over replicas. Empty without the run."""
+    if not (run / "results" / "points.csv").is_file():
+        return {}
+    import tomllib
+
+    cfg = tomllib.loads((run / "config.toml").read_text())["mf"]
+    tau = cfg["iterations"] * cfg["inner_steps"] * cfg["lr"]
+    per = {}
+    with open(run / "results" / "points.csv") as f:
+        for r in csv.DictReader(f):
+            if r["method"] == "mf":
+                row = per.setdefault(int(r["n_train"]), {"m": [], "mse": []})
+                row["m"].append(float(r["overlap"]))
+                row["mse"].append(float(r["test_mse_mean"]))
+    se = lambda v: float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan  # noqa: E731
+    return {P: {"m": float(np.mean(r["m"])), "m_se": se(r["m"]), "mse": float(np.mean(r["mse"])), "mse_se": se(r["mse"]),
+                "tau": tau, "readout": cfg.get("readout", "integrated"), "run": run.name} for P, r in sorted(per.items())}
 
 
 def clock_predictions(folder: Path) -> dict:
@@ -257,6 +283,17 @@ def main():
                   "per P with a published value:", ""]
         lines += [f"- ridge {name}: " + ", ".join(f"P = {P}: {dev:.0%}" for P, dev in devs.items())
                   for name, devs in krr.items()]
+    mf_pub = mf_as_published(root / "mean_field" / "mf-particles-clock")
+    if mf_pub:
+        tau = next(iter(mf_pub.values()))["tau"]
+        lines += ["", f"Plain MF solved as the authors solve it (`mean_field/{next(iter(mf_pub.values()))['run']}`: readout "
+                  f"particles, field ← s Σ a φ, every P from the prior, B = 512), read at τ = {tau:,.0f}, where their "
+                  "solver's iteration budget ends (τ = 10,018; no stop fires): m and the test MSE of the particles' "
+                  "estimate of the MF mean, mean ± s.e. over seeds, beside the published plain MF (`overlap_trace.png` "
+                  "has the path).", "",
+                  "| P | m | published m | test MSE | published test MSE |", "|---|---|---|---|---|"]
+        lines += [f"| {P} | {r['m']:.3f} ± {r['m_se']:.3f} | {_f(PUBLISHED['mf_m'].get(P))} | {r['mse']:.3f} ± "
+                  f"{r['mse_se']:.3f} | {_f(PUBLISHED['mf_mse'].get(P), '.2f')} |" for P, r in mf_pub.items()]
     as_pub = krr_as_published(root / "krr_ridge-authors-eval.json")
     if as_pub:
         lines += ["", "NNGP-KRR as the published series was made (`krr_ridge-authors-eval.md`: the authors' ridge κ²/d, "
@@ -272,6 +309,7 @@ def main():
                                                           "protocol": {str(P): r for P, r in proto.items()},
                                                           "protocol_predicted_on_the_clock": {str(P): a for P, a in pred.items()},
                                                           "krr_as_published": {str(P): r for P, r in as_pub.items()},
+                                                          "mf_as_published": {str(P): r for P, r in mf_pub.items()},
                                                           "krr_mse_relative_deviation_by_ridge": {
                                                               n: {str(P): v for P, v in d.items()} for n, d in krr.items()},
                                                           "mf_ard_vs_network_max_abs_test_mse_diff_P_ge_1000": claim,
@@ -279,10 +317,10 @@ def main():
                                                                          for m, d in mf.items()}},
                                                          indent=1, default=float))
     print("\n".join(lines))
-    _figure(net, mf, proto, pred, as_pub, root / "learning_curve.png", method)
+    _figure(net, mf, proto, pred, as_pub, mf_pub, root / "learning_curve.png", method)
 
 
-def _figure(net, mf, proto, pred, as_pub, path, method):
+def _figure(net, mf, proto, pred, as_pub, mf_pub, path, method):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -307,11 +345,20 @@ def _figure(net, mf, proto, pred, as_pub, path, method):
     for m, style in (("mf", "v-"), ("mf-ard", "D-")):
         if m in mf:
             xs = sorted(mf[m])
-            lab = f"mflab {m.upper()} (B = 512, same data)"
+            lab = f"mflab {m.upper()} (B = 512, same data, warm starts along P)"
             a1.errorbar(xs, [mf[m][x]["overlap"] for x in xs], yerr=[mf[m][x]["overlap_se"] for x in xs], fmt=style,
                         capsize=3, label=lab)
             a2.errorbar(xs, [mf[m][x]["test_mse_gibbs"] for x in xs], yerr=[mf[m][x]["test_mse_gibbs_se"] for x in xs],
                         fmt=style, capsize=3, label=lab + " (Gibbs error)")
+    if mf_pub:
+        xs = sorted(mf_pub)
+        lab = f"mflab plain MF as the authors solve it, at their τ = {mf_pub[xs[0]]['tau']:,.0f}"
+        for ax, k in ((a1, "m"), (a2, "mse")):
+            ax.errorbar(xs, [mf_pub[x][k] for x in xs], yerr=[mf_pub[x][k + "_se"] for x in xs], fmt="v--", mfc="none",
+                        color="tab:olive", capsize=3, label=lab)
+    for key, ax in (("mf_m", a1), ("mf_mse", a2)):
+        d = PUBLISHED[key]
+        ax.plot(sorted(d), [d[x] for x in sorted(d)], "kv:", alpha=0.7, label="published plain MF")
     if as_pub:
         xs = sorted(as_pub)
         lab = "mflab NNGP-KRR as the authors made it (ridge κ²/d, test set ∋ training set)"

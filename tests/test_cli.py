@@ -294,6 +294,7 @@ def test_mf_cold_starts_make_each_p_independent_of_the_ps_before_it(tmp_path):
             assert r.returncode == 0, r.stderr
             z = np.load(out / "results/units/mf.npz")
             assert np.all(np.isfinite(z["residual"])) and np.all(z["iterations_used"] == z["iterations_used"][0])
+            assert np.all((z["train_mse"] >= 0) & (z["train_mse"] < 10))
             W[warm, first] = z["W"][-1]  # the P = 40 point (chain order P, κ, replica)
     assert np.array_equal(W["false", 10], W["false", 20])
     assert not np.array_equal(W["true", 10], W["true", 20])

@@ -86,6 +86,8 @@ COLUMNS = {  # the posterior studies' table columns: (description, units), attri
     "krr_test_mse_mean": ("NNGP-KRR test MSE of its posterior mean", "squared target units"),
     "krr_test_mse_gibbs": ("NNGP-KRR Gibbs error (posterior-mean error + GP variance)", "squared target units"),
     "converged": ("the method's convergence test passed", ""), "residual": ("MF field drift at the end", ""),
+    "train_mse": ("MF: training MSE of the mean field ⟨f⟩, averaged over the last mf.patience chunks",
+                  "squared target units"),
     **{f"{k}_std": (f"standard deviation over replicas of {k}", "") for k in ("overlap", *ERRORS)},
 }
 

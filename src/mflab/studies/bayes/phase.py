@@ -210,7 +210,7 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
     states = jax.vmap(lambda k: mf_init(mf, k, d, Ps[0], dtype))(init_keys)
     out = {"overlap": np.full(C, np.nan), "test_mse_mean": np.full(C, np.nan), "test_mse_gibbs": np.full(C, np.nan),
            "converged": np.zeros(C, bool),
-           "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int),
+           "residual": np.full(C, np.nan), "iterations_used": np.zeros(C, int), "train_mse": np.full(C, np.nan),
            "W": np.zeros((C, mf.particles, d), np.float32), "rho": np.zeros((C, d), np.float32),
            **({"b": np.zeros((C, mf.particles), np.float32)} if mf.bias else {}),
            "trace_overlap": np.full((C, m.iterations // m.chunk_iterations), np.nan)}
@@ -264,6 +264,8 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
         fields, tests = res.trace.values["field"], res.trace.values["f_test"]
         drift = np.array([drift_test.drift(fields[li, :n], li) for li, n in enumerate(chunks)])
         f_avg = np.stack([np.mean(tests[li, max(0, n - m.patience):n], 0) for li, n in enumerate(chunks)])
+        train_avg = np.stack([np.mean(fields[li, max(0, n - m.patience):n], 0) for li, n in enumerate(chunks)])
+        train_mse = np.mean((np.asarray(y) - train_avg) ** 2, axis=1)
         trace = np.full((len(lanes), max_chunks), np.nan)
         trace_all = np.asarray(overlaps(jnp.asarray(tests)))
         for li, n in enumerate(chunks):
@@ -281,6 +283,7 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
             out["converged"][c] = drift[li] < m.tol and not failed
             out["residual"][c] = np.nan if failed else drift[li]
             out["iterations_used"][c] = used[li]
+            out["train_mse"][c] = train_mse[li]
             out["trace_overlap"][c] = trace[li]
             out["W"][c], out["rho"][c] = W_np[li], rho_np[li]
             if mf.bias:
@@ -340,7 +343,8 @@ def _reduce(cfg: PhaseConfig, results, ctx) -> Reduced:
             rows.append({"method": meth, "n_train": P, "kappa": kap, "replica": r, "overlap": float(res["overlap"][c]),
                          "test_mse_mean": float(res["test_mse_mean"][c]),
                          "test_mse_gibbs": float(res["test_mse_gibbs"][c]), "converged": bool(res["converged"][c]),
-                         "residual": float(res["residual"][c]) if "residual" in res else None})
+                         "residual": float(res["residual"][c]) if "residual" in res else None,
+                         "train_mse": float(res["train_mse"][c]) if "train_mse" in res else None})
     tables = {"points": rows}
     if "sgld" in results:
         sg = results["sgld"]
