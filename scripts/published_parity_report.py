@@ -206,7 +206,7 @@ def main():
              "m: target overlap of the posterior mean ⟨f⟩; test MSE: the Gibbs error (posterior average of each "
              "sample's error; the published SGLD sample is each seed's final weights, also a Gibbs error), plain MSE "
              "(no ½). mflab: mean ± s.e. over seeds. Published: paper B §4.1 (3 seeds; s.e. from §8 where given). "
-             "MF / MF-ARD: mflab's solvers with B = 512 particles on the same data (`mean_field/`, where run); their "
+             "MF / MF-ARD: mflab's solvers with B = 512 particles on the same data (`mean_field/P…`, where run; warm starts along P); their "
              "test MSE is the error of the MF posterior mean plus its predictive variance (the Gibbs error).", "",
              "| P | m (mflab) | m (published SGLD) | Δm / published s.e. | test MSE (mflab) | test MSE (published SGLD) | "
              "NNGP-KRR m | NNGP-KRR MSE, mean / Gibbs (published) | MF-ARD m | MF-ARD MSE (mflab) | MF-ARD MSE (published, "
