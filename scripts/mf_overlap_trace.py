@@ -98,13 +98,14 @@ def main():
 
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     styles, shown = iter(["-", "--", "-.", ":"]), set()
+    all_P = sorted({p[0] for _, d in runs for v in d.values() for p in v[0]})  # one colour per P across runs
     for run, data in runs:
         ls = next(styles, "-")
         for method, (points, trace, chunk, dtau, label) in data.items():
             for P in sorted({p[0] for p in points}):
                 rows = held(trace[[i for i, p in enumerate(points) if p[0] == P]])
                 tau = dtau * chunk * np.arange(1, rows.shape[1] + 1)
-                color = f"C{sorted({p[0] for _, d in runs for v in d.values() for p in v[0]}).index(P)}"
+                color = f"C{all_P.index(P)}"
                 ax.plot(tau, np.nanmean(rows, axis=0), ls=ls, color=color,
                         label=f"{label}, P = {P} (mean of {len(rows)})" + ("" if len(runs) == 1 else f" [{run.name}]"))
                 for row in rows:
@@ -113,7 +114,8 @@ def main():
                 if pub is not None and P not in shown:
                     shown.add(P)
                     ax.axhline(pub, color=color, ls=":", lw=1, label=f"published plain MF, P = {P}")
-    ax.axvline(authors_mf_time(1000), color="k", lw=0.8, ls="--", label=f"authors' MF solver ends, τ = {authors_mf_time(1000):,.0f}")
+    tau_end = authors_mf_time(1000)
+    ax.axvline(tau_end, color="k", lw=0.8, ls="--", label=f"authors' MF solver ends, τ = {tau_end:,.0f}")
     ax.set_xscale("log")
     ax.set(xlabel="particle diffusion time τ = iteration · K · η", ylabel="target overlap m of the MF mean",
            title="m over the MF solve" if len(runs) > 1 else f"{runs[0][0].name}: m over the solve")
