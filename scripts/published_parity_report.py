@@ -65,13 +65,10 @@ def read_runs(folder: Path) -> dict:
     return out
 
 
-def mean_field(folder: Path) -> dict:
-    """Per method (mf, mf-ard) and P: m and both test errors, mean and s.e. over replicas, from the learning curve's
-    ``parity-phase`` runs under ``folder``, the folders named ``P…`` (same seed and P groups as the network's runs:
-    the same data). The ``mf-…`` folders are experiments on the solver itself (longer solves, cold starts, the
-    authors' readout particles) and are not averaged into the curve: each is one setting of its own."""
+def mf_points(runs) -> dict:
+    """Per method (mf, mf-ard) and P: m and both test errors, mean and s.e. over the replicas of the
+    ``parity-phase`` runs ``runs`` (their ``results/points.csv``)."""
     per = {}
-    runs = sorted(p for p in folder.glob("P*") if (p / "results" / "points.csv").exists()) if folder.exists() else []
     for run in runs:
         with open(run / "results" / "points.csv") as f:
             for r in csv.DictReader(f):
@@ -88,27 +85,30 @@ def mean_field(folder: Path) -> dict:
     return out
 
 
+def mean_field(folder: Path) -> dict:
+    """:func:`mf_points` of the learning curve's ``parity-phase`` runs under ``folder``, the folders named ``P…``
+    (same seed and P groups as the network's runs: the same data). The ``mf-…`` folders are experiments on the
+    solver itself (longer solves, cold starts, the authors' readout particles) and are not averaged into the
+    curve: each is one setting of its own."""
+    runs = sorted(p for p in folder.glob("P*") if (p / "results" / "points.csv").exists()) if folder.exists() else []
+    return mf_points(runs)
+
+
 def mf_as_published(run: Path) -> dict:
     """Per P: plain MF solved as the authors solve it (``mf.readout = "particles"``, every P from the prior) and
     read where their solver ends (the run's last iterations, at the diffusion time τ = iterations·K·η of its
     config; ``scripts/mf_overlap_trace.py`` has the authors' τ), m and the test MSE of the particle estimate of
-    the MF mean (averaged over the last ``mf.patience`` chunks), mean and s.e. over replicas. Empty without the run."""
+    the MF mean (averaged over the last ``mf.patience`` chunks), mean and s.e. over replicas (:func:`mf_points`).
+    Empty without the run."""
     if not (run / "results" / "points.csv").is_file():
         return {}
     import tomllib
 
     cfg = tomllib.loads((run / "config.toml").read_text())["mf"]
     tau = cfg["iterations"] * cfg["inner_steps"] * cfg["lr"]
-    per = {}
-    with open(run / "results" / "points.csv") as f:
-        for r in csv.DictReader(f):
-            if r["method"] == "mf":
-                row = per.setdefault(int(r["n_train"]), {"m": [], "mse": []})
-                row["m"].append(float(r["overlap"]))
-                row["mse"].append(float(r["test_mse_mean"]))
-    se = lambda v: float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan  # noqa: E731
-    return {P: {"m": float(np.mean(r["m"])), "m_se": se(r["m"]), "mse": float(np.mean(r["mse"])), "mse_se": se(r["mse"]),
-                "tau": tau, "readout": cfg.get("readout", "integrated"), "run": run.name} for P, r in sorted(per.items())}
+    return {P: {"m": r["overlap"], "m_se": r["overlap_se"], "mse": r["test_mse_mean"], "mse_se": r["test_mse_mean_se"],
+                "tau": tau, "readout": cfg.get("readout", "integrated"), "run": run.name}
+            for P, r in sorted(mf_points([run]).get("mf", {}).items())}
 
 
 def clock_predictions(folder: Path) -> dict:

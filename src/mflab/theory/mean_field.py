@@ -134,7 +134,7 @@ class MeanField:
                                   "e.g. 1.0, or omit it for no such bias")
         if mf.readout not in READOUTS:
             raise ConfigError("readout", f"unknown readout '{mf.readout}'", f"use one of {', '.join(READOUTS)}")
-        if mf.readout == "particles" and (mf.field != "free" or mf.sigma_c is not None):
+        if mf.readout_particles and (mf.field != "free" or mf.sigma_c is not None):
             raise ConfigError("readout", "readout particles move the free field without an output bias",
                               "use readout = 'integrated', or field = 'free' without sigma_c")
         if mf.field == "parity" and (mf.sigma_b is not None or mf.sigma_c is not None):
@@ -156,6 +156,11 @@ class MeanField:
     def field_scale(self) -> float:
         """s = N^{1−γ}/B: ⟨f⟩ = s Σ_b a_b φ_b estimates N^{-γ} Σ_i a_i φ_i from B particles (readout particles)."""
         return self.width ** (1 - self.gamma) / self.particles
+
+    @property
+    def readout_particles(self) -> bool:
+        """The readouts a are particle coordinates (``readout="particles"``), not integrated out."""
+        return self.readout == "particles"
 
     @property
     def bias(self) -> bool:
@@ -192,12 +197,8 @@ def mf_init(mf: MeanField, key, d: int, n_train: int, dtype=jnp.float32) -> Guar
     Z = jax.random.normal(key, (mf.particles, d + mf.bias), dtype)  # one draw: (w, b) jointly where biases exist
     W = Z[:, :d] / jnp.sqrt(jnp.asarray(mf.rho0(d), dtype))
     b = mf.sigma_b * Z[:, d] if mf.bias else None
-    a = mf.sigma_a * jax.random.normal(jax.random.fold_in(key, 1), (mf.particles,), dtype) if _moves_readout(mf) else None
+    a = mf.sigma_a * jax.random.normal(jax.random.fold_in(key, 1), (mf.particles,), dtype) if mf.readout_particles else None
     return mf_kernel(mf).init(W, n_train, b, a)
-
-
-def _moves_readout(mf: MeanField) -> bool:
-    return mf.readout == "particles"
 
 
 def _features(mf, W, X, b=None):
@@ -314,7 +315,7 @@ def mf_kernel(mf: MeanField) -> Kernel:
         if (b is None) == mf.bias:
             raise ConfigError("sigma_b", f"the problem {'has' if mf.bias else 'has no'} hidden biases, the initial "
                               f"particles {'have none' if b is None else 'do'}", "pass b exactly when sigma_b is set")
-        if (a is None) == _moves_readout(mf):
+        if (a is None) == mf.readout_particles:
             raise ConfigError("readout", f"readout '{mf.readout}' {'needs' if a is None else 'takes no'} initial "
                               "readouts a", "pass a exactly when readout = 'particles'")
         c = jnp.zeros(mf.particles, dtype) if a is None else mf.field_scale * a
@@ -323,7 +324,7 @@ def mf_kernel(mf: MeanField) -> Kernel:
 
     def particle_moves(state: MFState, keys, r, data: TrainData, kappa2, T):
         """K Langevin steps in the frozen residual r, then the new field: (W, b, c, ⟨c⟩, ⟨f⟩ on train)."""
-        if _moves_readout(mf):
+        if mf.readout_particles:
             s = mf.field_scale
             W, b, a = jax.lax.fori_loop(
                 0, mf.inner_steps,
