@@ -57,11 +57,19 @@ def read_runs(folder: Path) -> dict:
     out = {}
     for P, row in sorted(per.items()):
         out[P] = {"method": row["method"], "runs": sorted(row["runs"]), "seeds": len(row["overlap"])}
-        for k, v in row.items():
-            if isinstance(v, list):
-                v = np.asarray(v, float)
-                out[P][k] = float(np.nanmean(v))
-                out[P][k + "_se"] = float(np.nanstd(v, ddof=1) / np.sqrt(np.isfinite(v).sum())) if len(v) > 1 else np.nan
+        out[P].update(_mean_se({k: v for k, v in row.items() if isinstance(v, list)}))
+    return out
+
+
+def _mean_se(values: dict) -> dict:
+    """Per key: the mean over the finite values and its standard error std(ddof=1)/√(number of finite values)
+    (NaN with fewer than two), as ``key`` and ``key_se``: the one estimate every table of this report uses."""
+    out = {}
+    for k, v in values.items():
+        v = np.asarray(v, float)
+        n = int(np.isfinite(v).sum())
+        out[k] = float(np.nanmean(v)) if n else np.nan
+        out[k + "_se"] = float(np.nanstd(v, ddof=1) / np.sqrt(n)) if n > 1 else np.nan
     return out
 
 
@@ -79,9 +87,7 @@ def mf_points(runs) -> dict:
     out = {}
     for m, by_p in per.items():
         for P, row in by_p.items():
-            out.setdefault(m, {})[P] = {k: float(np.nanmean(v)) for k, v in row.items()}
-            out[m][P].update({k + "_se": float(np.nanstd(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan
-                              for k, v in row.items()})
+            out.setdefault(m, {})[P] = _mean_se(row)
     return out
 
 
