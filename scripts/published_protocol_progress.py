@@ -280,8 +280,10 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set,
             step_sample = min(float(grid[-1]), step_hit + stop.get("extra_steps", 100_000))
             tau_sample = float(np.interp(step_sample, grid, grid_tau))
         covered = tau_sample <= t[-1]
+        clock_m_now = float(np.interp(tau_now, t, m)) if c is not None and tau_now <= t[-1] else None
         rec = {"n_train": key[0], "replica": key[1], "tau_now": tau_now, "m_now": None if c is None else c["overlap"],
-               "clock_m_at_tau_now": float(np.interp(tau_now, t, m)) if c is not None and tau_now <= t[-1] else None,
+               "clock_m_at_tau_now": clock_m_now,
+               "m_now_minus_clock": None if clock_m_now is None else c["overlap"] - clock_m_now,
                "tau_sample": tau_sample, "rule_on_clock_at_tau": float(t[held[0]]) if len(held) else None,
                "protocol_step_of_rule": step_hit, "protocol_step_of_sample": step_sample,
                "predicted_m": float(np.interp(tau_sample, t, m)) if covered else None,
@@ -291,7 +293,7 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set,
     summary = {}
     for P, recs in sorted(per_P.items()):
         agg = {}
-        for k in ("m_now", "clock_m_at_tau_now", "predicted_m", "predicted_test_mse"):
+        for k in ("m_now", "clock_m_at_tau_now", "m_now_minus_clock", "predicted_m", "predicted_test_mse"):
             v = np.array([r[k] for r in recs if r[k] is not None], float)
             agg[k] = float(v.mean()) if len(v) else None
             agg[k + "_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
@@ -333,15 +335,17 @@ def _clock_lines(clock, clock_runs: list, f, fallback=None) -> list:
     lines = ["", "## On the diffusion's clock: against " + ", ".join(f"`{c}`" for c in clock_runs), "",
              f"τ = Σ η_t, the time of the Langevin diffusion both runs discretise (`mflab.dynamics.elapsed_time`); the "
              f"protocol ends at τ = {clock['tau_end']:,.0f}. *m at equal τ*: the clock run's m at the protocol's τ now "
-             "(same training sets and starts, other noise). *Predicted*: the clock run's m and test MSE at the τ where the "
+             "(same training sets and starts, other noise); *protocol − clock*: their difference seed by seed, mean ± "
+             "s.e. of the per-seed differences (paired: the training set's share of the spread cancels). *Predicted*: the clock run's m and test MSE at the τ where the "
              "protocol takes its sample (its end, or its extra steps after the stopping rule first holds on the clock "
              "run's trace): the finished protocol, predicted. Mean ± s.e. over seeds." + rule, "",
-             "| P | protocol m now | clock run's m at equal τ | predicted m at the protocol's sample | published m | "
-             "(predicted − published) / published s.e. | predicted test MSE | published test MSE | sample τ (predicted) | "
-             "τ where the clock run's mean test MSE meets the published |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| P | protocol m now | clock run's m at equal τ | protocol − clock | predicted m at the protocol's sample | "
+             "published m | (predicted − published) / published s.e. | predicted test MSE | published test MSE | "
+             "sample τ (predicted) | τ where the clock run's mean test MSE meets the published |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for P, a in clock["per_P"].items():
-        lines.append(f"| {P} | {pm(a, 'm_now')} | {pm(a, 'clock_m_at_tau_now')} | {pm(a, 'predicted_m')} | "
+        lines.append(f"| {P} | {pm(a, 'm_now')} | {pm(a, 'clock_m_at_tau_now')} | {pm(a, 'm_now_minus_clock')} | "
+                     f"{pm(a, 'predicted_m')} | "
                      f"{f(a['published_m'], '.2f')}{'' if a['published_m_se'] is None else ' ± ' + f(a['published_m_se'])} | "
                      f"{f(a['predicted_minus_published_in_published_se'], '+.1f')} | {pm(a, 'predicted_test_mse')} | "
                      f"{f(a['published_mse'])} | {f(a.get('tau_sample'), ',.0f')} | "

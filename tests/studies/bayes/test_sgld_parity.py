@@ -95,6 +95,7 @@ def _a_run_on_its_own_clock_predicts_itself(run, out, tmp_path):
     for c in prog["clock"]["chains"]:
         row = final[(c["n_train"], c["replica"])]
         assert c["clock_m_at_tau_now"] == pytest.approx(c["m_now"], abs=1e-6)
+        assert c["m_now_minus_clock"] == pytest.approx(0.0, abs=1e-6)
         assert c["predicted_m"] == pytest.approx(float(row["overlap"]), abs=1e-6)  # the sample: its final weights
         if row["criterion_met_at"] not in ("", "nan"):  # the rule read off its own trace: where it held and stopped
             assert c["protocol_step_of_rule"] == pytest.approx(float(row["criterion_met_at"]))
@@ -103,6 +104,7 @@ def _a_run_on_its_own_clock_predicts_itself(run, out, tmp_path):
             assert c["protocol_step_of_rule"] is None and c["protocol_step_of_sample"] == 3000
     for P, a in prog["clock"]["per_P"].items():
         assert a["predicted_m"] == pytest.approx(a["m_now"], abs=1e-6)
+        assert a["m_now_minus_clock"] == pytest.approx(0.0, abs=1e-6) and a["m_now_minus_clock_se"] < 1e-6
     _another_reading_of_the_rule_moves_the_predicted_sample(run, out, tmp_path)
     kin = tmp_path / "kin"
     assert main(["run", "sgld-parity", "--quick", "--out", str(kin), "--no-progress", *TINY, "--set", "sgld.steps=100",
