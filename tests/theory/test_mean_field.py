@@ -333,9 +333,9 @@ def test_integrating_the_readout_out_of_the_joint_energy_gives_the_single_neuron
 def test_readout_particles_reach_the_field_of_the_exact_solve():
     """The authors' population dynamics (readout particles, field ← s Σ a φ) and mflab's exact field solve have the
     same fixed point: on a small problem, at a step small enough for both (η = 0.1; at η = 0.5 the exact solve's
-    own step bias is 0.035 of RMS(y)), their time-averaged training fields agree within the readout particles'
-    Monte-Carlo noise (measured gap 0.023 of RMS(y); two particle runs of 300 iterations differ by 0.02–0.05),
-    far closer than either is to the zero field it started from (RMS 0.49)."""
+    own step bias is 0.04 of RMS(y): scripts/mf_step_bias.py), their time-averaged training fields agree within
+    the readout particles' Monte-Carlo noise (measured gap 0.023 of RMS(y); two particle runs of 300 iterations
+    differ by 0.02–0.05), far closer than either is to the zero field it started from (RMS 0.49)."""
     kappa, d, P = 0.3, 4, 16
     ds = make_dataset(SparseParity(d, 1), jax.random.key(5), P, 64)
     data = TrainData(ds.X_train, ds.y_train, jnp.full((P,), 1.0 / P))
