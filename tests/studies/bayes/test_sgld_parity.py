@@ -255,3 +255,36 @@ def test_a_learned_start_takes_each_chain_from_the_final_weights_of_another_run(
     assert main(["run", "sgld-parity", "--quick", "--out", str(tmp_path / "y"), *TINY,
                  "--set", f"sgld.init_from={tmp_path / 'nothing'}"]) == 2
     assert "'sgld.init_from': cannot read" in capsys.readouterr().err
+
+
+def test_clock_step_bias_extrapolates_through_the_runs_it_is_given(tmp_path):
+    """scripts/clock_step_bias.py with a constant-η run as the "protocol" and that run and one at twice its η as the
+    clock runs: the line through m(η) read at the protocol's own η is the protocol's m at every τ and seed (the τ of
+    both schedules, the reading of both traces and the paired difference all enter); the slope is the two runs'
+    difference over their η gap. One η only, or a P the protocol has not run, gets one line."""
+    runs = {}
+    for lr, steps in ((0.01, 300), (0.02, 150)):
+        out = runs[lr] = tmp_path / f"lr{lr}"
+        assert main(["run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY,
+                     "--set", "sgld.schedule=constant", "--set", f"sgld.lr={lr}", "--set", f"sgld.steps={steps}",
+                     "--set", "sgld.log_every=10"]) == 0
+    script = Path(__file__).parents[3] / "scripts" / "clock_step_bias.py"
+    run = [sys.executable, str(script), str(runs[0.01]), "--P", "20,200", "--tau", "0.5,1.7,3", "--stem", "bias"]
+    r = subprocess.run([*run, "--clock", str(runs[0.01]), "--clock", str(runs[0.02])], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "bias.json").read_text())
+    assert res["etas"] == [0.01, 0.02] and set(res["per_P"]) == {"20", "200"}
+    for rows in res["per_P"].values():
+        assert [row["tau"] for row in rows] == [0.5, 1.7, 3.0]
+        for row in rows:
+            for s in row["seeds"]:
+                assert s["protocol"] == pytest.approx(s["m"]["0.01"], abs=1e-6)
+                assert s["extrapolated"] == pytest.approx(s["protocol"], abs=1e-5)
+                assert s["slope"] == pytest.approx((s["m"]["0.02"] - s["m"]["0.01"]) / 0.01, abs=1e-3)
+            assert row["protocol_minus_extrapolated"][0] == pytest.approx(0.0, abs=1e-5)
+    assert any(abs(s["slope"]) > 1e-3 for rows in res["per_P"].values() for row in rows for s in row["seeds"])
+    assert (tmp_path / "bias.png").is_file() and "| protocol − extrapolated |" in (tmp_path / "bias.md").read_text()
+    for extra, needle in ((["--clock", str(runs[0.01])], "two or more different η"),
+                          (["--clock", str(runs[0.01]), "--clock", str(runs[0.02]), "--P", "5"], "no chain there")):
+        r = subprocess.run([*run, *extra], capture_output=True, text=True)
+        assert r.returncode != 0 and needle in r.stderr and "Traceback" not in r.stderr
