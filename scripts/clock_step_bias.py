@@ -8,7 +8,8 @@ seed, P and replicas), it reads every chain's m at a grid of τ, fits m(τ; η) 
 (least squares, linear in η), and sets the extrapolation a(τ) + b(τ)·η_protocol(τ) (≈ a: the protocol's η is
 ~10⁻³) beside the protocol's own m at that τ, seed by seed. Writes ``{stem}.md``, ``{stem}.json`` and
 ``{stem}.png`` next to the protocol run: per P and τ the mean ± s.e. over seeds of m at each η, of the
-extrapolation and of the protocol, and the paired difference protocol − extrapolation.
+extrapolation, of the mean over η (*pooled*: the η as further noise realisations of the same chain, no step
+bias assumed) and of the protocol, and the paired differences protocol − extrapolation and protocol − pooled.
 
     python scripts/clock_step_bias.py docs/validation/published_parity/protocol/sgld-P10-1000 \
         --clock docs/validation/published_parity/equilibration/d35-P750-1000-2133-readout-gibbs/sgld-lr1 \
@@ -79,16 +80,20 @@ def clock_bias(protocol: Path, clocks: list[Path], Ps: set, taus=TAUS) -> dict:
                 s = np.asarray(prow["step"], float)
                 m_proto = float(np.interp(step, s, prow["overlap"])) if step <= s[-1] else np.nan
                 per_seed.append({"replica": r, "m": dict(zip(map(str, etas), ms.tolist())),
-                                 "extrapolated": float(a + b * eta_here), "slope": float(b), "protocol": m_proto})
+                                 "extrapolated": float(a + b * eta_here), "slope": float(b),
+                                 "pooled": float(np.mean(ms[ok])) if ok.any() else np.nan, "protocol": m_proto})
             row = {"tau": tau, "seeds": per_seed}
             for eta in etas:
                 row[f"m_eta{eta:g}"] = _mean_se([s["m"][str(eta)] for s in per_seed])
             row["extrapolated"] = _mean_se([s["extrapolated"] for s in per_seed])
             row["slope"] = _mean_se([s["slope"] for s in per_seed])
+            row["pooled"] = _mean_se([s["pooled"] for s in per_seed])
             have = [s for s in per_seed if np.isfinite(s["protocol"])]
             row["protocol"] = _mean_se([s["protocol"] for s in have]) if len(have) == len(per_seed) else None
             row["protocol_minus_extrapolated"] = (_mean_se([s["protocol"] - s["extrapolated"] for s in have])
                                                   if row["protocol"] else None)
+            row["protocol_minus_pooled"] = (_mean_se([s["protocol"] - s["pooled"] for s in have])
+                                            if row["protocol"] else None)
             row["protocol_minus_eta1"] = (_mean_se([s["protocol"] - s["m"][str(max(etas))] for s in have])
                                           if row["protocol"] else None)
             rows.append(row)
@@ -103,17 +108,19 @@ def _lines(res) -> list[str]:
              f"against `{res['protocol']}`", "",
              "m of the current weights at equal diffusion time τ = Σ η_t, mean ± s.e. over seeds (same training sets "
              "and starts). *Extrapolated*: per seed, the least-squares line through m(η) at that τ, read at the "
-             "protocol's η there (~10⁻³). *Differences* are paired: per seed, then mean ± s.e. Clock runs: "
+             "protocol's η there (~10⁻³). *Pooled*: per seed, the mean over the η (no step bias assumed: each η is "
+             "another noise realisation of the same chain). *Differences* are paired: per seed, then mean ± s.e. Clock runs: "
              + ", ".join(f"`{c}`" for c in res["clocks"]) + ".", ""]
     for P, rows in res["per_P"].items():
         lines += [f"## P = {P}", "",
-                  "| τ | " + " | ".join(f"η = {e:g}" for e in etas) + " | slope dm/dη | extrapolated η → 0 | protocol | "
-                  "protocol − extrapolated | protocol − η = " + f"{max(etas):g} |",
-                  "|---|" + "---|" * (len(etas) + 5)]
+                  "| τ | " + " | ".join(f"η = {e:g}" for e in etas) + " | slope dm/dη | extrapolated η → 0 | pooled over η | protocol | "
+                  "protocol − extrapolated | protocol − pooled | protocol − η = " + f"{max(etas):g} |",
+                  "|---|" + "---|" * (len(etas) + 7)]
         for r in rows:
             lines.append(f"| {r['tau']:,g} | " + " | ".join(pm(r[f'm_eta{e:g}']) for e in etas) +
-                         f" | {pm(r['slope'])} | {pm(r['extrapolated'])} | {pm(r['protocol'])} | "
-                         f"{pm(r['protocol_minus_extrapolated'])} | {pm(r['protocol_minus_eta1'])} |")
+                         f" | {pm(r['slope'])} | {pm(r['extrapolated'])} | {pm(r['pooled'])} | {pm(r['protocol'])} | "
+                         f"{pm(r['protocol_minus_extrapolated'])} | {pm(r['protocol_minus_pooled'])} | "
+                         f"{pm(r['protocol_minus_eta1'])} |")
         lines.append("")
     return lines
 
@@ -124,7 +131,7 @@ def _figure(res, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    Ps = list(res["per_P"])
+    Ps = list(res["per_P"])  # one panel per P
     fig, axes = plt.subplots(1, len(Ps), figsize=(4.2 * len(Ps), 3.8), squeeze=False)
     for ax, P in zip(axes[0], Ps):
         rows = res["per_P"][P]

@@ -281,6 +281,7 @@ def test_clock_step_bias_extrapolates_through_the_runs_it_is_given(tmp_path):
                 assert s["protocol"] == pytest.approx(s["m"]["0.01"], abs=1e-6)
                 assert s["extrapolated"] == pytest.approx(s["protocol"], abs=1e-5)
                 assert s["slope"] == pytest.approx((s["m"]["0.02"] - s["m"]["0.01"]) / 0.01, abs=1e-3)
+                assert s["pooled"] == pytest.approx((s["m"]["0.02"] + s["m"]["0.01"]) / 2, abs=1e-6)
             assert row["protocol_minus_extrapolated"][0] == pytest.approx(0.0, abs=1e-5)
     assert any(abs(s["slope"]) > 1e-3 for rows in res["per_P"].values() for row in rows for s in row["seeds"])
     assert (tmp_path / "bias.png").is_file() and "| protocol − extrapolated |" in (tmp_path / "bias.md").read_text()
