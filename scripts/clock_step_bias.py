@@ -37,12 +37,14 @@ def _mean_se(v) -> tuple[float, float]:
 
 
 def clock_bias(protocol: Path, clocks: list[Path], Ps: set, taus=TAUS) -> dict:
-    """Per P and τ: m at each clock η, the η → η_protocol extrapolation and the protocol's m (where it has run that
-    far), per seed and as mean ± s.e.; see the module docstring."""
+    """Per P and τ (``taus`` and the protocol's end): m at each clock η, the η → η_protocol extrapolation, the mean
+    over η and the protocol's m (where it has run that far), per seed and as mean ± s.e.; see the module
+    docstring."""
     ptrace, _ = read_trace(protocol)
     tau_p, psg = run_clock(protocol)
     steps_p = np.unique(np.r_[np.arange(0, psg["steps"], max(1, psg["steps"] // 10_000)), psg["steps"]])
     tau_grid = tau_p(steps_p)
+    taus = sorted({float(t) for t in taus} | {round(float(tau_grid[-1]), 1)})  # and the protocol's end
     from mflab.dynamics import make_schedule
 
     eta_p = make_schedule(psg["schedule"], psg["lr"], psg.get("lr_final"), psg.get("decay_steps"), psg.get("power", 2.0))

@@ -275,7 +275,7 @@ def test_clock_step_bias_extrapolates_through_the_runs_it_is_given(tmp_path):
     res = json.loads((tmp_path / "bias.json").read_text())
     assert res["etas"] == [0.01, 0.02] and set(res["per_P"]) == {"20", "200"}
     for rows in res["per_P"].values():
-        assert [row["tau"] for row in rows] == [0.5, 1.7, 3.0]
+        assert [row["tau"] for row in rows] == [0.5, 1.7, 3.0]  # and the "protocol's" end, τ = 3
         for row in rows:
             for s in row["seeds"]:
                 assert s["protocol"] == pytest.approx(s["m"]["0.01"], abs=1e-6)
