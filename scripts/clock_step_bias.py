@@ -96,7 +96,7 @@ def clock_bias(protocol: Path, clocks: list[Path], Ps: set, taus=TAUS) -> dict:
                                                   if row["protocol"] else None)
             row["protocol_minus_pooled"] = (_mean_se([s["protocol"] - s["pooled"] for s in have])
                                             if row["protocol"] else None)
-            row["protocol_minus_eta1"] = (_mean_se([s["protocol"] - s["m"][str(max(etas))] for s in have])
+            row["protocol_minus_largest_eta"] = (_mean_se([s["protocol"] - s["m"][str(max(etas))] for s in have])
                                           if row["protocol"] else None)
             rows.append(row)
         out[str(P)] = rows
@@ -122,7 +122,7 @@ def _lines(res) -> list[str]:
             lines.append(f"| {r['tau']:,g} | " + " | ".join(pm(r[f'm_eta{e:g}']) for e in etas) +
                          f" | {pm(r['slope'])} | {pm(r['extrapolated'])} | {pm(r['pooled'])} | {pm(r['protocol'])} | "
                          f"{pm(r['protocol_minus_extrapolated'])} | {pm(r['protocol_minus_pooled'])} | "
-                         f"{pm(r['protocol_minus_eta1'])} |")
+                         f"{pm(r['protocol_minus_largest_eta'])} |")
         lines.append("")
     return lines
 
