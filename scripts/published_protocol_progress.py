@@ -65,6 +65,11 @@ def read_trace(run: Path) -> tuple[dict, bool]:
                 row["step"].append(int(r["step"]))
                 for k in FIELDS:
                     row[k].append(float(r[k]) if r.get(k) else np.nan)
+        with open(run / "results" / "final.csv") as f:  # where each chain's rule first held (it then stood still)
+            for r in csv.DictReader(f):
+                met = r.get("criterion_met_at", "")
+                if met not in ("", "nan"):
+                    out[(int(r["n_train"]), int(r["replica"]))]["halt_hit"] = int(float(met))
         return out, True
     files = sorted((run / "checkpoints").glob("sgld*.npz"))
     if not files:

@@ -69,8 +69,14 @@ def _progress_report_compares_arrivals(out, tmp_path):
     assert r.returncode == 0, r.stderr
     prog = json.loads((tmp_path / "progress.json").read_text())
     steps = {int(c["n_train"]): [] for c in prog["chains"]}
+    final = {(int(r["n_train"]), int(r["replica"])): r for r in _rows(out / "results" / "final.csv")}
     for c in prog["chains"]:
         assert 0 <= c["arrival"] <= c["step"]
+        row = final[(c["n_train"], c["replica"])]  # a finished run keeps where each rule held and the chain stopped
+        if row["criterion_met_at"] not in ("", "nan"):
+            assert c["rule_met_at"] == float(row["criterion_met_at"]) and c["step"] == float(row["stopped_at"])
+        else:
+            assert c["rule_met_at"] is None and c["step"] == 3000
         steps[c["n_train"]].append(c["arrival"])
     for p in prog["points"]:
         assert p["arrival_median"] == pytest.approx(np.median(steps[p["n_train"]]))
