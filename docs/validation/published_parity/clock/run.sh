@@ -13,7 +13,7 @@ for P in 5000 7500; do $R --out $C/sgld-lr1-P$P --set "task.n_train=[$P]"; done
 # P = 10, 100, 500 again to τ = 4,100, past the protocol's end (2026-12-07, fourth session): the same chains (their
 # first 2,000 steps are bit-identical to sgld-lr1-P10-500), so the protocol's end can be read at P <= 500 too
 $R --out $C/sgld-lr1-P10-500-tau4100 --set "task.n_train=[10,100,500]" --set sgld.steps=4100 --set sgld.log_every=10 --set sgld.chunk_steps=1000
-# the clock's own step bias (2026-12-07, fifth session): the same chains at P = 750, 1000, 2133 (the training sets
+# the clock's own step bias (2026-12-07, sixth session): the same chains at P = 750, 1000, 2133 (the training sets
 # and starts of equilibration/d35-P750-1000-2133-readout-gibbs/sgld-lr1, η = 1) at η = 0.5 and 0.25, to τ = 4,100
 # with a log every Δτ = 10: does the protocol (η ≈ 10⁻³) sit where η → 0 extrapolates at equal τ?
 $R --out $C/sgld-lr0.5-P750-2133 --set "task.n_train=[750,1000,2133]" --set sgld.lr=0.5 --set sgld.steps=8200 --set sgld.log_every=20
