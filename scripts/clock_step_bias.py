@@ -26,14 +26,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from published_parity_report import mean_se  # noqa: E402
 from published_protocol_progress import read_trace, run_clock  # noqa: E402
 
 TAUS = (500, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
-
-
-def _mean_se(v) -> tuple[float, float]:
-    v = np.asarray(v, float)
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
 def clock_bias(protocol: Path, clocks: list[Path], Ps: set, taus=TAUS) -> dict:
@@ -86,17 +82,17 @@ def clock_bias(protocol: Path, clocks: list[Path], Ps: set, taus=TAUS) -> dict:
                                  "pooled": float(np.mean(ms[ok])) if ok.any() else np.nan, "protocol": m_proto})
             row = {"tau": tau, "seeds": per_seed}
             for eta in etas:
-                row[f"m_eta{eta:g}"] = _mean_se([s["m"][str(eta)] for s in per_seed])
-            row["extrapolated"] = _mean_se([s["extrapolated"] for s in per_seed])
-            row["slope"] = _mean_se([s["slope"] for s in per_seed])
-            row["pooled"] = _mean_se([s["pooled"] for s in per_seed])
+                row[f"m_eta{eta:g}"] = mean_se([s["m"][str(eta)] for s in per_seed])
+            row["extrapolated"] = mean_se([s["extrapolated"] for s in per_seed])
+            row["slope"] = mean_se([s["slope"] for s in per_seed])
+            row["pooled"] = mean_se([s["pooled"] for s in per_seed])
             have = [s for s in per_seed if np.isfinite(s["protocol"])]
-            row["protocol"] = _mean_se([s["protocol"] for s in have]) if len(have) == len(per_seed) else None
-            row["protocol_minus_extrapolated"] = (_mean_se([s["protocol"] - s["extrapolated"] for s in have])
+            row["protocol"] = mean_se([s["protocol"] for s in have]) if len(have) == len(per_seed) else None
+            row["protocol_minus_extrapolated"] = (mean_se([s["protocol"] - s["extrapolated"] for s in have])
                                                   if row["protocol"] else None)
-            row["protocol_minus_pooled"] = (_mean_se([s["protocol"] - s["pooled"] for s in have])
+            row["protocol_minus_pooled"] = (mean_se([s["protocol"] - s["pooled"] for s in have])
                                             if row["protocol"] else None)
-            row["protocol_minus_largest_eta"] = (_mean_se([s["protocol"] - s["m"][str(max(etas))] for s in have])
+            row["protocol_minus_largest_eta"] = (mean_se([s["protocol"] - s["m"][str(max(etas))] for s in have])
                                           if row["protocol"] else None)
             rows.append(row)
         out[str(P)] = rows

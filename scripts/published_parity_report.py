@@ -61,15 +61,19 @@ def read_runs(folder: Path) -> dict:
     return out
 
 
+def mean_se(values) -> tuple[float, float]:
+    """The mean over the finite values and its standard error std(ddof=1)/√(number of finite values), NaN where
+    there are none (the mean) or fewer than two (the s.e.): the one estimate every table of these reports uses."""
+    v = np.asarray(values, float)
+    n = int(np.isfinite(v).sum())
+    return (float(np.nanmean(v)) if n else np.nan), (float(np.nanstd(v, ddof=1) / np.sqrt(n)) if n > 1 else np.nan)
+
+
 def _mean_se(values: dict) -> dict:
-    """Per key: the mean over the finite values and its standard error std(ddof=1)/√(number of finite values)
-    (NaN with fewer than two), as ``key`` and ``key_se``: the one estimate every table of this report uses."""
+    """:func:`mean_se` per key, as ``key`` and ``key_se``."""
     out = {}
     for k, v in values.items():
-        v = np.asarray(v, float)
-        n = int(np.isfinite(v).sum())
-        out[k] = float(np.nanmean(v)) if n else np.nan
-        out[k + "_se"] = float(np.nanstd(v, ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+        out[k], out[k + "_se"] = mean_se(v)
     return out
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from published_parity_report import PUBLISHED, versus_published  # noqa: E402
+from published_parity_report import PUBLISHED, mean_se, versus_published  # noqa: E402
 
 FIELDS = ("overlap", "test_mse", "train_error01", "train_mse")
 
@@ -299,9 +299,8 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set,
     for P, recs in sorted(per_P.items()):
         agg = {}
         for k in ("m_now", "clock_m_at_tau_now", "m_now_minus_clock", "predicted_m", "predicted_test_mse"):
-            v = np.array([r[k] for r in recs if r[k] is not None], float)
-            agg[k] = float(v.mean()) if len(v) else None
-            agg[k + "_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+            mean, se = mean_se([r[k] for r in recs if r[k] is not None])
+            agg[k], agg[k + "_se"] = (mean if np.isfinite(mean) else None), (se if np.isfinite(se) else None)
         pm, pse, dz = versus_published(P, agg["predicted_m"])
         agg.update({"published_m": pm, "published_m_se": pse, "published_mse": PUBLISHED["sgld_mse"].get(P),
                     "predicted_minus_published_in_published_se": dz, "seeds": len(recs),
@@ -341,9 +340,10 @@ def _clock_lines(clock, clock_runs: list, f, fallback=None) -> list:
              f"τ = Σ η_t, the time of the Langevin diffusion both runs discretise (`mflab.dynamics.elapsed_time`); the "
              f"protocol ends at τ = {clock['tau_end']:,.0f}. *m at equal τ*: the clock run's m at the protocol's τ now "
              "(same training sets and starts, other noise); *protocol − clock*: their difference seed by seed, mean ± "
-             "s.e. of the per-seed differences (paired: the training set's share of the spread cancels). *Predicted*: the clock run's m and test MSE at the τ where the "
-             "protocol takes its sample (its end, or its extra steps after the stopping rule first holds on the clock "
-             "run's trace): the finished protocol, predicted. Mean ± s.e. over seeds." + rule, "",
+             "s.e. of the per-seed differences (paired: the training set's share of the spread cancels). *Predicted*: "
+             "the clock run's m and test MSE at the τ where the protocol takes its sample (its end, or its extra "
+             "steps after the stopping rule first holds on the clock run's trace): the finished protocol, predicted. "
+             "Mean ± s.e. over seeds." + rule, "",
              "| P | protocol m now | clock run's m at equal τ | protocol − clock | predicted m at the protocol's sample | "
              "published m | (predicted − published) / published s.e. | predicted test MSE | published test MSE | "
              "sample τ (predicted) | τ where the clock run's mean test MSE meets the published |",
