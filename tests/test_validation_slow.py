@@ -296,13 +296,18 @@ def test_readout_draw_reaches_the_committed_p2133_equilibrium_ten_times_sooner_t
 
 
 @pytest.mark.slow
-def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path):
-    """The committed published-protocol run at P = 2133 (docs/validation/published_parity/protocol/sgld-P2133, a run
-    that spans sessions) rerun from scratch for its first 20,000 steps (same preset, seed and P: the same data,
-    keys and starts): every logged observable of every chain at steps 0, 10,000 and 20,000 matches the committed
-    checkpoint's trace to float rounding (bit for bit when measured, 2026-12-07). Catches any change of data, keys,
-    initialisation, schedule or step that would make resuming the committed run continue another run. About 4
-    minutes on a 2-core CPU."""
+@pytest.mark.parametrize("name, sets", [
+    ("sgld-P2133", ["task.n_train=[2133]"]),
+    ("sgld-P10-1000", ["task.n_train=[10,100,500,750,1000]", "sgld.group_by_n_train=false"]),
+])
+def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path, name, sets):
+    """A committed published-protocol run (docs/validation/published_parity/protocol/: P = 2133, still running and
+    spanning sessions, and P <= 1000, finished) rerun from scratch for its first 20,000 steps (same preset, seed, P
+    and batching: the same data, keys and starts): every logged observable of every chain at steps 0, 10,000 and
+    20,000 matches the committed trace (the checkpoint's while running, results/trace.csv once finished) to float
+    rounding (bit for bit when measured, 2026-12-07). Catches any change of data, keys, initialisation, schedule or
+    step that would make resuming the committed run continue another run, or its committed numbers another run's.
+    About 4 (P = 2133) and 5.5 (P <= 1000, passed 2026-12-07 on one core) minutes on a 2-core CPU."""
     import csv
 
     import numpy as np
@@ -312,10 +317,11 @@ def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path):
     def first_logs(trace_csv):  # observable -> (chain, the logs at steps 0, 10,000 and 20,000)
         rows = [r for r in csv.DictReader(trace_csv.open()) if int(r["step"]) <= 20000]
         assert sorted({int(r["step"]) for r in rows}) == [0, 10000, 20000]
-        return {k: np.array([[float(r[k]) for r in rows if int(r["chain"]) == c] for c in range(3)]) for k in KEYS}
+        chains = sorted({int(r["chain"]) for r in rows})
+        return {k: np.array([[float(r[k]) for r in rows if int(r["chain"]) == c] for c in chains]) for k in KEYS}
 
     KEYS = ("overlap", "test_mse", "train_mse", "train_error01", "a2", "w2_support", "w2_rest")
-    run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "protocol" / "sgld-P2133"
+    run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "protocol" / name
     if (run / "checkpoints" / "sgld.npz").exists():  # in progress: the checkpoint holds the trace so far
         ckpt = np.load(run / "checkpoints" / "sgld.npz")
         assert list(ckpt["trace_steps"][:3]) == [0, 10000, 20000]
@@ -323,11 +329,12 @@ def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path):
     else:  # finished
         committed = first_logs(run / "results" / "trace.csv")
     out = tmp_path / "rerun"
-    sets = ["task.n_train=[2133]", "sgld.chunk_steps=20000", "sgld.steps=20000", "theory=false"]
+    sets = [*sets, "sgld.chunk_steps=20000", "sgld.steps=20000", "theory=false"]
     assert main(["run", "sgld-parity-published", "--out", str(out), "--no-progress",
                  *[x for s in sets for x in ("--set", s)]]) == 0
     got = first_logs(out / "results" / "trace.csv")
     for k in KEYS:
+        assert got[k].shape == committed[k].shape, k
         np.testing.assert_allclose(got[k], committed[k], rtol=1e-4, atol=1e-6, err_msg=k)
 
 
