@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from published_parity_report import mean_se  # noqa: E402
-from published_protocol_progress import read_trace, run_clock  # noqa: E402
+from published_protocol_progress import clock_grid, read_trace, run_clock  # noqa: E402
 
 TAUS = (500, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
 
@@ -37,13 +37,9 @@ def clock_bias(protocol: Path, clocks: list[Path], Ps: set, taus=TAUS) -> dict:
     over η and the protocol's m (where it has run that far), per seed and as mean ± s.e.; see the module
     docstring."""
     ptrace, _ = read_trace(protocol)
-    tau_p, psg = run_clock(protocol)
-    steps_p = np.unique(np.r_[np.arange(0, psg["steps"], max(1, psg["steps"] // 10_000)), psg["steps"]])
-    tau_grid = tau_p(steps_p)
+    steps_p, tau_grid, _ = clock_grid(protocol)
+    eta_grid = np.gradient(tau_grid, steps_p)  # the protocol's η at each grid step: dτ/dstep
     taus = sorted({float(t) for t in taus} | {round(float(tau_grid[-1]), 1)})  # and the protocol's end
-    from mflab.dynamics import make_schedule
-
-    eta_p = make_schedule(psg["schedule"], psg["lr"], psg.get("lr_final"), psg.get("decay_steps"), psg.get("power", 2.0))
     runs = {}
     for run in clocks:
         tau_c, sg = run_clock(run)
@@ -58,20 +54,21 @@ def clock_bias(protocol: Path, clocks: list[Path], Ps: set, taus=TAUS) -> dict:
         reps = sorted(r for (p, r) in ptrace if p == P)
         if not reps:
             raise SystemExit(f"--P {P}: the protocol run {protocol} has no chain there")
+        curves = {}  # (replica, η) -> (τ of its logs, m): each chain's clock read once, not per τ
+        for r in reps:
+            for eta in etas:
+                trace, tau_c = runs[eta]
+                if (P, r) not in trace:
+                    raise SystemExit(f"--clock: the η = {eta:g} run has no chain P = {P}, replica {r}")
+                curves[r, eta] = tau_c(np.asarray(trace[(P, r)]["step"])), trace[(P, r)]["overlap"]
         rows = []
         for tau in taus:
             per_seed = []
             for r in reps:
-                ms = []
-                for eta in etas:
-                    trace, tau_c = runs[eta]
-                    if (P, r) not in trace:
-                        raise SystemExit(f"--clock: the η = {eta:g} run has no chain P = {P}, replica {r}")
-                    t = tau_c(np.asarray(trace[(P, r)]["step"]))
-                    ms.append(float(np.interp(tau, t, trace[(P, r)]["overlap"])) if tau <= t[-1] else np.nan)
-                ms = np.asarray(ms)
+                ms = np.array([float(np.interp(tau, t, m)) if tau <= t[-1] else np.nan
+                               for t, m in (curves[r, eta] for eta in etas)])
                 step = float(np.interp(tau, tau_grid, steps_p))  # the protocol's step at τ, and its η there
-                eta_here = float(psg["lr"] * eta_p(np.asarray(step)))
+                eta_here = float(np.interp(step, steps_p, eta_grid))
                 ok = np.isfinite(ms)
                 b, a = np.polyfit(np.asarray(etas)[ok], ms[ok], 1) if ok.sum() >= 2 else (np.nan, np.nan)
                 prow = ptrace[(P, r)]

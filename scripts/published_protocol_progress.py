@@ -229,6 +229,14 @@ def run_clock(run: Path):
     return (lambda steps: elapsed_time(steps, sg["lr"], shape)), sg
 
 
+def clock_grid(run: Path):
+    """A run's clock on a grid of ~10⁴ steps, from its first to its last: (steps, τ at those steps, its config);
+    τ of any step, or the step of any τ, by interpolation."""
+    tau, sg = run_clock(run)
+    grid = np.unique(np.r_[np.arange(0, sg["steps"], max(1, sg["steps"] // 10_000)), sg["steps"]])
+    return grid, tau(grid), sg
+
+
 def parse_rule(spec: str) -> tuple[str, float]:
     """``METRIC:BELOW`` -> (metric, threshold); one line naming the flag and the fix otherwise."""
     metric, _, below = spec.partition(":")
@@ -247,7 +255,7 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set,
     the clock runs with P in ``want``, its m and test MSE at the protocol's sample time and, where the protocol
     has that chain, the clock run's m at the protocol's τ now. ``fallback`` (metric, threshold) replaces the
     small-P rule of the run's configuration in the prediction."""
-    tau_p, sg = run_clock(run)
+    grid, grid_tau, sg = clock_grid(run)
     ctrace, clock_of = {}, {}
     for clock_run in clock_runs:
         if not ((clock_run / "results" / "trace.csv").is_file() and (clock_run / "config.toml").is_file()):
@@ -259,8 +267,6 @@ def on_clock(run: Path, trace: dict, chains: list, clock_runs: list, want: set,
     if not ctrace:
         raise SystemExit(f"--clock: the clock runs have no chain at P = {sorted(want)}")
     now = {(c["n_train"], c["replica"]): c for c in chains}
-    grid = np.unique(np.r_[np.arange(0, sg["steps"], max(1, sg["steps"] // 10_000)), sg["steps"]])
-    grid_tau = tau_p(grid)  # the protocol's clock on a grid of ~10⁴ steps: τ of any step by interpolation
     tau_end = float(grid_tau[-1])
     stop = dict(sg.get("stop") or {})
     if fallback is not None:
