@@ -210,7 +210,7 @@ def _mf_overlap_trace_writes_every_lane(out):
     script = Path(__file__).parents[1] / "scripts" / "mf_overlap_trace.py"
     r = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader((out / "overlap_trace.csv").open()))
+    rows = list(csv.DictReader((out / "overlap_trace.csv").read_text().splitlines()))
     for method in ("mf", "mf-ard"):
         trace = np.load(out / "results" / "units" / f"{method}.npz")["trace_overlap"]
         got = [float(x["overlap"]) for x in rows if x["method"] == method]
@@ -239,7 +239,7 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     assert rows[0].startswith("method,n_train,kappa,replica,overlap,test_mse_mean,test_mse_gibbs,converged") and len(rows) == 1 + 4 * 4
     import csv
 
-    for row in csv.DictReader((out / "results/points.csv").open()):  # Gibbs = error of the mean + spread
+    for row in csv.DictReader((out / "results/points.csv").read_text().splitlines()):  # Gibbs = error of the mean + spread
         gibbs, mean = float(row["test_mse_gibbs"]), float(row["test_mse_mean"])
         assert gibbs >= mean - 1e-6 and (gibbs > mean or row["method"] not in ("sgld", "krr")), row
     trace = (out / "results/trace_sgld.csv").read_text().splitlines()

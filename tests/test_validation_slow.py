@@ -47,7 +47,7 @@ def test_reduced_published_parity_setting(tmp_path):
     wall = time.perf_counter() - t
     import csv
 
-    rows = list(csv.DictReader((rd.path / "results/points.csv").open()))
+    rows = list(csv.DictReader((rd.path / "results/points.csv").read_text().splitlines()))
     got = {m: {int(r["n_train"]): {"m_S": float(r["overlap"]), "test_mse": float(r["test_mse_gibbs"]),
                                    "test_mse_of_posterior_mean": float(r["test_mse_mean"])}
                for r in rows if r["method"] == m} for m in ("sgld", "mf", "mf-ard", "krr")}
@@ -94,7 +94,7 @@ def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
         e = s[f"{mode}_vs_{system}"]
         assert e["median_abs_z"] < 1.5 and e["max_abs_z"] < 4.5, e
         assert e["median_abs_z_vs_other_system"] > 2.5, e
-    gap = list(csv.DictReader((out / "results" / "gap.csv").open()))
+    gap = list(csv.DictReader((out / "results" / "gap.csv").read_text().splitlines()))
     for r in gap:
         assert abs(float(r["network_gap"]) - float(r["simulator_gap"])) < 3 * float(r["network_gap_se"]) + 0.002, r
     for name, e in s["euler"].items():
@@ -103,8 +103,8 @@ def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
     # the same keys as the committed full run: its rows at L = 2, 8 are reproduced
     key = lambda r: (r["depth"], r["source"], r["variant"], r["width"], r["observable"])  # noqa: E731
     num = lambda x: float(x) if x else float("nan")  # noqa: E731  (NaN cells: kernels the ablated mode does not record)
-    committed = {key(r): num(r["mean"]) for r in csv.DictReader((NFD_RECORD / "results" / "observables.csv").open())}
-    fresh = list(csv.DictReader((out / "results" / "observables.csv").open()))
+    committed = {key(r): num(r["mean"]) for r in csv.DictReader((NFD_RECORD / "results" / "observables.csv").read_text().splitlines())}
+    fresh = list(csv.DictReader((out / "results" / "observables.csv").read_text().splitlines()))
     assert len(fresh) > 100
     for r in fresh:  # measured: within 4e-5 (float32 rounding of other batch shapes), NaN exactly where committed
         a, b = num(r["mean"]), committed[key(r)]
@@ -123,12 +123,12 @@ def test_kinetic_sampler_reproduces_the_committed_published_learning_curve_point
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "learning_curve" / "kinetic-P2133"
-    committed = next(r for r in csv.DictReader((run / "results" / "final.csv").open()) if r["replica"] == "0")
+    committed = next(r for r in csv.DictReader((run / "results" / "final.csv").read_text().splitlines()) if r["replica"] == "0")
     out = tmp_path / "rerun"
     sets = ["task.n_train=[2133]", "task.n_test=20000", "sgld.replicas=1", "sgld.schedule=constant", "sgld.log_every=500",
             "sgld.chunk_steps=6000", "sgld.sampler=kinetic", "sgld.lr=0.03", "sgld.steps=6000", "theory=false"]
     assert main(["run", "sgld-parity", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
-    got = next(csv.DictReader((out / "results" / "final.csv").open()))
+    got = next(csv.DictReader((out / "results" / "final.csv").read_text().splitlines()))
     assert abs(float(got["overlap"]) - float(committed["overlap"])) < 0.03, (got["overlap"], committed["overlap"])
     assert float(got["test_mse_gibbs"]) == pytest.approx(float(committed["test_mse_gibbs"]), rel=0.25)
 
@@ -158,14 +158,14 @@ def test_mf_ard_reproduces_the_committed_published_learning_curve_point(tmp_path
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "mean_field" / "P2133"
-    committed = next(r for r in csv.DictReader((run / "results" / "points.csv").open())
+    committed = next(r for r in csv.DictReader((run / "results" / "points.csv").read_text().splitlines())
                      if r["method"] == "mf-ard" and r["replica"] == "0")
     out = tmp_path / "rerun"
     sets = ["task.n_train=[2133]", "task.n_test=20000", "sgld.replicas=1", "sgld.kappa=[5e-3]", "main_kappa=5e-3",
             'methods=["mf-ard"]', "mf.particles=512", "mf.lr=2.0", "mf.iterations=2000", "mf.chunk_iterations=50",
             "mf.alpha0=8.0"]
     assert main(["run", "parity-phase", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
-    got = next(r for r in csv.DictReader((out / "results" / "points.csv").open()) if r["method"] == "mf-ard")
+    got = next(r for r in csv.DictReader((out / "results" / "points.csv").read_text().splitlines()) if r["method"] == "mf-ard")
     assert abs(float(got["overlap"]) - float(committed["overlap"])) < 0.01, (got["overlap"], committed["overlap"])
     assert float(got["test_mse_gibbs"]) == pytest.approx(float(committed["test_mse_gibbs"]), rel=0.05)
 
@@ -182,14 +182,14 @@ def test_plain_mf_solved_as_the_authors_solve_it_gives_the_published_p1000_point
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "mean_field" / "mf-particles-clock"
-    committed = next(r for r in csv.DictReader((run / "results" / "points.csv").open())
+    committed = next(r for r in csv.DictReader((run / "results" / "points.csv").read_text().splitlines())
                      if r["method"] == "mf" and r["replica"] == "0" and r["n_train"] == "1000")
     out = tmp_path / "rerun"
     sets = ["task.n_train=[750,1000]", "task.n_test=20000", "sgld.replicas=1", "sgld.kappa=[5e-3]", "main_kappa=5e-3",
             'methods=["mf"]', "mf.particles=512", "mf.alpha0=8.0", 'mf.readout="particles"', "mf.warm_start=false",
             "mf.lr=0.5", "mf.inner_steps=1", "mf.iterations=20000", "mf.chunk_iterations=250", "mf.tol=1e-9"]
     assert main(["run", "parity-phase", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
-    got = next(r for r in csv.DictReader((out / "results" / "points.csv").open()) if r["n_train"] == "1000")
+    got = next(r for r in csv.DictReader((out / "results" / "points.csv").read_text().splitlines()) if r["n_train"] == "1000")
     m, mse = float(got["overlap"]), float(got["test_mse_mean"])
     assert abs(m - float(committed["overlap"])) < 0.01, (m, committed["overlap"])
     assert mse == pytest.approx(float(committed["test_mse_mean"]), rel=0.02)
@@ -208,7 +208,7 @@ def test_single_index_quick_mode_shows_the_committed_transition(tmp_path):
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "single_index" / "quick_d8"
-    rows = [r for r in csv.DictReader((run / "results" / "points.csv").open()) if float(r["kappa"]) == 5e-3]
+    rows = [r for r in csv.DictReader((run / "results" / "points.csv").read_text().splitlines()) if float(r["kappa"]) == 5e-3]
 
     def mean_m(rs, method, P):
         v = [float(r["overlap"]) for r in rs if r["method"] == method and int(r["n_train"]) == P]
@@ -219,7 +219,7 @@ def test_single_index_quick_mode_shows_the_committed_transition(tmp_path):
     sets = ["task.n_train=[25,1600]", "sgld.kappa=[5e-3]"]
     assert main(["run", "hermite-index", "--quick", "--out", str(out), "--no-progress",
                  *[x for s in sets for x in ("--set", s)]]) == 0
-    got = list(csv.DictReader((out / "results" / "points.csv").open()))
+    got = list(csv.DictReader((out / "results" / "points.csv").read_text().splitlines()))
     for method in ("sgld", "mf-ard"):
         assert mean_m(got, method, 25) < 0.2, method
         assert mean_m(got, method, 1600) >= 0.6, method
@@ -244,7 +244,7 @@ def test_preconditioned_kinetic_sampler_arrives_at_the_committed_p1000_equilibri
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "learning_curve" / "kinetic-P10-1000"
-    committed = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((run / "results" / "final.csv").open())
+    committed = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((run / "results" / "final.csv").read_text().splitlines())
                  if r["n_train"] == "1000"}
     out = tmp_path / "rerun"
     sets = ["task.n_train=[10,1000]", "task.n_test=20000", "sgld.replicas=3", "sgld.schedule=constant",
@@ -252,10 +252,10 @@ def test_preconditioned_kinetic_sampler_arrives_at_the_committed_p1000_equilibri
             "sgld.preconditioner.first_layer=8", "theory=false"]
     assert main(["run", "sgld-parity", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
     traces = {}
-    for r in csv.DictReader((out / "results" / "trace.csv").open()):
+    for r in csv.DictReader((out / "results" / "trace.csv").read_text().splitlines()):
         if r["n_train"] == "1000":
             traces.setdefault(r["replica"], []).append((int(r["step"]), float(r["overlap"])))
-    finals = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((out / "results" / "final.csv").open())
+    finals = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((out / "results" / "final.csv").read_text().splitlines())
               if r["n_train"] == "1000"}
     for rep, m_ref in committed.items():
         s, m = np.array(traces[rep]).T
@@ -280,14 +280,14 @@ def test_readout_draw_reaches_the_committed_p2133_equilibrium_ten_times_sooner_t
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "learning_curve" / "kinetic-P2133"
-    committed = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((run / "results" / "final.csv").open())}
+    committed = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((run / "results" / "final.csv").read_text().splitlines())}
     out = tmp_path / "rerun"
     sets = ["task.n_train=[2133]", "task.n_test=20000", "sgld.replicas=3", "sgld.schedule=constant",
             "sgld.log_every=10", "sgld.chunk_steps=600", "sgld.sampler=kinetic", "sgld.lr=0.03", "sgld.steps=600",
             "sgld.preconditioner.first_layer=8", "sgld.readout_gibbs_every=10", "theory=false"]
     assert main(["run", "sgld-parity", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
     traces = {}
-    for r in csv.DictReader((out / "results" / "trace.csv").open()):
+    for r in csv.DictReader((out / "results" / "trace.csv").read_text().splitlines()):
         traces.setdefault(r["replica"], []).append((int(r["step"]), float(r["overlap"])))
     for rep, m_ref in committed.items():
         s, m = np.array(traces[rep]).T
@@ -315,7 +315,7 @@ def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path, na
     from mflab.cli import main
 
     def first_logs(trace_csv):  # observable -> (chain, the logs at steps 0, 10,000 and 20,000)
-        rows = [r for r in csv.DictReader(trace_csv.open()) if int(r["step"]) <= 20000]
+        rows = [r for r in csv.DictReader(trace_csv.read_text().splitlines()) if int(r["step"]) <= 20000]
         assert sorted({int(r["step"]) for r in rows}) == [0, 10000, 20000]
         chains = sorted({int(r["chain"]) for r in rows})
         return {k: np.array([[float(r[k]) for r in rows if int(r["chain"]) == c] for c in chains]) for k in KEYS}

@@ -218,7 +218,7 @@ class RunDir:
         out = []
         for p in sorted([*self.path.glob("checkpoint*.npz"), *(self.path / "checkpoints").glob("*.npz")]):
             try:
-                with np.load(p, allow_pickle=False) as z:
+                with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed even if not a zip
                     if "steps_done" in z.files:
                         out.append((p.relative_to(self.path).as_posix(), int(z["steps_done"]), p.stat().st_mtime))
             except Exception:  # noqa: BLE001 - a damaged file is the resume path's to report
@@ -233,7 +233,7 @@ class RunDir:
             return None
         why = None
         try:
-            with np.load(p, allow_pickle=False) as z:
+            with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed even if not a zip
                 arrays = {k: z[k] for k in z.files}
         except Exception as e:  # truncated, zeroed, not a zip, a bad member: all "damaged"
             why, arrays = f"damaged: {type(e).__name__}", {}

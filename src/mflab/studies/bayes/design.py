@@ -362,7 +362,8 @@ def learned_start(run_dir: str, g: PosteriorDesign, template):
 
     path = Path(run_dir) / "results" / "final_params.npz"
     try:
-        z = dict(np.load(path))
+        with open(path, "rb") as fh, np.load(fh) as npz:
+            z = dict(npz)
     except (OSError, ValueError, EOFError) as e:
         raise ConfigError("sgld.init_from", f"cannot read '{path}' ({type(e).__name__})",
                           "give a finished sgld-parity run directory") from None
