@@ -43,7 +43,7 @@ def test_reduced_published_parity_setting(tmp_path):
     rd = RunDir(tmp_path / "published")
     rd.prepare(to_dict(cfg))
     t = time.perf_counter()
-    phase.run(cfg, rd, progress=False)
+    phase.STUDY.run(cfg, rd, progress=False)
     wall = time.perf_counter() - t
     import csv
 
