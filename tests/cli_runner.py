@@ -1,6 +1,14 @@
-"""The command line from tests: in this process (fast) or in its own (pipes, the installed entry point)."""
+"""The command line from tests: in this process (fast) or in its own (pipes, the installed entry point), and the
+rows of the CSV tables a run writes."""
+import csv
 import subprocess
 import sys
+from pathlib import Path
+
+
+def csv_rows(path) -> list[dict]:
+    """The rows of a CSV table (a run's results/*.csv), as dicts of strings; the file is closed before returning."""
+    return list(csv.DictReader(Path(path).read_text().splitlines()))
 
 
 def mflab_process(*args, cwd=None, timeout=300):

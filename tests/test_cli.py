@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli_runner import mflab, mflab_process
+from cli_runner import csv_rows, mflab, mflab_process
 from mflab.errors import ConfigError, MflabError
 
 TINY = ["--set", "task.n_train=[20,40]", "--set", "task.n_test=64", "--set", "network.width=8",
@@ -204,13 +204,12 @@ PHASE_TINY = ["--set", "task.d=6", "--set", "task.k=2", "--set", "task.n_train=[
 def _mf_overlap_trace_writes_every_lane(out):
     """scripts/mf_overlap_trace.py: every MF and MF-ARD lane's logged overlap, one CSV row per chunk, the same
     numbers as the stage's trace_overlap; a run without MF units gets one line."""
-    import csv
     from pathlib import Path
 
     script = Path(__file__).parents[1] / "scripts" / "mf_overlap_trace.py"
     r = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader((out / "overlap_trace.csv").read_text().splitlines()))
+    rows = csv_rows(out / "overlap_trace.csv")
     for method in ("mf", "mf-ard"):
         trace = np.load(out / "results" / "units" / f"{method}.npz")["trace_overlap"]
         got = [float(x["overlap"]) for x in rows if x["method"] == method]
@@ -237,9 +236,7 @@ def test_parity_phase_writes_report_figures_and_flags_non_convergence(tmp_path):
     assert "non-converged points: 4" in report and "P_c" in report
     rows = (out / "results/points.csv").read_text().splitlines()
     assert rows[0].startswith("method,n_train,kappa,replica,overlap,test_mse_mean,test_mse_gibbs,converged") and len(rows) == 1 + 4 * 4
-    import csv
-
-    for row in csv.DictReader((out / "results/points.csv").read_text().splitlines()):  # Gibbs = error of the mean + spread
+    for row in csv_rows(out / "results/points.csv"):  # Gibbs = error of the mean + spread
         gibbs, mean = float(row["test_mse_gibbs"]), float(row["test_mse_mean"])
         assert gibbs >= mean - 1e-6 and (gibbs > mean or row["method"] not in ("sgld", "krr")), row
     trace = (out / "results/trace_sgld.csv").read_text().splitlines()

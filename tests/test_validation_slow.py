@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_runner import csv_rows
 
 PUBLISHED = {500: {"m_S": 0.0, "test_mse": 1.67}, 1000: {"m_S": 0.79, "test_mse": 0.136},
              2133: {"m_S": 0.93, "test_mse": 0.037}}
@@ -45,9 +46,7 @@ def test_reduced_published_parity_setting(tmp_path):
     t = time.perf_counter()
     phase.STUDY.run(cfg, rd, progress=False)
     wall = time.perf_counter() - t
-    import csv
-
-    rows = list(csv.DictReader((rd.path / "results/points.csv").read_text().splitlines()))
+    rows = csv_rows(rd.path / "results/points.csv")
     got = {m: {int(r["n_train"]): {"m_S": float(r["overlap"]), "test_mse": float(r["test_mse_gibbs"]),
                                    "test_mse_of_posterior_mean": float(r["test_mse_mean"])}
                for r in rows if r["method"] == m} for m in ("sgld", "mf", "mf-ard", "krr")}
@@ -80,8 +79,6 @@ def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
     (median |z| < 1.5, max < 4.5) and resolved away from the other one (median |z| > 2.5); the paired
     backprop - decoupled gap of the first output equals the simulator's both - none within 3 standard
     errors, at both depths; the Euler increments fall like 1/K (slopes in [-1.3, -0.6])."""
-    import csv
-
     from mflab.cli import main
 
     out = tmp_path / "nfd"
@@ -94,7 +91,7 @@ def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
         e = s[f"{mode}_vs_{system}"]
         assert e["median_abs_z"] < 1.5 and e["max_abs_z"] < 4.5, e
         assert e["median_abs_z_vs_other_system"] > 2.5, e
-    gap = list(csv.DictReader((out / "results" / "gap.csv").read_text().splitlines()))
+    gap = csv_rows(out / "results" / "gap.csv")
     for r in gap:
         assert abs(float(r["network_gap"]) - float(r["simulator_gap"])) < 3 * float(r["network_gap_se"]) + 0.002, r
     for name, e in s["euler"].items():
@@ -103,8 +100,8 @@ def test_nfd_limit_reduced_against_the_committed_full_run(tmp_path):
     # the same keys as the committed full run: its rows at L = 2, 8 are reproduced
     key = lambda r: (r["depth"], r["source"], r["variant"], r["width"], r["observable"])  # noqa: E731
     num = lambda x: float(x) if x else float("nan")  # noqa: E731  (NaN cells: kernels the ablated mode does not record)
-    committed = {key(r): num(r["mean"]) for r in csv.DictReader((NFD_RECORD / "results" / "observables.csv").read_text().splitlines())}
-    fresh = list(csv.DictReader((out / "results" / "observables.csv").read_text().splitlines()))
+    committed = {key(r): num(r["mean"]) for r in csv_rows(NFD_RECORD / "results" / "observables.csv")}
+    fresh = csv_rows(out / "results" / "observables.csv")
     assert len(fresh) > 100
     for r in fresh:  # measured: within 4e-5 (float32 rounding of other batch shapes), NaN exactly where committed
         a, b = num(r["mean"]), committed[key(r)]
@@ -118,17 +115,15 @@ def test_kinetic_sampler_reproduces_the_committed_published_learning_curve_point
     10,000 steps, 3 seeds) rerun at P = 2133 with one seed and 6,000 steps (same data: same seed, same largest P):
     the posterior averages of m and of the Gibbs test MSE of replica 0 agree with the committed ones within 0.03
     and 25 %. About 2 minutes on a 2-core CPU."""
-    import csv
-
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "learning_curve" / "kinetic-P2133"
-    committed = next(r for r in csv.DictReader((run / "results" / "final.csv").read_text().splitlines()) if r["replica"] == "0")
+    committed = next(r for r in csv_rows(run / "results" / "final.csv") if r["replica"] == "0")
     out = tmp_path / "rerun"
     sets = ["task.n_train=[2133]", "task.n_test=20000", "sgld.replicas=1", "sgld.schedule=constant", "sgld.log_every=500",
             "sgld.chunk_steps=6000", "sgld.sampler=kinetic", "sgld.lr=0.03", "sgld.steps=6000", "theory=false"]
     assert main(["run", "sgld-parity", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
-    got = next(csv.DictReader((out / "results" / "final.csv").read_text().splitlines()))
+    got = csv_rows(out / "results" / "final.csv")[0]
     assert abs(float(got["overlap"]) - float(committed["overlap"])) < 0.03, (got["overlap"], committed["overlap"])
     assert float(got["test_mse_gibbs"]) == pytest.approx(float(committed["test_mse_gibbs"]), rel=0.25)
 
@@ -153,19 +148,17 @@ def test_mf_ard_reproduces_the_committed_published_learning_curve_point(tmp_path
     """The committed MF-ARD point of the κ = 5·10⁻³ learning curve (docs/validation/published_parity/mean_field/P2133,
     B = 512, 2,000 iterations) rerun for replica 0 alone (same seed, same P: the same data): m within 0.01 and the
     Gibbs test MSE within 5 % of the committed ones. About a minute on a 2-core CPU."""
-    import csv
-
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "mean_field" / "P2133"
-    committed = next(r for r in csv.DictReader((run / "results" / "points.csv").read_text().splitlines())
+    committed = next(r for r in csv_rows(run / "results" / "points.csv")
                      if r["method"] == "mf-ard" and r["replica"] == "0")
     out = tmp_path / "rerun"
     sets = ["task.n_train=[2133]", "task.n_test=20000", "sgld.replicas=1", "sgld.kappa=[5e-3]", "main_kappa=5e-3",
             'methods=["mf-ard"]', "mf.particles=512", "mf.lr=2.0", "mf.iterations=2000", "mf.chunk_iterations=50",
             "mf.alpha0=8.0"]
     assert main(["run", "parity-phase", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
-    got = next(r for r in csv.DictReader((out / "results" / "points.csv").read_text().splitlines()) if r["method"] == "mf-ard")
+    got = next(r for r in csv_rows(out / "results" / "points.csv") if r["method"] == "mf-ard")
     assert abs(float(got["overlap"]) - float(committed["overlap"])) < 0.01, (got["overlap"], committed["overlap"])
     assert float(got["test_mse_gibbs"]) == pytest.approx(float(committed["test_mse_gibbs"]), rel=0.05)
 
@@ -177,19 +170,17 @@ def test_plain_mf_solved_as_the_authors_solve_it_gives_the_published_p1000_point
     ends) rerun for replica 0 at P = 750 and 1000 (same seed and P groups: the same data and streams): at P = 1000
     m and the test MSE of the mean repeat the committed ones (within 0.01 and 2 %), and lie within 0.06 and 15 % of
     the published plain MF (m = 0.21, MSE 0.73). About 5 minutes on a 2-core CPU."""
-    import csv
-
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "mean_field" / "mf-particles-clock"
-    committed = next(r for r in csv.DictReader((run / "results" / "points.csv").read_text().splitlines())
+    committed = next(r for r in csv_rows(run / "results" / "points.csv")
                      if r["method"] == "mf" and r["replica"] == "0" and r["n_train"] == "1000")
     out = tmp_path / "rerun"
     sets = ["task.n_train=[750,1000]", "task.n_test=20000", "sgld.replicas=1", "sgld.kappa=[5e-3]", "main_kappa=5e-3",
             'methods=["mf"]', "mf.particles=512", "mf.alpha0=8.0", 'mf.readout="particles"', "mf.warm_start=false",
             "mf.lr=0.5", "mf.inner_steps=1", "mf.iterations=20000", "mf.chunk_iterations=250", "mf.tol=1e-9"]
     assert main(["run", "parity-phase", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
-    got = next(r for r in csv.DictReader((out / "results" / "points.csv").read_text().splitlines()) if r["n_train"] == "1000")
+    got = next(r for r in csv_rows(out / "results" / "points.csv") if r["n_train"] == "1000")
     m, mse = float(got["overlap"]), float(got["test_mse_mean"])
     assert abs(m - float(committed["overlap"])) < 0.01, (m, committed["overlap"])
     assert mse == pytest.approx(float(committed["test_mse_mean"]), rel=0.02)
@@ -203,12 +194,10 @@ def test_single_index_quick_mode_shows_the_committed_transition(tmp_path):
     (P = 25) the network and MF-ARD have m < 0.2; after it (P = 1600) m ≥ 0.6 and within 0.1 of the committed
     value for both, while NNGP-KRR (deterministic given the data) repeats its committed m ≤ 0.2 to 1e-3.
     About 2 minutes on a 2-core CPU."""
-    import csv
-
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "single_index" / "quick_d8"
-    rows = [r for r in csv.DictReader((run / "results" / "points.csv").read_text().splitlines()) if float(r["kappa"]) == 5e-3]
+    rows = [r for r in csv_rows(run / "results" / "points.csv") if float(r["kappa"]) == 5e-3]
 
     def mean_m(rs, method, P):
         v = [float(r["overlap"]) for r in rs if r["method"] == method and int(r["n_train"]) == P]
@@ -219,7 +208,7 @@ def test_single_index_quick_mode_shows_the_committed_transition(tmp_path):
     sets = ["task.n_train=[25,1600]", "sgld.kappa=[5e-3]"]
     assert main(["run", "hermite-index", "--quick", "--out", str(out), "--no-progress",
                  *[x for s in sets for x in ("--set", s)]]) == 0
-    got = list(csv.DictReader((out / "results" / "points.csv").read_text().splitlines()))
+    got = csv_rows(out / "results" / "points.csv")
     for method in ("sgld", "mf-ard"):
         assert mean_m(got, method, 25) < 0.2, method
         assert mean_m(got, method, 1600) >= 0.6, method
@@ -236,15 +225,13 @@ def test_preconditioned_kinetic_sampler_arrives_at_the_committed_p1000_equilibri
     overlap arrives within max(0.05, 3σ) of that seed's committed posterior average by step 1,000 and stays (measured
     600 / 500 / 800; the plain kinetic sampler, 1,800 / 1,100 / 1,400, fails this), and the
     posterior averages over steps 1,000–2,000 agree with the committed ones within 0.05. About 1 minute on 2 cores."""
-    import csv
-
     import numpy as np
 
     from mflab.analysis.equilibration import arrival_step
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "learning_curve" / "kinetic-P10-1000"
-    committed = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((run / "results" / "final.csv").read_text().splitlines())
+    committed = {r["replica"]: float(r["overlap"]) for r in csv_rows(run / "results" / "final.csv")
                  if r["n_train"] == "1000"}
     out = tmp_path / "rerun"
     sets = ["task.n_train=[10,1000]", "task.n_test=20000", "sgld.replicas=3", "sgld.schedule=constant",
@@ -252,10 +239,10 @@ def test_preconditioned_kinetic_sampler_arrives_at_the_committed_p1000_equilibri
             "sgld.preconditioner.first_layer=8", "theory=false"]
     assert main(["run", "sgld-parity", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
     traces = {}
-    for r in csv.DictReader((out / "results" / "trace.csv").read_text().splitlines()):
+    for r in csv_rows(out / "results" / "trace.csv"):
         if r["n_train"] == "1000":
             traces.setdefault(r["replica"], []).append((int(r["step"]), float(r["overlap"])))
-    finals = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((out / "results" / "final.csv").read_text().splitlines())
+    finals = {r["replica"]: float(r["overlap"]) for r in csv_rows(out / "results" / "final.csv")
               if r["n_train"] == "1000"}
     for rep, m_ref in committed.items():
         s, m = np.array(traces[rep]).T
@@ -272,22 +259,20 @@ def test_readout_draw_reaches_the_committed_p2133_equilibrium_ten_times_sooner_t
     10,000 plain kinetic steps): every seed's test overlap, logged every 10 steps, arrives within max(0.05, 3σ) of
     that seed's committed posterior average by step 230 and stays, and the posterior averages over steps 300–600
     agree with the committed ones within 0.03 (the draw does not change the posterior). About 1 minute on 2 cores."""
-    import csv
-
     import numpy as np
 
     from mflab.analysis.equilibration import arrival_step
     from mflab.cli import main
 
     run = Path(__file__).resolve().parents[1] / "docs" / "validation" / "published_parity" / "learning_curve" / "kinetic-P2133"
-    committed = {r["replica"]: float(r["overlap"]) for r in csv.DictReader((run / "results" / "final.csv").read_text().splitlines())}
+    committed = {r["replica"]: float(r["overlap"]) for r in csv_rows(run / "results" / "final.csv")}
     out = tmp_path / "rerun"
     sets = ["task.n_train=[2133]", "task.n_test=20000", "sgld.replicas=3", "sgld.schedule=constant",
             "sgld.log_every=10", "sgld.chunk_steps=600", "sgld.sampler=kinetic", "sgld.lr=0.03", "sgld.steps=600",
             "sgld.preconditioner.first_layer=8", "sgld.readout_gibbs_every=10", "theory=false"]
     assert main(["run", "sgld-parity", "--out", str(out), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
     traces = {}
-    for r in csv.DictReader((out / "results" / "trace.csv").read_text().splitlines()):
+    for r in csv_rows(out / "results" / "trace.csv"):
         traces.setdefault(r["replica"], []).append((int(r["step"]), float(r["overlap"])))
     for rep, m_ref in committed.items():
         s, m = np.array(traces[rep]).T
@@ -308,14 +293,12 @@ def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path, na
     rounding (bit for bit when measured, 2026-12-07). Catches any change of data, keys, initialisation, schedule or
     step that would make resuming the committed run continue another run, or its committed numbers another run's.
     About 4 (P = 2133) and 5.5 (P <= 1000, passed 2026-12-07 on one core) minutes on a 2-core CPU."""
-    import csv
-
     import numpy as np
 
     from mflab.cli import main
 
     def first_logs(trace_csv):  # observable -> (chain, the logs at steps 0, 10,000 and 20,000)
-        rows = [r for r in csv.DictReader(trace_csv.read_text().splitlines()) if int(r["step"]) <= 20000]
+        rows = [r for r in csv_rows(trace_csv) if int(r["step"]) <= 20000]
         assert sorted({int(r["step"]) for r in rows}) == [0, 10000, 20000]
         chains = sorted({int(r["chain"]) for r in rows})
         return {k: np.array([[float(r[k]) for r in rows if int(r["chain"]) == c] for c in chains]) for k in KEYS}

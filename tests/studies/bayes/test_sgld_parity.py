@@ -1,6 +1,5 @@
 """The network-posterior study's sampler options: the kinetic sampler, the published stopping protocol, bad input.
 Runs go through the CLI in-process (``mflab.cli.main``), as a user would start them."""
-import csv
 import json
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from cli_runner import csv_rows
 from mflab.cli import main
 
 TINY = ["--set", "task.n_train=[20,200]", "--set", "task.n_test=256", "--set", "network.width=16",
@@ -23,11 +23,6 @@ def keep_x64():
     jax.config.update("jax_enable_x64", old)
 
 
-def _rows(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
-
-
 def test_published_protocol_stops_each_chain_after_its_rule_and_keeps_its_final_weights(tmp_path):
     out = tmp_path / "pub"
     args = ["run", "sgld-parity-published", "--quick", "--out", str(out), "--no-progress", *TINY,
@@ -35,8 +30,8 @@ def test_published_protocol_stops_each_chain_after_its_rule_and_keeps_its_final_
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "SGLD (final weights)" and summary["sample"] == "final"
-    final = _rows(out / "results" / "final.csv")
-    trace = _rows(out / "results" / "trace.csv")
+    final = csv_rows(out / "results" / "final.csv")
+    trace = csv_rows(out / "results" / "trace.csv")
     met = [r for r in final if r["criterion_met_at"] not in ("", "nan")]
     assert met and summary["stopped_chains"] == len(met)
     for r in final:
@@ -53,7 +48,7 @@ def test_published_protocol_stops_each_chain_after_its_rule_and_keeps_its_final_
         assert r["test_mse_mean"] in ("", "nan")  # one sample has no posterior mean
     # rerunning resumes to the same numbers without stepping again
     assert main(args) == 0
-    assert _rows(out / "results" / "final.csv") == final
+    assert csv_rows(out / "results" / "final.csv") == final
     _progress_report_compares_arrivals(out, tmp_path)
 
 
@@ -69,7 +64,7 @@ def _progress_report_compares_arrivals(out, tmp_path):
     assert r.returncode == 0, r.stderr
     prog = json.loads((tmp_path / "progress.json").read_text())
     steps = {int(c["n_train"]): [] for c in prog["chains"]}
-    final = {(int(r["n_train"]), int(r["replica"])): r for r in _rows(out / "results" / "final.csv")}
+    final = {(int(r["n_train"]), int(r["replica"])): r for r in csv_rows(out / "results" / "final.csv")}
     for c in prog["chains"]:
         assert 0 <= c["arrival"] <= c["step"]
         row = final[(c["n_train"], c["replica"])]  # a finished run keeps where each rule held and the chain stopped
@@ -95,7 +90,7 @@ def _a_run_on_its_own_clock_predicts_itself(run, out, tmp_path):
     r = subprocess.run([*run, "--clock", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     prog = json.loads((tmp_path / "progress.json").read_text())
-    final = {(int(c["n_train"]), int(c["replica"])): c for c in _rows(out / "results" / "final.csv")}
+    final = {(int(c["n_train"]), int(c["replica"])): c for c in csv_rows(out / "results" / "final.csv")}
     assert (tmp_path / "progress-clock.png").is_file() and "## On the diffusion's clock" in (tmp_path / "progress.md").read_text()
     assert len(prog["clock"]["chains"]) == len(final)
     for c in prog["clock"]["chains"]:
@@ -245,10 +240,10 @@ def test_a_learned_start_takes_each_chain_from_the_final_weights_of_another_run(
     assert main(["run", "sgld-parity", "--quick", "--out", str(dst), "--no-progress", *TINY, "--set", "sgld.steps=100",
                  "--set", f"sgld.init_from={src}"]) == 0
     last = {}
-    for r in _rows(src / "results" / "trace.csv"):  # the source's final state, per replica, at its largest P (200)
+    for r in csv_rows(src / "results" / "trace.csv"):  # the source's final state, per replica, at its largest P (200)
         if r["n_train"] == "200":
             last[r["replica"]] = r
-    for r in _rows(dst / "results" / "trace.csv"):
+    for r in csv_rows(dst / "results" / "trace.csv"):
         if r["step"] == "0":  # every chain of the new run (P = 20 and 200) starts there
             src_row = last[r["replica"]]
             assert float(r["w2_support"]) == pytest.approx(float(src_row["w2_support"]), rel=1e-5)
