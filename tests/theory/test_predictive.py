@@ -93,3 +93,25 @@ def test_sample_posterior_returns_samples_after_burn_in_and_refuses_nonsense():
         sample_posterior(net, ds.X_train, ds.y_train, ds.X_test, noise, jax.random.key(7), steps=410, log_every=50)
     with pytest.raises(TypeError, match="posterior_noise"):
         sample_posterior(net, ds.X_train, ds.y_train, ds.X_test, 0.1, jax.random.key(7))
+
+
+def test_ridgeless_krr_is_the_minimum_norm_interpolant_also_in_a_nested_design():
+    """κ = 0 (noiseless GD, which the SGLD studies allow): the λ → 0 limit of the GP posterior, against a float64
+    numpy pseudo-inverse; the mean interpolates the training labels, the variance vanishes on the training inputs,
+    and the masked rows of the nested design give finite numbers (they gave NaN, 0/0, before)."""
+    ds = make_dataset(SparseParity(8, 2), jax.random.key(6), 40, 30)
+    net, zero = TwoLayer.create(32, "relu", "ntk"), posterior_noise(0.0)
+    assert zero.ridge(40) == 0.0
+    post = krr.nngp_posterior(net, ds.X_train, ds.y_train, ds.X_test, zero)
+    K, Ks = (np.asarray(nngp_kernel(net, a, ds.X_train), np.float64) for a in (ds.X_train, ds.X_test))
+    Kinv = np.linalg.pinv(K, rcond=1e-10)
+    assert np.allclose(post.mean, Ks @ Kinv @ np.asarray(ds.y_train, np.float64), atol=2e-3)
+    var = np.asarray(nngp_kernel_diag(net, ds.X_test), np.float64) - np.sum(Ks @ Kinv * Ks, axis=1)
+    assert np.allclose(post.variance, np.clip(var, 0, None), atol=2e-3)
+    at_train = krr.nngp_posterior(net, ds.X_train, ds.y_train, ds.X_train, zero)
+    assert np.allclose(at_train.mean, ds.y_train, atol=2e-3) and np.all(at_train.variance < 2e-3)
+    got = krr.nngp_posterior_nested(net, ds.X_train, ds.y_train, ds.X_test, [zero, zero], [15, 40])
+    for P, g in zip([15, 40], got):
+        ref = krr.nngp_posterior(net, ds.X_train[:P], ds.y_train[:P], ds.X_test, zero)
+        assert np.all(np.isfinite(g.mean)) and np.all(np.isfinite(g.variance))
+        assert np.allclose(g.mean, ref.mean, atol=2e-3) and np.allclose(g.variance, ref.variance, atol=2e-3)

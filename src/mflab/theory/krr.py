@@ -5,6 +5,15 @@ r"""Kernel ridge regression: the infinite-width (NNGP) posterior mean.
 
 i.e. λ = κ²P on the Gram matrix under the ``"kappa"`` convention T = 2κ² with MSE(mean) loss.
 This is the γ = ½, N → ∞ limit of the Bayesian posterior mean (Göring et al. 2025, §2.5).
+
+At κ = 0 (λ = 0, which the SGLD studies allow: noiseless GD) the solve is the pseudo-inverse, the λ → 0 limit:
+the minimum-norm interpolant, with the posterior variance of noiseless GP regression. Eigen-directions of
+K_XX with λ_i + λ ≤ ε·λ_max (ε the float's machine epsilon; round-off and the masked rows of a nested
+design) are dropped: a PSD kernel's cross-kernel K(x, X) vanishes on K_XX's null space, so in exact
+arithmetic they contribute nothing, and in floating point they are round-off, which 1/λ would amplify (the
+truncation numpy's ``lstsq`` makes). A ridge above ε·λ_max leaves the solve unchanged: κ ≥ 5·10⁻⁴ at every P of
+the parity presets. A smaller one (κ = 10⁻⁵ of ``hermite-index``'s full grid at large P) is below what float32
+resolves beside λ_max, and gets this truncation too.
 """
 from __future__ import annotations
 
@@ -27,22 +36,26 @@ def krr_predict(K_train, K_cross, y, ridge):
     Solved through the eigendecomposition of the (symmetric PSD) Gram matrix with its round-off
     negative eigenvalues clipped to 0: stable even when the Gram matrix is singular (repeated
     inputs on a small hypercube) and the ridge is tiny, where a float32 Cholesky fails."""
-    lam, V = _spectrum(K_train)
-    return K_cross @ (V @ ((V.T @ y) / (lam + ridge)))
+    denom, V = _shifted_spectrum(K_train, ridge)
+    return K_cross @ (V @ ((V.T @ y) / denom))
 
 
-def _spectrum(K_train):
+def _shifted_spectrum(K_train, ridge):
+    """λ_i + ridge on the eigenbasis V of K_train (round-off negative λ_i clipped to 0), and +∞ where
+    λ_i + ridge ≤ ε·λ_max, so that dividing by it drops that direction: the pseudo-inverse when the ridge
+    is 0 (module docstring)."""
     lam, V = jnp.linalg.eigh(K_train)
-    return jnp.clip(lam, 0.0, None), V
+    shifted = jnp.clip(lam, 0.0, None) + ridge
+    return jnp.where(shifted > jnp.finfo(lam.dtype).eps * jnp.max(jnp.abs(lam)), shifted, jnp.inf), V
 
 
 def krr_posterior(K_train, K_cross, K_test_diag, y, ridge) -> Predictive:
     """The Gaussian-process posterior at the test inputs: mean :func:`krr_predict` and variance
     K(x, x) − K(x, X)(K_XX + ridge I)^{-1}K(X, x), clipped at 0 against round-off."""
-    lam, V = _spectrum(K_train)
+    denom, V = _shifted_spectrum(K_train, ridge)
     KV = K_cross @ V
-    mean = KV @ ((V.T @ y) / (lam + ridge))
-    var = K_test_diag - jnp.sum(KV**2 / (lam + ridge)[None, :], axis=1)
+    mean = KV @ ((V.T @ y) / denom)
+    var = K_test_diag - jnp.sum(KV**2 / denom[None, :], axis=1)
     return Predictive(mean, jnp.clip(var, 0.0, None))
 
 
