@@ -180,8 +180,9 @@ def format_learning_curve_axes(fig, axes, Ps, title, legend_size=8):
 
 def weight_map(W, support=(), title="|W|"):
     """|W_ij| (input coordinate × neuron, neurons sorted by weight on the support) and the
-    marginals of relevant vs irrelevant coordinates: input feature selection at a glance."""
-    W = np.asarray(W)
+    marginals of relevant vs irrelevant coordinates: input feature selection at a glance. In float64, so
+    that the last finite state of a diverged chain (float32, up to ~10³⁸) does not overflow its squares."""
+    W = np.asarray(W, np.float64)
     support = list(support)
     rest = [j for j in range(W.shape[1]) if j not in support]
     order = np.argsort(-(W[:, support] ** 2).sum(1)) if support else np.arange(W.shape[0])
