@@ -526,6 +526,52 @@ def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
     assert r.returncode == 2 and "ref_log_every" in r.stderr and "Traceback" not in r.stderr
 
 
+DEPTH_LIMIT_TINY = ["--set", "width=16", "--set", "depths=[1,2]", "--set", "seeds=4", "--set", "seed_batch=4",
+                    "--set", "steps=5", "--set", "n_boot=20"]
+NFD_TINY = ["--set", "widths=[16,32]", "--set", "depths=[1]", "--set", "seeds=2", "--set", "steps=1",
+            "--set", "particles=1000", "--set", "euler_depths=[1,2]", "--set", 'modes=["backprop"]',
+            "--set", 'responses=["both"]']
+CHAOS_TINY = ["--set", "widths=[8,16]", "--set", "m_ref=64", "--set", "replicas=2", "--set", "steps=20",
+              "--set", "log_every=10", "--set", "n_train=16", "--set", "n_boot=20", "--set", "exact_w2_max=32"]
+ATOMS_TINY = ["--set", "width=16", "--set", "steps=20", "--set", "log_every=10", "--set", "lams=[0.05,0.7]",
+              "--set", "frank_wolfe=false"]
+DECOMPOSITION_TINY = ["--set", "widths=[4,8]", "--set", "n_train=[16,32]", "--set", "m_ref=32", "--set", "m_pop=8",
+                      "--set", "replicas=2", "--set", "steps=20", "--set", "log_every=10", "--set", "ref_log_every=5",
+                      "--set", "n_boot=20"]
+
+
+@pytest.mark.parametrize("preset,args,field", [
+    ("depth-limit", [*DEPTH_LIMIT_TINY, "--set", "lr=1e8"], "lower lr (now 1e+08)"),
+    ("depth-coupling", ["--set", "widths=[8,16]", "--set", "depths=[2,4]", "--set", "seeds=2", "--set", "steps=5",
+                        "--set", "n_boot=20", "--set", "lr=1e8"], "lower lr (now 1e+08)"),
+    ("nfd-limit", [*NFD_TINY, "--set", "lr=1e6"], "lower lr (now 1e+06)"),
+    ("chaos-rate", [*CHAOS_TINY, "--set", "eta=1e6"], "lower eta (now 1e+06)"),
+    ("sparse-atoms", [*ATOMS_TINY, "--set", "eta=1e7"], "lower eta (now 1e+07)"),
+    ("error-decomposition", [*DECOMPOSITION_TINY, "--set", "eta=1e7"], "lower eta (now 1e+07)"),
+])
+def test_a_step_that_diverges_everywhere_ends_in_one_line_naming_the_field(tmp_path, preset, args, field):
+    """A diverging step (brief: bad input) in the studies beyond sgld-parity: the run ends with exit status 2
+    and one line naming the field and its value, never a traceback or numpy's RuntimeWarnings; the summary says
+    'diverged' and the report says why, with no figure drawn from nothing; the per-chain lines come one per chunk.
+    Before: depth-limit crashed on an empty table, the others ended 'completed' with NaN slopes and warnings."""
+    import warnings
+
+    out = tmp_path / "div"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        r = mflab("run", preset, "--quick", "--out", str(out), "--no-progress", *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("mflab: error:") and "diverged" in last and field in last, last
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert sum("diverged at step" in line or "chains diverged (chains" in line for line in r.stderr.splitlines()) <= 12
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "diverged" and field in s["divergence"]
+    assert "## Diverged" in (out / "report.md").read_text() and not list(out.glob("figures/*.png"))
+    show = mflab("show", str(out))
+    assert show.returncode == 0 and "Traceback" not in show.stderr, show.stderr
+
+
 def test_version_config_template_and_closed_pipe(tmp_path):
     import os
 

@@ -64,7 +64,7 @@ def coupled_system(objective, n: int, init: ParticleInit, key, d: int, eta: floa
         return {"theta": particle_matrix(p)}
 
     res = run_chains(kernel, states, noise_keys, hyper, dat, n_steps=steps, log_every=log_every, observe=observe,
-                     chunk_steps=steps, progress=progress, desc=f"N={n}")
+                     chunk_steps=steps, progress=progress, desc=f"N={n}", divergence_fix=f"lower eta (now {eta:g})")
     first = initial_observations(observe, states, dat)["theta"]
     return np.concatenate([first, res.trace.values["theta"]], axis=1), np.asarray(res.states.alive)
 

@@ -101,8 +101,28 @@ def guard(kernel: Kernel) -> Kernel:
     return Kernel(init, step, kernel.clocked)
 
 
-def divergence_message(chain: int, step: int, leaf: int, fix: str) -> str:
-    """One line saying where a chain diverged and what to change."""
-    what = "loss" if leaf < 0 else f"parameter leaf {leaf}"
-    return (f"chain {chain} diverged at step {step} (non-finite {what}); it is frozen at its last finite state. "
-            f"Fix: {fix}.")
+def divergence_message(chains, steps, leaves, fix: str, of: int | None = None) -> str:
+    """One line saying which chains diverged (in one chunk), where, and what to change: each chain named
+    when there are at most three, else their count, first and last step and the leaves at fault."""
+    what = lambda leaf: "loss" if leaf < 0 else f"parameter leaf {leaf}"  # noqa: E731
+    frozen = "frozen at their last finite state" if len(chains) > 1 else "frozen at its last finite state"
+    if len(chains) <= 3:
+        where = "; ".join(f"chain {c} diverged at step {s} (non-finite {what(lf)})" for c, s, lf in
+                          zip(chains, steps, leaves))
+        return f"{where}; {'they are' if len(chains) > 1 else 'it is'} {frozen}. Fix: {fix}."
+    span = f"step {min(steps)}" if min(steps) == max(steps) else f"steps {min(steps)}–{max(steps)}"
+    causes = ", ".join(what(lf) for lf in sorted(set(leaves)))
+    count = f"{len(chains)} of {of}" if of else f"{len(chains)}"
+    return (f"{count} chains diverged (chains {_ranges(chains)}) at {span} (non-finite {causes}); "
+            f"they are {frozen}. Fix: {fix}.")
+
+
+def _ranges(ints) -> str:
+    """Sorted integers as runs: [0, 1, 2, 5, 7, 8] -> '0–2, 5, 7–8'."""
+    runs, ints = [], sorted(ints)
+    for i in ints:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)

@@ -337,12 +337,13 @@ def run_chains(kernel: Kernel, states: Guarded, keys, hypers, data, *, n_steps: 
         trace.append(t + log_every * np.arange(1, n // log_every + 1), obs, sums)
         t += n
         alive = np.asarray(states.alive)
-        for c in np.flatnonzero(~alive):
-            if c not in reported:
-                reported.add(int(c))
-                info = {"chain": int(c), "step": int(states.diverged_at[c]), "leaf": int(states.bad_leaf[c])}
-                diverged.append(info)
-                log(divergence_message(int(c), info["step"], info["leaf"], divergence_fix))
+        new = [{"chain": int(c), "step": int(states.diverged_at[c]), "leaf": int(states.bad_leaf[c])}
+               for c in np.flatnonzero(~alive) if int(c) not in reported]
+        if new:  # one line per chunk, however many chains
+            reported.update(i["chain"] for i in new)
+            diverged.extend(new)
+            log(divergence_message([i["chain"] for i in new], [i["step"] for i in new], [i["leaf"] for i in new],
+                                   divergence_fix, of=n_chains))
         if stop is not None:
             done = np.asarray(stop(trace), bool) & (stopped_at < 0)
             stopped_at[done] = t

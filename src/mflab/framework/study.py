@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import MflabError
+from ..errors import DivergenceError, MflabError
 from .presets import Preset
 from .rundir import RunDir, provenance, resumable
 
@@ -57,6 +57,17 @@ class Reduced:
     arrays: dict[str, dict] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # anything the figures need beyond the tables
     error: Exception | None = None  # raised after everything is written (e.g. every chain diverged)
+    figures: bool = True  # False: nothing to draw (:meth:`diverged`)
+
+    @classmethod
+    def diverged(cls, summary: dict, what: str, fix: str, ctx) -> "Reduced":
+        """The reduction of a run that diverged wherever it mattered (``what``: where), so that nothing is
+        left to tabulate or draw: the summary (status ``diverged``, ``divergence``: the line) and report.md say so, the finished
+        units stay in results/units, and the run ends in one line naming the fix (a :class:`DivergenceError`,
+        raised after all of that is written)."""
+        msg = (f"{what}; there is nothing to reduce (the finished units are kept in "
+               f"'{ctx.rd.path.name}/results/units'). Fix: {fix}.")
+        return cls({}, {**summary, "status": "diverged", "divergence": msg}, error=DivergenceError(msg), figures=False)
 
 
 def unit_slug(unit) -> str:
@@ -196,7 +207,7 @@ def run_study(study: Study, cfg, rd: RunDir, progress: bool = True, log=None) ->
         rd.write_table(name, rows)
     for name, arrays in red.arrays.items():
         rd.write_arrays(f"results/{name}.npz", **arrays)
-    drawn, failed = draw_figures(study, cfg, red, ctx)
+    drawn, failed = draw_figures(study, cfg, red, ctx) if red.figures else ([], {})
     if failed:
         red.summary["figures_not_drawn"] = failed
     rd.write_text("report.md", red.report if red.report is not None else default_report(study, cfg, red, drawn, failed))
@@ -237,7 +248,9 @@ def default_report(study: Study, cfg, red: Reduced, drawn: list[str], failed: di
     from .config import to_dict
 
     lines = [f"# {study.name}", "", study.description, ""]
-    if study.describe is not None:
+    if red.summary.get("status") == "diverged" and red.summary.get("divergence"):
+        lines += ["## Diverged", "", str(red.summary["divergence"]), ""]
+    elif study.describe is not None:
         try:
             body = list(study.describe(red.summary))
         except (KeyError, TypeError, ValueError, AttributeError):

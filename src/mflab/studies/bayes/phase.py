@@ -293,14 +293,14 @@ def solve_mean_field(cfg: PhaseConfig, g: PosteriorDesign, ard: bool, rd: RunDir
                         **{"out_" + k: v for k, v in out.items()},
                         **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(states))})
     out["wall"], out["compile"] = wall, compile_s
-    n_failed = int(np.isnan(out["residual"]).sum())
-    if n_failed:
-        log(f"{name}: {n_failed}/{C} points hit non-finite values and were stopped (residual NaN); "
-            "fix: lower mf.lr")
-    nc = int((~out["converged"]).sum())
-    if nc:
-        log(f"{name}: {nc}/{C} points did not converge within {m.iterations} outer iterations (field drift "
-            f"up to {np.nanmax(out['residual']):.3g} > tol {m.tol}); they are reported as non-converged. "
+    failed = np.isnan(out["residual"])
+    if failed.any():
+        log(f"{name}: {int(failed.sum())}/{C} points hit non-finite values and were stopped (residual NaN); "
+            f"fix: lower mf.lr (now {m.lr:g})")
+    slow = ~out["converged"] & ~failed  # finite but still drifting
+    if slow.any():
+        log(f"{name}: {int(slow.sum())}/{C} points did not converge within {m.iterations} outer iterations (field "
+            f"drift up to {np.max(out['residual'][slow]):.3g} > tol {m.tol}); they are reported as non-converged. "
             "Fix: raise mf.iterations or mf.particles.")
     return out
 

@@ -108,6 +108,11 @@ def _compute(cfg, unit, ctx) -> dict:
 def _reduce(cfg, results, ctx) -> Reduced:
     rows = [r for res in results.values() for r in res["rows"]]
     dead = {(r["width"], r["depth"], r["seed"]) for r in rows if not r["alive"]}
+    runs = len({(r["width"], r["depth"], r["seed"]) for r in rows})
+    if len(dead) == runs:
+        return Reduced.diverged({"preset": cfg.preset, "diverged_runs": len(dead)},
+                                f"GD diverged in all {runs} runs (every width, depth and seed)",
+                                f"lower lr (now {cfg.lr:g})", ctx)
     if dead:
         ctx.log(f"{len(dead)} runs diverged (alive = false in results/points.csv); fix: lower lr")
     summary = {"preset": cfg.preset, "status": "completed", "diverged_runs": len(dead), **_slopes(cfg, rows)}

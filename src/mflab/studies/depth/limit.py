@@ -119,9 +119,13 @@ def _reduce(cfg, results, ctx) -> Reduced:
                 s, lo, hi = slope_with_ci([L for L, _ in res], [d for _, d in res], cfg.n_boot, cfg.seed)
                 entry.update(slope=s, ci95=[lo, hi])
             slopes[f"{stage}/{obs}"] = entry
+    head = {"preset": cfg.preset, "width": cfg.width, "depths": Ls, "seeds": cfg.seeds}
+    if not rows:
+        return Reduced.diverged({**head, "rejected_triples": dead}, f"GD diverged in {dead} of {len(Ls) * cfg.seeds} "
+                                "coupled triples, leaving fewer than two seeds at every depth",
+                                f"lower lr (now {cfg.lr:g})", ctx)
     ratio = [r["std_independent"] / r["std_coupled"] for r in rows if r["std_coupled"] > 0]
-    summary = {"preset": cfg.preset, "status": "completed", "width": cfg.width, "depths": Ls, "seeds": cfg.seeds,
-               "loglog_slope_in_depth": slopes, "expected_slope": -1.0,
+    summary = {**head, "status": "completed", "loglog_slope_in_depth": slopes, "expected_slope": -1.0,
                "variance_reduction_of_coupling": {"median_std_ratio": float(np.median(ratio)),
                                                   "min_std_ratio": float(np.min(ratio))},
                "rejected_triples": dead}

@@ -155,6 +155,10 @@ def scalars(res: dict, steps: int) -> dict[str, np.ndarray]:
 
 def _reduce(cfg, results, ctx) -> Reduced:
     T = cfg.steps
+    if not any(r["alive"].any() for u, r in results.items() if u[0] == "system"):
+        return Reduced.diverged({"preset": cfg.preset, "depths": cfg.depths, "widths": sorted(set(cfg.widths))},
+                                "the simulator diverged at every depth and response setting, so no network has a "
+                                "limit to be compared with", f"lower lr (now {cfg.lr:g})", ctx)
     widths = sorted(set(cfg.widths))
     sys_ = {(u[1], u[2]): scalars(r, T) for u, r in results.items() if u[0] == "system"}
     nets = {(u[1], u[2], u[3]): (scalars(r, T), r["alive"].astype(bool)) for u, r in results.items() if u[0] == "network"}

@@ -161,6 +161,13 @@ def _reduce(cfg, results, ctx) -> Reduced:
     dead = {n: int((~a).sum()) for n, a in alive.items() if (~a).any()}
     if dead:
         log(f"diverged replicas per N: {dead} (frozen at their last finite state); fix: lower eta")
+    lost = sorted(n for n, a in alive.items() if not a.any())
+    if lost:  # a size with no replica left has no coupling to measure
+        return Reduced.diverged({"preset": cfg.preset, "mode": cfg.mode, "activation": cfg.activation,
+                                 "widths": sorted(set(cfg.widths)), "m_ref": cfg.m_ref, "replicas": cfg.replicas,
+                                 "diverged_replicas": dead},
+                                f"every replica diverged at N = {', '.join(map(str, lost))}", f"lower eta (now {cfg.eta:g})",
+                                ctx)
 
     say(f"coupling C_N and function gap G_N of {len(clouds) - 1} sizes against M_ref = {cfg.m_ref}")
     metrics = chaos_metrics(runs, cfg.activation, log=lambda m: say(f"  {m}"))

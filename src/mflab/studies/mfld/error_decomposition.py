@@ -103,9 +103,9 @@ def _compute(cfg, unit, ctx) -> dict:
     sys_args = _sys_args(cfg, ctx.progress)
     if kind == "population":
         init = cfg.init if which == "configured" else ParticleInit("laplace", cfg.init.scale)
-        cl, _ = coupled_system(PopulationObjective("erf", f_star, cfg.lam), cfg.m_pop, init,
-                               jax.random.fold_in(key, 99), **sys_args)
-        return {"clouds": np.asarray(cl[:, -1])}
+        cl, alive = coupled_system(PopulationObjective("erf", f_star, cfg.lam), cfg.m_pop, init,
+                                   jax.random.fold_in(key, 99), **sys_args)
+        return {"clouds": np.asarray(cl[:, -1]), "alive": np.asarray(alive)}
     n = which
     X = jax.random.normal(jax.random.fold_in(key, n), (n, cfg.d))
     data = TrainData(X, f_star.target(X), jnp.full(n, 1.0 / n))
@@ -115,12 +115,27 @@ def _compute(cfg, unit, ctx) -> dict:
         cl, alive = coupled_system(DataObjective("erf", cfg.lam), N, cfg.init, key, data=data, **args)
         if not alive.all():
             ctx.log(f"n = {n}, N = {N}: {int((~alive).sum())} replicas diverged and were frozen; fix: lower eta")
-        arrays[f"N{N}"] = np.asarray(cl)
+        arrays[f"N{N}"], arrays[f"alive_N{N}"] = np.asarray(cl), np.asarray(alive)
     return arrays
+
+
+def _lost_systems(results) -> list[str]:
+    """The systems (population runs, or (n, N) pairs) whose every replica diverged. Units saved before
+    ``alive`` was recorded count as alive."""
+    lost = []
+    for (kind, which), r in results.items():
+        if kind == "population" and not np.asarray(r.get("alive", True)).any():
+            lost.append(f"the population run ({which} start)")
+        lost += [f"n = {which}, N = {k[7:]}" for k in r if kind == "n" and k.startswith("alive_N") and not r[k].any()]
+    return lost
 
 
 def _reduce(cfg, results, ctx) -> Reduced:
     f_star, log = ctx.shared, ctx.log
+    lost = _lost_systems(results)
+    if lost:
+        return Reduced.diverged({"preset": cfg.preset}, f"every replica diverged in {'; '.join(lost)}",
+                                f"lower eta (now {cfg.eta:g})", ctx)
     pop = {which: r["clouds"] for (kind, which), r in results.items() if kind == "population"}
     D = pop["configured"]
     times = log_times(cfg.eta, cfg.steps, cfg.log_every)

@@ -101,6 +101,7 @@ def _compute(cfg, i, ctx) -> dict:
     st = stack_chains(kern.init(p0), 1)
     res = run_chains(kern, st, jax.random.PRNGKey(cfg.seed + 1)[None], stack_chains(system.hyper(cfg.eta, cfg.tau), 1),
                      None, n_steps=cfg.steps, log_every=cfg.log_every, chunk_steps=cfg.steps, progress=ctx.progress,
+                     divergence_fix=f"lower eta (now {cfg.eta:g})",
                      desc=f"λ={lam:g}", observe=lambda p, _: {"risk": population_risk(cfg.activation, T, p,
                                                                                       target_power=power)})
     params = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), res.states.params)
@@ -121,13 +122,21 @@ def _compute(cfg, i, ctx) -> dict:
 
 def _reduce(cfg, results, ctx) -> Reduced:
     rows = list(results.values())
+    lost = [r["lam"] for r in rows if not r["alive"]]
+    if len(lost) == len(rows):
+        return Reduced.diverged({"preset": cfg.preset, "lams": cfg.lams},
+                                f"the particle system diverged at every λ ({', '.join(f'{x:g}' for x in lost)})",
+                                f"lower eta (now {cfg.eta:g})", ctx)
+    if lost:
+        ctx.log(f"λ = {', '.join(f'{x:g}' for x in lost)} diverged: frozen at the last finite state, not a long-time "
+                "cloud, so left out of the Ŝ ≤ S_up check; fix: lower eta")
     clouds = {f"lam_{i}": np.asarray(r["theta"]) for i, r in enumerate(rows)}
     table = [{k: v for k, v in r.items() if k not in ("atoms", "theta", "thresholds_A")} for r in rows]
-    ok = all(r["S_hat"] <= r["S_up"] for r in rows)
+    ok = all(r["S_hat"] <= r["S_up"] for r in rows if r["alive"])
     summary = {"preset": cfg.preset, "status": "completed", "lams": cfg.lams, "S_hat": [r["S_hat"] for r in rows],
                "S_up": [r["S_up"] for r in rows], "thresholds_A": rows[0]["thresholds_A"],
                "S_hat_le_S_up": ok, **({"S_star_fw": [r["S_star_fw"] for r in rows]} if cfg.frank_wolfe else {}),
-               "diverged": [r["lam"] for r in rows if not r["alive"]]}
+               "diverged": lost}
     if not ok:
         ctx.log("note: Ŝ > S_up at some λ (see results/atoms.csv): the closed form assumes orthogonal atoms")
     return Reduced({"atoms": table}, summary, arrays={"clouds": clouds}, extra={"rows": rows})
