@@ -526,6 +526,21 @@ def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
     assert r.returncode == 2 and "ref_log_every" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_parity_phase_with_every_sgld_chain_diverged_runs_the_other_methods_without_warnings(tmp_path):
+    """parity-phase goes on when SGLD diverges everywhere (the theories need no chain); its heatmaps of all-NaN
+    cells and the weight maps of the frozen float32 weights (~1e38) raised numpy RuntimeWarnings (2026-12-07)."""
+    import warnings
+
+    out = tmp_path / "pp"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY,
+                  "--set", "sgld.lr=1e9")
+    assert r.returncode == 0 and "every SGLD chain diverged" in r.stderr and "sgld.lr" in r.stderr, r.stderr
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert (out / "figures" / "phase_diagram.png").is_file()
+
+
 DEPTH_LIMIT_TINY = ["--set", "width=16", "--set", "depths=[1,2]", "--set", "seeds=4", "--set", "seed_batch=4",
                     "--set", "steps=5", "--set", "n_boot=20"]
 NFD_TINY = ["--set", "widths=[16,32]", "--set", "depths=[1]", "--set", "seeds=2", "--set", "steps=1",

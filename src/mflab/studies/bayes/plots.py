@@ -20,8 +20,9 @@ def _grid(rows, meth, Ps, kaps, key="overlap"):
     M = np.full((len(kaps), len(Ps)), np.nan)
     for i, k in enumerate(kaps):
         for j, P in enumerate(Ps):
-            v = [r[key] for r in rows if r["method"] == meth and r["n_train"] == P and r["kappa"] == k]
-            M[i, j] = np.nanmean(v) if v else np.nan
+            v = np.array([r[key] for r in rows if r["method"] == meth and r["n_train"] == P and r["kappa"] == k],
+                         float)
+            M[i, j] = np.nanmean(v) if np.isfinite(v).any() else np.nan  # every chain diverged: NaN, no warning
     return M
 
 
@@ -86,7 +87,7 @@ def weight_marginals(clouds: dict, support, title, directions=None, setting: str
     support = list(range(np.atleast_2d(directions).shape[0])) if rotated else list(support)
     names = ("along w*", "orthogonal to w*") if rotated else ("relevant", "irrelevant")
     for col, (meth, W) in enumerate(clouds.items()):
-        W = np.asarray(W)
+        W = np.asarray(W, np.float64)  # a diverged chain's last finite float32 state (~1e38) squared stays finite
         if rotated:
             W = W @ target_basis(directions, W.shape[1])
         rest = [j for j in range(W.shape[1]) if j not in support]
