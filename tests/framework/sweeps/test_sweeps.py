@@ -116,7 +116,8 @@ def _bad(spec_patch):
     ({"sweep/grid": {"variants.parametrization": ["sp"]}}, "variants"),
     ({"sweep/grid": {"lr": []}}, "non-empty list"),
     ({"sweep/grid": {"lr": 0.1}}, "non-empty list"),
-    ({"sweep/grid": {"seed": [1, 2]}}, "cannot be swept"),
+    ({"sweep/grid": {"seed": [1, 2]}}, "'sweep.grid.seed': 'seed' cannot be swept"),
+    ({"sweep/zip": {"seed": [1, 2]}}, "'sweep.zip.seed': 'seed' cannot be swept"),  # was named sweep.grid.seed
     ({"sweep/grid": {"lr": [0.1, -1.0]}}, "at sweep point lr=-1.0"),
     ({"sweep/zip": {"activation": ["tanh", "erf"], "n_inputs": [4]}}, "different lengths"),
     ({"sweep/grid": {"lr": [0.1]}, "sweep/zip": {"lr": [0.1]}}, "also in sweep.grid"),

@@ -189,9 +189,9 @@ def load_sweep(data: dict, quick: bool = False) -> Sweep:
                           f"e.g. tables = {json.dumps(list(preset.tables)[:1])}")
     grid = _axis_values(sw.get("grid", {}), "grid")
     zipped = _axis_values(sw.get("zip", {}), "zip")
-    for k in list(grid) + list(zipped):
+    for axis, k in [("grid", k) for k in grid] + [("zip", k) for k in zipped]:
         if k in ("seed", "preset"):
-            raise ConfigError(f"sweep.grid.{k}", f"'{k}' cannot be swept",
+            raise ConfigError(f"sweep.{axis}.{k}", f"'{k}' cannot be swept",
                               "use sweep.seeds for replicates (seeds derive from sweep.seed)")
         field_type(preset.config_cls, k)
     both = set(grid) & set(zipped)
