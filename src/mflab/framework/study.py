@@ -62,9 +62,9 @@ class Reduced:
     @classmethod
     def diverged(cls, summary: dict, what: str, fix: str, ctx) -> "Reduced":
         """The reduction of a run that diverged wherever it mattered (``what``: where), so that nothing is
-        left to tabulate or draw: the summary (status ``diverged``, ``divergence``: the line) and report.md say so, the finished
-        units stay in results/units, and the run ends in one line naming the fix (a :class:`DivergenceError`,
-        raised after all of that is written)."""
+        left to tabulate or draw: the summary (status ``diverged``, ``divergence``: the line) and report.md
+        say so, the finished units stay in results/units, and the run ends in one line naming the fix (a
+        :class:`DivergenceError`, raised after all of that is written)."""
         msg = (f"{what}; there is nothing to reduce (the finished units are kept in "
                f"'{ctx.rd.path.name}/results/units'). Fix: {fix}.")
         return cls({}, {**summary, "status": "diverged", "divergence": msg}, error=DivergenceError(msg), figures=False)

@@ -166,8 +166,8 @@ def _reduce(cfg, results, ctx) -> Reduced:
         return Reduced.diverged({"preset": cfg.preset, "mode": cfg.mode, "activation": cfg.activation,
                                  "widths": sorted(set(cfg.widths)), "m_ref": cfg.m_ref, "replicas": cfg.replicas,
                                  "diverged_replicas": dead},
-                                f"every replica diverged at N = {', '.join(map(str, lost))}", f"lower eta (now {cfg.eta:g})",
-                                ctx)
+                                f"every replica diverged at N = {', '.join(map(str, lost))}",
+                                f"lower eta (now {cfg.eta:g})", ctx)
 
     say(f"coupling C_N and function gap G_N of {len(clouds) - 1} sizes against M_ref = {cfg.m_ref}")
     metrics = chaos_metrics(runs, cfg.activation, log=lambda m: say(f"  {m}"))

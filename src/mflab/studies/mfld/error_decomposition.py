@@ -134,7 +134,8 @@ def _reduce(cfg, results, ctx) -> Reduced:
     f_star, log = ctx.shared, ctx.log
     lost = _lost_systems(results)
     if lost:
-        return Reduced.diverged({"preset": cfg.preset}, f"every replica diverged in {'; '.join(lost)}",
+        where = "; ".join(lost[:3]) + (f" and {len(lost) - 3} more systems" if len(lost) > 3 else "")
+        return Reduced.diverged({"preset": cfg.preset}, f"every replica diverged in {where}",
                                 f"lower eta (now {cfg.eta:g})", ctx)
     pop = {which: r["clouds"] for (kind, which), r in results.items() if kind == "population"}
     D = pop["configured"]
