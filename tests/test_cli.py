@@ -480,6 +480,39 @@ def test_chaos_rate_preset_runs_resumes_and_reports_rates(tmp_path):
     assert r.returncode == 0 and "resuming: 3 system sizes done, 0 to go" in r.stderr
 
 
+def test_chaos_rate_fits_leave_out_a_diverged_replica(tmp_path):
+    """A replica that diverged (frozen at its last finite state, here planted as 10³⁰ in a finished run's unit
+    file) is left out of the rate fits and the figure, and flagged in the points table; before, it entered the
+    means, overflowed C_N and left both slopes None."""
+    import warnings
+
+    from mflab.framework.rundir import RunDir
+    from mflab.framework.study import UnitStore
+
+    out = tmp_path / "cr"
+    args = ["run", "chaos-rate", "--quick", "--out", str(out), "--no-progress", *CHAOS_TINY]
+    assert mflab(*args).returncode == 0
+    clean = json.loads((out / "summary.json").read_text())
+    store = UnitStore(RunDir(out))
+    unit = store.load(8)
+    unit["clouds"][1] = 1e30
+    unit["alive"][1] = False
+    store.save(8, unit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        r = mflab(*args)
+    assert r.returncode == 0 and "diverged replicas per N: {8: 1}" in r.stderr, r.stderr
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert (out / "figures" / "chaos_rate.png").is_file() and "figures_not_drawn" not in json.loads(
+        (out / "summary.json").read_text())
+    s = json.loads((out / "summary.json").read_text())
+    assert s["diverged_replicas"] == {"8": 1} and np.isfinite(s["coupling_sup_t"]["slope"])
+    n_sup, n_sup_clean = s["coupling_sup_t"]["N_times_sup"], clean["coupling_sup_t"]["N_times_sup"]
+    assert n_sup[1] == pytest.approx(n_sup_clean[1]) and 0 < n_sup[0] < 10 * n_sup_clean[0]  # N = 16 unchanged
+    rows = csv_rows(out / "results" / "points.csv")
+    assert {(x["N"], x["replica"]) for x in rows if x["alive"] == "False"} == {("8", "1")}
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--set", "m_ref=100"], "m_ref"),
     (["--set", "mode=populaton"], "did you mean 'population'"),

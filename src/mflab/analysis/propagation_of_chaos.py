@@ -121,7 +121,8 @@ def chaos_metrics(runs: CoupledRuns, activation, log=None) -> dict:
         if n == runs.m_ref:
             continue
         log(f"N = {n}")
-        C = np.mean(np.sum((cl - ref[:, :, :n]) ** 2, axis=-1), axis=-1)
+        # float64: a diverged replica's frozen float32 state (up to ~1e38) squared stays finite
+        C = np.mean(np.sum((np.asarray(cl, np.float64) - ref[:, :, :n]) ** 2, axis=-1), axis=-1)
         G = np.asarray(gap(jnp.asarray(cl), jnp.asarray(ref), jnp.asarray(ref_self)))
         out[n] = {"coupling": C, "function_gap": G}
     return out

@@ -161,20 +161,25 @@ def _reduce(cfg, results, ctx) -> Reduced:
     dead = {n: int((~a).sum()) for n, a in alive.items() if (~a).any()}
     if dead:
         log(f"diverged replicas per N: {dead} (frozen at their last finite state); fix: lower eta")
-    lost = sorted(n for n, a in alive.items() if not a.any())
-    if lost:  # a size with no replica left has no coupling to measure
+    # a replica measures the coupling at N only if both its size-N system and the reference stayed finite
+    paired = {n: a & alive[cfg.m_ref] for n, a in alive.items() if n != cfg.m_ref}
+    lost = sorted(n for n, a in paired.items() if not a.any())
+    if lost:  # a size with no such replica has no coupling to measure
         return Reduced.diverged({"preset": cfg.preset, "mode": cfg.mode, "activation": cfg.activation,
                                  "widths": sorted(set(cfg.widths)), "m_ref": cfg.m_ref, "replicas": cfg.replicas,
                                  "diverged_replicas": dead},
-                                f"every replica diverged at N = {', '.join(map(str, lost))}",
-                                f"lower eta (now {cfg.eta:g})", ctx)
+                                f"every replica diverged, at N = {', '.join(map(str, lost))} or in the "
+                                f"M_ref = {cfg.m_ref} reference it is coupled to", f"lower eta (now {cfg.eta:g})", ctx)
 
     say(f"coupling C_N and function gap G_N of {len(clouds) - 1} sizes against M_ref = {cfg.m_ref}")
     metrics = chaos_metrics(runs, cfg.activation, log=lambda m: say(f"  {m}"))
     widths = sorted(metrics)
-    point_rows = [{"N": n, "replica": r, "t": float(t), "coupling": float(metrics[n]["coupling"][r, j]),
+    point_rows = [{"N": n, "replica": r, "alive": bool(paired[n][r]), "t": float(t),
+                   "coupling": float(metrics[n]["coupling"][r, j]),
                    "function_gap": float(metrics[n]["function_gap"][r, j])}
                   for n in widths for r in range(cfg.replicas) for j, t in enumerate(runs.times)]
+    # the fits and the figure see the replicas that stayed finite (the table keeps every one, with 'alive')
+    metrics = {n: {k: v[paired[n]] for k, v in m.items()} for n, m in metrics.items()}
     say(f"rate fits with {cfg.n_boot} bootstrap resamples")
     fits = rate_fits(metrics, runs.times, cfg.n_boot, cfg.seed)
     rate_rows = []

@@ -11,6 +11,11 @@ CHAOS_CAPTION = ("C_N(t) = (1/N) Σ_i |θ_i^N(t) − θ_i^ref(t)|²: mean square
                  "function gap. Error bars: ± 1 standard error over replicas. Theory: slope −1 in N, uniformly in t.")
 
 
+def _stderr(a):
+    """Standard error over the replicas (axis 0); 0 with one replica (a run whose others diverged)."""
+    return a.std(0, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else np.zeros(a.shape[1:])
+
+
 def chaos_rate_figure(metrics: dict, fits: dict, times, dist_rows, setting: str = ""):
     """Left: N·C_N(t) against t, one curve per N (flat and N-independent if the O(1/N) rate is
     uniform in time). Middle: sup_t C_N and sup_t G_N against N with the fitted slopes and a 1/N
@@ -21,7 +26,7 @@ def chaos_rate_figure(metrics: dict, fits: dict, times, dist_rows, setting: str 
     for i, n in enumerate(widths):
         c = metrics[n]["coupling"][:, 1:]
         m = n * c.mean(0)
-        e = n * c.std(0, ddof=1) / np.sqrt(c.shape[0])
+        e = n * _stderr(c)
         axes[0].errorbar(times[1:], m, yerr=e, color=cmap(i / max(len(widths) - 1, 1)), marker="o", ms=2,
                          capsize=2, label=f"N={n}")
     axes[0].set(xlabel="time t = kη", ylabel="N · C_N(t)",
@@ -32,7 +37,7 @@ def chaos_rate_figure(metrics: dict, fits: dict, times, dist_rows, setting: str 
         f = fits[name]["sup_over_time"]
         sup = [metrics[n][name][:, 1:].max(axis=1) for n in widths]
         m = np.array([s.mean() for s in sup])
-        e = np.array([s.std(ddof=1) / np.sqrt(len(s)) for s in sup])
+        e = np.array([_stderr(s) for s in sup])
         ci = f["ci95"] or [np.nan, np.nan]
         ax.errorbar(widths, m, yerr=e, color=col, marker="o", ms=3, capsize=2,
                     label=f"{lab}: slope {f['slope']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]")
