@@ -39,3 +39,16 @@ def mflab(*args, cwd=None, timeout=None):
     finally:
         jax.config.update("jax_enable_x64", x64)
     return subprocess.CompletedProcess(list(args), rc, out.getvalue(), err.getvalue())
+
+
+def mflab_warning_free(*args, cwd=None):
+    """:func:`mflab`, failing the test on any RuntimeWarning the run raised (numpy's overflow, empty-slice and
+    degrees-of-freedom warnings): noise a user would see beside the run's own lines."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        r = mflab(*args, cwd=cwd)
+    runtime = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not runtime, runtime
+    return r

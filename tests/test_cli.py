@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli_runner import csv_rows, mflab, mflab_process
+from cli_runner import csv_rows, mflab, mflab_process, mflab_warning_free
 from mflab.errors import ConfigError, MflabError
 
 TINY = ["--set", "task.n_train=[20,40]", "--set", "task.n_test=64", "--set", "network.width=8",
@@ -159,15 +159,11 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, caps
 
 
 def test_all_chains_diverging_is_reported_and_results_kept(tmp_path):
-    import warnings
-
     out = tmp_path / "div"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        r = mflab("run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY, "--set", "sgld.lr=1e9")
+    # no RuntimeWarning: the weight figure of the frozen (float32, up to ~1e38) weights overflowed numpy's squares
+    r = mflab_warning_free("run", "sgld-parity", "--quick", "--out", str(out), "--no-progress", *TINY,
+                           "--set", "sgld.lr=1e9")
     assert r.returncode == 2 and "diverged" in r.stderr and "sgld.lr" in r.stderr and "Traceback" not in r.stderr
-    # the weight figure of the frozen (float32, up to ~1e38) weights overflowed numpy's squares
-    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
     s = json.loads((out / "summary.json").read_text())
     assert s["status"] == "diverged" and len(s["diverged_chains"]) == 4
     assert (out / "results/trace.csv").is_file()
@@ -484,8 +480,6 @@ def test_chaos_rate_fits_leave_out_a_diverged_replica(tmp_path):
     """A replica that diverged (frozen at its last finite state, here planted as 10³⁰ in a finished run's unit
     file) is left out of the rate fits and the figure, and flagged in the points table; before, it entered the
     means, overflowed C_N and left both slopes None."""
-    import warnings
-
     from mflab.framework.rundir import RunDir
     from mflab.framework.study import UnitStore
 
@@ -498,11 +492,8 @@ def test_chaos_rate_fits_leave_out_a_diverged_replica(tmp_path):
     unit["clouds"][1] = 1e30
     unit["alive"][1] = False
     store.save(8, unit)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        r = mflab(*args)
+    r = mflab_warning_free(*args)
     assert r.returncode == 0 and "diverged replicas per N: {8: 1}" in r.stderr, r.stderr
-    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
     assert (out / "figures" / "chaos_rate.png").is_file() and "figures_not_drawn" not in json.loads(
         (out / "summary.json").read_text())
     s = json.loads((out / "summary.json").read_text())
@@ -562,15 +553,10 @@ def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
 def test_parity_phase_with_every_sgld_chain_diverged_runs_the_other_methods_without_warnings(tmp_path):
     """parity-phase goes on when SGLD diverges everywhere (the theories need no chain); its heatmaps of all-NaN
     cells and the weight maps of the frozen float32 weights (~1e38) raised numpy RuntimeWarnings (2026-12-07)."""
-    import warnings
-
     out = tmp_path / "pp"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        r = mflab("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY,
-                  "--set", "sgld.lr=1e9")
+    r = mflab_warning_free("run", "parity-phase", "--quick", "--out", str(out), "--no-progress", *PHASE_TINY,
+                           "--set", "sgld.lr=1e9")
     assert r.returncode == 0 and "every SGLD chain diverged" in r.stderr and "sgld.lr" in r.stderr, r.stderr
-    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
     assert (out / "figures" / "phase_diagram.png").is_file()
 
 
@@ -602,16 +588,11 @@ def test_a_step_that_diverges_everywhere_ends_in_one_line_naming_the_field(tmp_p
     and one line naming the field and its value, never a traceback or numpy's RuntimeWarnings; the summary says
     'diverged' and the report says why, with no figure drawn from nothing; the per-chain lines come one per chunk.
     Before: depth-limit crashed on an empty table, the others ended 'completed' with NaN slopes and warnings."""
-    import warnings
-
     out = tmp_path / "div"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        r = mflab("run", preset, "--quick", "--out", str(out), "--no-progress", *args)
+    r = mflab_warning_free("run", preset, "--quick", "--out", str(out), "--no-progress", *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("mflab: error:") and "diverged" in last and field in last, last
-    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
     assert sum("diverged at step" in line or "chains diverged (chains" in line for line in r.stderr.splitlines()) <= 12
     s = json.loads((out / "summary.json").read_text())
     assert s["status"] == "diverged" and field in s["divergence"]
