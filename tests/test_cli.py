@@ -560,6 +560,15 @@ def test_parity_phase_with_every_sgld_chain_diverged_runs_the_other_methods_with
     assert (out / "figures" / "phase_diagram.png").is_file()
 
 
+def test_mf_points_that_turn_non_finite_are_reported_once_with_the_step_as_the_fix(tmp_path):
+    """A diverging mf.lr: the NaN points were also counted as 'did not converge ... drift up to nan; raise
+    mf.iterations' (with numpy's All-NaN warning); now one line names mf.lr and its value."""
+    r = mflab_warning_free("run", "parity-phase", "--quick", "--out", str(tmp_path / "pp"), "--no-progress",
+                           *PHASE_TINY[:-2], "--set", 'methods=["mf"]', "--set", "mf.lr=1e9")
+    assert r.returncode == 0 and "hit non-finite values" in r.stderr and "lower mf.lr (now 1e+09)" in r.stderr, r.stderr
+    assert "did not converge" not in r.stderr
+
+
 DEPTH_LIMIT_TINY = ["--set", "width=16", "--set", "depths=[1,2]", "--set", "seeds=4", "--set", "seed_batch=4",
                     "--set", "steps=5", "--set", "n_boot=20"]
 NFD_TINY = ["--set", "widths=[16,32]", "--set", "depths=[1]", "--set", "seeds=2", "--set", "steps=1",
