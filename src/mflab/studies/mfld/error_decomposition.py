@@ -126,7 +126,8 @@ def _lost_systems(results) -> list[str]:
     for (kind, which), r in results.items():
         if kind == "population" and not np.asarray(r.get("alive", True)).any():
             lost.append(f"the population run ({which} start)")
-        lost += [f"n = {which}, N = {k[7:]}" for k in r if kind == "n" and k.startswith("alive_N") and not r[k].any()]
+        lost += [f"n = {which}, N = {k.removeprefix('alive_N')}" for k in r
+                 if kind == "n" and k.startswith("alive_N") and not r[k].any()]
     return lost
 
 
