@@ -550,6 +550,33 @@ def test_error_decomposition_preset_runs_resumes_and_closes(tmp_path):
     assert r.returncode == 2 and "ref_log_every" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_error_decomposition_leaves_a_diverged_replica_out_of_the_fits(tmp_path):
+    """A replica whose N = 4 network diverged (frozen at its last finite state, planted as 10³⁰ in a finished
+    run's unit file) is flagged in the table and left out of the fits and the figure; before, its frozen cloud
+    entered every mean at n = 16 (2026-12-07 note: 'noticed and left alone')."""
+    from mflab.framework.rundir import RunDir
+    from mflab.framework.study import UnitStore
+
+    out = tmp_path / "ed"
+    args = ["run", "error-decomposition", "--quick", "--out", str(out), "--no-progress", *DECOMPOSITION_TINY]
+    assert mflab(*args).returncode == 0
+    clean = json.loads((out / "summary.json").read_text())
+    store = UnitStore(RunDir(out))
+    unit = store.load(("n", 16))
+    unit["N4"][1] = 1e30
+    unit["alive_N4"][1] = False
+    store.save(("n", 16), unit)
+    r = mflab_warning_free(*args)
+    assert r.returncode == 0 and "{'n = 16, N = 4': 1}" in r.stderr and "lower eta" in r.stderr, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["diverged_replicas"] == {"n = 16, N = 4": 1} and (out / "figures" / "error_decomposition.png").is_file()
+    assert s["statistical_vs_n"] != clean["statistical_vs_n"]  # n = 16 at N = 4 now rests on replica 0 alone
+    assert s["optimization_decay"] == clean["optimization_decay"] and s["residual_by_init"] == clean["residual_by_init"]
+    assert np.isfinite(s["total_at_T_mean"]) and s["max_relative_closure_error"] < 1e-9
+    rows = csv_rows(out / "results" / "table.csv")
+    assert {(x["n"], x["N"], x["replica"]) for x in rows if x["alive"] == "False"} == {("16", "4", "1")}
+
+
 def test_parity_phase_with_every_sgld_chain_diverged_runs_the_other_methods_without_warnings(tmp_path):
     """parity-phase goes on when SGLD diverges everywhere (the theories need no chain); its heatmaps of all-NaN
     cells and the weight maps of the frozen float32 weights (~1e38) raised numpy RuntimeWarnings (2026-12-07)."""

@@ -11,7 +11,8 @@ rounding).
 
 Fitted scalings (replica-mean log-log slopes with bootstrap 95 % intervals): chaos at T_∞ against N
 (expected −1), statistical against n (−½ to −1), and the optimisation part against t (its decay rate
-from a log-linear fit). Outputs: ``results/table.csv`` (one row per n, N, replica, t), ``summary.json``,
+from a log-linear fit). Outputs: ``results/table.csv`` (one row per n, N, replica, t; ``alive``: A, B and D all stayed finite,
+the replicas the fits and the figure use), ``summary.json``,
 ``figures/error_decomposition.png``. Each population cloud and each n is a unit of :mod:`mflab.framework.study`.
 """
 from __future__ import annotations
@@ -139,39 +140,66 @@ def _reduce(cfg, results, ctx) -> Reduced:
         return Reduced.diverged({"preset": cfg.preset}, f"every replica diverged in {where}",
                                 f"lower eta (now {cfg.eta:g})", ctx)
     pop = {which: r["clouds"] for (kind, which), r in results.items() if kind == "population"}
-    D = pop["configured"]
+    pop_alive = {which: _alive(r, "alive", cfg.replicas) for (kind, which), r in results.items() if kind == "population"}
+    D, D_alive = pop["configured"], pop_alive["configured"]
     times = log_times(cfg.eta, cfg.steps, cfg.log_every)
-    rows, opt_rows = [], []
+    rows, opt_rows, dead, unpaired = [], [], {}, []
     for n in sorted(set(cfg.n_train)):
         z = results[("n", n)]
-        B_fine = z[f"N{cfg.m_ref}"]
+        B_fine, B_alive = z[f"N{cfg.m_ref}"], _alive(z, f"alive_N{cfg.m_ref}", cfg.replicas)
         B = B_fine[:, ::cfg.log_every // cfg.ref_log_every]  # at the logged times of the A runs
         for r in range(cfg.replicas):
             for j in range(1, B_fine.shape[1]):
-                opt_rows.append({"n": n, "replica": r, "t": float(j * cfg.ref_log_every * cfg.eta),
+                opt_rows.append({"n": n, "replica": r, "alive": bool(B_alive[r]),
+                                 "t": float(j * cfg.ref_log_every * cfg.eta),
                                  "optimization": l2_distance(B_fine[r, j], B_fine[r, -1], "erf")})
         for N in sorted(set(cfg.widths)):
             A = z[f"N{N}"]
+            # replica r decomposes f_A − f* only if A, its coupled reference B and the population run D stayed finite
+            paired = _alive(z, f"alive_N{N}", cfg.replicas) & B_alive & D_alive
+            if not paired.all():
+                dead[f"n = {n}, N = {N}"] = int((~paired).sum())
+            if not paired.any():
+                unpaired.append(f"n = {n}, N = {N}")
             for r in range(cfg.replicas):
                 for j, t in enumerate(times):
                     if j == 0:
                         continue
                     G = function_gram("erf", [A[r, j], B[r, j], B[r, -1], D[r]], f_star)
-                    rows.append({"n": n, "N": N, "replica": r, "t": float(t), **decomposition_table(G)})
+                    rows.append({"n": n, "N": N, "replica": r, "alive": bool(paired[r]), "t": float(t),
+                                 **decomposition_table(G)})
         log(f"n = {n}: decomposition done")
+    if dead:
+        log(f"replicas left out of the fits and the figure (a system they are coupled to diverged): {dead}; "
+            f"fix: lower eta (now {cfg.eta:g})")
+    if unpaired:  # a system with no such replica has no decomposition to fit
+        return Reduced.diverged({"preset": cfg.preset, "diverged_replicas": dead},
+                                "no replica has its network, its reference and the population run all finite at "
+                                + "; ".join(unpaired[:3]) + (f" and {len(unpaired) - 3} more" if len(unpaired) > 3 else ""),
+                                f"lower eta (now {cfg.eta:g})", ctx)
     tail = hermite_tail("erf", f_star)
     e = np.array([1.0, -1.0])
-    resid = {name: float(np.mean([e @ function_gram("erf", [c], f_star) @ e for c in pop[name]])) for name in pop}
-    summary = {"preset": cfg.preset, "status": "completed", "hermite_tail": tail,
-               "residual_by_init": resid, **_fits(cfg, rows, times), "optimization_decay": optimization_decay(opt_rows)}
-    return Reduced({"table": rows, "optimization": opt_rows}, summary, extra={"tail": tail})
+    resid = {name: float(np.mean([e @ function_gram("erf", [c], f_star) @ e for c in pop[name][pop_alive[name]]]))
+             for name in pop}
+    alive_rows = [r for r in rows if r["alive"]]
+    summary = {"preset": cfg.preset, "status": "completed", "hermite_tail": tail, "residual_by_init": resid,
+               **_fits(cfg, alive_rows, times), "diverged_replicas": dead,
+               "optimization_decay": optimization_decay([r for r in opt_rows if r["alive"]])}
+    # the tables keep every replica, flagged 'alive'; the fits and the figure see the finite ones
+    return Reduced({"table": rows, "optimization": opt_rows}, summary,
+                   extra={"tail": tail, "alive_rows": alive_rows, "alive_opt": [r for r in opt_rows if r["alive"]]})
+
+
+def _alive(r, key, replicas) -> np.ndarray:
+    """The replica mask saved under ``key`` (units saved before it was recorded count as alive)."""
+    return np.asarray(r.get(key, np.ones(replicas, bool)), bool)
 
 
 def _figures(cfg, red, ctx) -> dict:
     from .plots import error_decomposition_figure
 
-    return {"error_decomposition": error_decomposition_figure(red.tables["table"], cfg, red.extra["tail"],
-                                                              red.tables["optimization"])}
+    return {"error_decomposition": error_decomposition_figure(red.extra["alive_rows"], cfg, red.extra["tail"],
+                                                              red.extra["alive_opt"])}
 
 
 def _describe(s: dict) -> list[str]:
