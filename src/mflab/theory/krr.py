@@ -31,13 +31,12 @@ from .predictive import Predictive
 
 
 def krr_predict(K_train, K_cross, y, ridge):
-    """K_cross (K_train + ridge I)^{-1} y; K_cross has shape (P_test, P_train).
+    """K_cross (K_train + ridge I)^{-1} y; K_cross has shape (P_test, P_train): the mean of :func:`krr_posterior`.
 
     Solved through the eigendecomposition of the (symmetric PSD) Gram matrix with its round-off
     negative eigenvalues clipped to 0: stable even when the Gram matrix is singular (repeated
     inputs on a small hypercube) and the ridge is tiny, where a float32 Cholesky fails."""
-    denom, V = _shifted_spectrum(K_train, ridge)
-    return K_cross @ (V @ ((V.T @ y) / denom))
+    return krr_posterior(K_train, K_cross, jnp.zeros(K_cross.shape[0], K_cross.dtype), y, ridge).mean
 
 
 def _shifted_spectrum(K_train, ridge):
@@ -50,8 +49,8 @@ def _shifted_spectrum(K_train, ridge):
 
 
 def krr_posterior(K_train, K_cross, K_test_diag, y, ridge) -> Predictive:
-    """The Gaussian-process posterior at the test inputs: mean :func:`krr_predict` and variance
-    K(x, x) − K(x, X)(K_XX + ridge I)^{-1}K(X, x), clipped at 0 against round-off."""
+    """The Gaussian-process posterior at the test inputs: mean K(x, X)(K_XX + ridge I)^{-1} y (solved as in
+    :func:`krr_predict`) and variance K(x, x) − K(x, X)(K_XX + ridge I)^{-1}K(X, x), clipped at 0 against round-off."""
     denom, V = _shifted_spectrum(K_train, ridge)
     KV = K_cross @ V
     mean = KV @ ((V.T @ y) / denom)

@@ -90,21 +90,12 @@ def weight_marginals(clouds: dict, support, title, directions=None, setting: str
         W = np.asarray(W, np.float64)  # a diverged chain's last finite float32 state (~1e38) squared stays finite
         if rotated:
             W = W @ target_basis(directions, W.shape[1])
-        rest = [j for j in range(W.shape[1]) if j not in support]
-        lim = np.abs(W).max()
-        bins = np.linspace(-lim, lim, 50)
-        ax = axes[0][col]
-        if support:
-            ax.hist(W[:, support].ravel(), bins=bins, density=True, alpha=0.6, label=names[0])
-        ax.hist(W[:, rest].ravel(), bins=bins, density=True, alpha=0.6, label=names[1])
-        ax.set(yscale="log", title=f"{method_label(meth, labels)}: {title}",
-               xlabel="w·u (u: target basis)" if rotated else "w_j", ylabel="density")
-        ax.legend(fontsize=7)
-        order = np.argsort(-(W[:, support] ** 2).sum(1)) if support else np.arange(len(W))
-        im = axes[1][col].imshow(np.abs(W[order]).T, aspect="auto", cmap="magma", interpolation="nearest")
+        _support_marginals(axes[0][col], W, support, names, 50)
+        axes[0][col].set(yscale="log", title=f"{method_label(meth, labels)}: {title}",
+                         xlabel="w·u (u: target basis)" if rotated else "w_j", ylabel="density")
+        _support_map(fig, axes[1][col], W, support, "|w·u|" if rotated else "|w_j|")
         axes[1][col].set(xlabel="neuron / particle (sorted by weight on the relevant inputs)",
                          ylabel="target basis direction (w* first)" if rotated else "input coordinate")
-        fig.colorbar(im, ax=axes[1][col], label="|w·u|" if rotated else "|w_j|")
     what = "one posterior sample (network) / the particle cloud (MF)"
     fig.suptitle(f"{setting + ': ' if setting else ''}first-layer weights of {what}", fontsize=10)
     fig.tight_layout()
@@ -179,26 +170,37 @@ def format_learning_curve_axes(fig, axes, Ps, title, legend_size=8):
     fig.tight_layout()
 
 
+def _support_marginals(ax, W, support, names, n_bins):
+    """Histograms of the weights W[:, j] on the ``support`` columns and on the rest (names: their labels)."""
+    lim = np.abs(W).max()
+    bins = np.linspace(-lim, lim, n_bins)
+    if support:
+        ax.hist(W[:, support].ravel(), bins=bins, density=True, alpha=0.6, label=names[0])
+    ax.hist(W[:, [j for j in range(W.shape[1]) if j not in support]].ravel(), bins=bins, density=True, alpha=0.6,
+            label=names[1])
+    ax.legend(fontsize=7)
+
+
+def _support_map(fig, ax, W, support, label):
+    """|W| as an image (column: neuron, sorted by its squared weight on the ``support``; row: coordinate)."""
+    order = np.argsort(-(W[:, support] ** 2).sum(1)) if support else np.arange(len(W))
+    im = ax.imshow(np.abs(W[order]).T, aspect="auto", cmap="magma", interpolation="nearest")
+    fig.colorbar(im, ax=ax, label=label)
+
+
 def weight_map(W, support=(), title="|W|"):
     """|W_ij| (input coordinate × neuron, neurons sorted by weight on the support) and the
     marginals of relevant vs irrelevant coordinates: input feature selection at a glance. In float64, so
     that the last finite state of a diverged chain (float32, up to ~10³⁸) does not overflow its squares."""
     W = np.asarray(W, np.float64)
     support = list(support)
-    rest = [j for j in range(W.shape[1]) if j not in support]
-    order = np.argsort(-(W[:, support] ** 2).sum(1)) if support else np.arange(W.shape[0])
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
-    im = axes[0].imshow(np.abs(W[order]).T, aspect="auto", cmap="magma", interpolation="nearest")
+    _support_map(fig, axes[0], W, support, "|w_ij|")
     axes[0].set(xlabel="neuron i (sorted by its weight on the support S)" if support else "neuron i",
                 ylabel="input coordinate j")
-    fig.colorbar(im, ax=axes[0], label="|w_ij|")
-    bins = np.linspace(-np.abs(W).max(), np.abs(W).max(), 60)
-    if support:
-        axes[1].hist(W[:, support].ravel(), bins=bins, density=True, alpha=0.6, label="relevant (j ∈ S)")
-    axes[1].hist(W[:, rest].ravel(), bins=bins, density=True, alpha=0.6, label="irrelevant")
+    _support_marginals(axes[1], W, support, ("relevant (j ∈ S)", "irrelevant"), 60)
     axes[1].set(yscale="log", xlabel="first-layer weight w_ij", ylabel="density (log scale)",
                 title="marginals of w_ij over neurons")
-    axes[1].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
