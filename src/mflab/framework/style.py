@@ -16,6 +16,13 @@ def size_colors(Ps) -> dict:
     return {p: cmap(i / max(len(uniq) - 1, 1)) for i, p in enumerate(uniq)}
 
 
+def ticks_at(ax, xs, fmt=str):
+    """Major x ticks exactly at the measured values xs (labels ``fmt(x)``), no minor ticks: the sizes of a
+    log-scaled sweep (widths, depths, sample sizes) read as themselves, not as powers of ten."""
+    ax.set_xticks(xs, [fmt(x) for x in xs])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+
+
 def finish(fig, title: str, caption: str):
     """The setting as the figure's title and what its marks and symbols mean as a caption under it; laid out."""
     fig.suptitle(title, fontsize=10)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...framework.style import finish as _finish
-from ...framework.style import plt
+from ...framework.style import plt, ticks_at
 
 
 def coordinate_check_figure(rows, cfg):
@@ -27,8 +27,7 @@ def coordinate_check_figure(rows, cfg):
                 ax.errorbar(Ls, m, yerr=err, color=col, ls=ls, marker="o", ms=3, lw=1.2, capsize=2,
                             label=f"n={n}" if key == "dh_L" else None)
         ax.set(xscale="log", yscale="log", xlabel="depth L", title=v.label)
-        ax.set_xticks(cfg.depths, [str(L) for L in cfg.depths])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ticks_at(ax, cfg.depths)
         ax.title.set_fontsize(9)
     axes[0][0].set_ylabel("rms update after GD (solid: Δh_L, dashed: Δz own)")
     axes[0][0].legend(fontsize=7)
@@ -66,8 +65,7 @@ def depth_limit_figure(rows, cfg):
         ax.plot(allx, ref * allx[0] / allx, color="0.6", lw=0.8, label="∝ 1/L")
         ax.set(xscale="log", yscale="log", xlabel="fine depth 2L",
                title=f"{'initialisation' if stage == 'init' else f'after {cfg.steps} GD steps'} (n = {cfg.width})")
-        ax.set_xticks(allx, [str(int(v)) for v in allx])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ticks_at(ax, allx, lambda v: str(int(v)))
         ax.title.set_fontsize(9)
     axes[0].set_ylabel("|E[O(2L) − O(coarsened, L)]|")
     axes[0].legend(fontsize=7)
@@ -139,8 +137,7 @@ def depth_coupling_figure(rows, cfg):
                 ax.errorbar(Ls, m, yerr=e, color=col, ls=ls, marker="o", ms=3, capsize=2,
                             label=f"n={n}" if k == key else None)
         ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel=ylabel)
-        ax.set_xticks(cfg.depths, [str(L) for L in cfg.depths])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ticks_at(ax, cfg.depths)
     for ax in axes:  # room above the curves for the legend
         lo, hi = ax.get_ylim()
         ax.set_ylim(lo, hi * (hi / lo) ** 0.35)
@@ -207,8 +204,7 @@ def nfd_gap_figure(gap, cfg):
             ax.plot(*zip(*sim), "s--", color="k", ms=4, label="simulator, both − none")
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set(xscale="log", xlabel="depth L", title=f"backprop − decoupled: {obs.replace('[0]', ', input 0')}")
-        ax.set_xticks(L, [str(v) for v in L])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ticks_at(ax, L)
         ax.title.set_fontsize(9)
     axes[0].set_ylabel("gap")
     axes[0].legend(fontsize=7)
@@ -240,8 +236,7 @@ def nfd_euler_figure(rows, fits, cfg):
     axes[0].set(xlabel="1 / K_τ (layer-slices)", ylabel="value − fitted limit", title="Euler error in layer-time")
     axes[1].set(xscale="log", yscale="log", xlabel="K_τ", ylabel="|O(K) − O(2K)|", title="increments")
     if len(Ks):
-        axes[1].set_xticks(Ks, [str(int(k)) for k in Ks])
-        axes[1].xaxis.set_minor_locator(plt.NullLocator())
+        ticks_at(axes[1], Ks, lambda k: str(int(k)))
     for ax in axes:
         ax.title.set_fontsize(9)
         ax.legend(fontsize=6.5)

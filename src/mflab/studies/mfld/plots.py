@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...framework.style import finish, plt
+from ...framework.style import finish, plt, ticks_at
 
 
 CHAOS_CAPTION = ("C_N(t) = (1/N) Σ_i |θ_i^N(t) − θ_i^ref(t)|²: mean squared distance of the N particles from their "
@@ -54,8 +54,7 @@ def chaos_rate_figure(metrics: dict, fits: dict, times, dist_rows, setting: str 
     ax.set(xscale="log", yscale="log", xlabel="particles N", title="distribution diagnostics (final t)")
     ax.legend(fontsize=7)
     for a in axes[1:]:
-        a.set_xticks(widths, [str(n) for n in widths])
-        a.xaxis.set_minor_locator(plt.NullLocator())
+        ticks_at(a, widths)
     if setting:
         fig.suptitle(f"propagation of chaos: {setting}", fontsize=10)
     fig.tight_layout()
@@ -74,8 +73,7 @@ def movement_figure(rows, widths):
                     label=f"{par} ({key.split('_')[0]})")
     ax.set(xscale="log", yscale="log", xlabel="width N", ylabel="|θ_i(t) − θ_i(0)|",
            title="per-particle movement (μP: Θ(1); NTK: N^-1/2)")
-    ax.set_xticks(widths, [str(n) for n in widths])
-    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ticks_at(ax, widths)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -95,8 +93,7 @@ def sparse_atoms_figure(rows, cfg):
         ax.axvline(A, color="0.7", lw=0.8, ls=":")
     ax.set(xscale="log", xlabel="weight decay λ (dotted: thresholds A_j)", ylabel="number of atoms",
            title="sparsity staircase")
-    ax.set_xticks(lams, [f"{v:g}" for v in lams])
-    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ticks_at(ax, lams, lambda v: f"{v:g}")
     ax.legend(fontsize=7)
     r = rows[0]
     th = np.asarray(r["theta"])
@@ -151,8 +148,7 @@ def error_decomposition_figure(rows, cfg, tail, opt_rows=()):
             ax.plot(xs, m, marker="o", ms=3, color=f"C{i}", label=f"{'n' if key == 'N' else 'N'} = {other}")
         ax.plot(xs, m[0] * xs[0] / np.asarray(xs, float), color="0.6", ls=":", label="∝ 1/x")
         ax.set(xscale="log", yscale="log", xlabel=lab, title=f"{comp} at t = {T:g}")
-        ax.set_xticks(xs, [str(x) for x in xs])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ticks_at(ax, xs)
         ax.legend(fontsize=7)
     return finish(fig, f"error decomposition: μP mean-field erf network, d = {cfg.d}, τ = {cfg.tau:g}, λ = {cfg.lam:g}, "
                   f"η = {cfg.eta:g}; N ∈ {sorted(set(cfg.widths))} against N_ref = {cfg.m_ref}",
