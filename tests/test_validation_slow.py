@@ -286,8 +286,8 @@ def test_readout_draw_reaches_the_committed_p2133_equilibrium_ten_times_sooner_t
     ("sgld-P10-1000", ["task.n_train=[10,100,500,750,1000]", "sgld.group_by_n_train=false"]),
 ])
 def test_published_protocol_run_is_what_the_code_makes_from_scratch(tmp_path, name, sets):
-    """A committed published-protocol run (docs/validation/published_parity/protocol/: P = 2133, still running and
-    spanning sessions, and P <= 1000, finished) rerun from scratch for its first 20,000 steps (same preset, seed, P
+    """A committed published-protocol run (docs/validation/published_parity/protocol/: P = 2133 and P <= 1000, both
+    finished after spanning sessions) rerun from scratch for its first 20,000 steps (same preset, seed, P
     and batching: the same data, keys and starts): every logged observable of every chain at steps 0, 10,000 and
     20,000 matches the committed trace (the checkpoint's while running, results/trace.csv once finished) to float
     rounding (bit for bit when measured, 2026-12-07). Catches any change of data, keys, initialisation, schedule or
