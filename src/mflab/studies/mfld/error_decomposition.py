@@ -120,12 +120,11 @@ def _compute(cfg, unit, ctx) -> dict:
     return arrays
 
 
-def _lost_systems(results) -> list[str]:
-    """The systems (population runs, or (n, N) pairs) whose every replica diverged. Units saved before
-    ``alive`` was recorded count as alive."""
+def _lost_systems(results, replicas) -> list[str]:
+    """The systems (population runs, or (n, N) pairs) whose every replica diverged."""
     lost = []
     for (kind, which), r in results.items():
-        if kind == "population" and not np.asarray(r.get("alive", True)).any():
+        if kind == "population" and not _alive(r, "alive", replicas).any():
             lost.append(f"the population run ({which} start)")
         lost += [f"n = {which}, N = {k.removeprefix('alive_N')}" for k in r
                  if kind == "n" and k.startswith("alive_N") and not r[k].any()]
@@ -134,7 +133,7 @@ def _lost_systems(results) -> list[str]:
 
 def _reduce(cfg, results, ctx) -> Reduced:
     f_star, log = ctx.shared, ctx.log
-    lost = _lost_systems(results)
+    lost = _lost_systems(results, cfg.replicas)
     if lost:
         where = "; ".join(lost[:3]) + (f" and {len(lost) - 3} more systems" if len(lost) > 3 else "")
         return Reduced.diverged({"preset": cfg.preset}, f"every replica diverged in {where}",
@@ -181,13 +180,13 @@ def _reduce(cfg, results, ctx) -> Reduced:
     e = np.array([1.0, -1.0])
     resid = {name: float(np.mean([e @ function_gram("erf", [c], f_star) @ e for c in pop[name][pop_alive[name]]]))
              for name in pop}
-    alive_rows = [r for r in rows if r["alive"]]
+    # the tables keep every replica, flagged 'alive'; the fits and the figure see the finite ones
+    alive_rows, alive_opt = [r for r in rows if r["alive"]], [r for r in opt_rows if r["alive"]]
     summary = {"preset": cfg.preset, "status": "completed", "hermite_tail": tail, "residual_by_init": resid,
                **_fits(cfg, alive_rows, times), "diverged_replicas": dead,
-               "optimization_decay": optimization_decay([r for r in opt_rows if r["alive"]])}
-    # the tables keep every replica, flagged 'alive'; the fits and the figure see the finite ones
+               "optimization_decay": optimization_decay(alive_opt)}
     return Reduced({"table": rows, "optimization": opt_rows}, summary,
-                   extra={"tail": tail, "alive_rows": alive_rows, "alive_opt": [r for r in opt_rows if r["alive"]]})
+                   extra={"tail": tail, "alive_rows": alive_rows, "alive_opt": alive_opt})
 
 
 def _alive(r, key, replicas) -> np.ndarray:
