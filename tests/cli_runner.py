@@ -52,3 +52,17 @@ def mflab_warning_free(*args, cwd=None):
     runtime = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert not runtime, runtime
     return r
+
+
+def plant_divergence(out, unit, cloud: str, alive: str, replica: int, value=1e30):
+    """Mark ``replica`` of a finished run's unit file as diverged: its ``cloud`` frozen at ``value`` (a last finite
+    state far off) and its ``alive`` flag cleared, as the runner leaves a chain that blew up; the next
+    ``mflab run`` on ``out`` resumes and reduces it."""
+    from mflab.framework.rundir import RunDir
+    from mflab.framework.study import UnitStore
+
+    store = UnitStore(RunDir(out))
+    saved = store.load(unit)
+    saved[cloud][replica] = value
+    saved[alive][replica] = False
+    store.save(unit, saved)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli_runner import csv_rows, mflab, mflab_process, mflab_warning_free
+from cli_runner import csv_rows, mflab, mflab_process, mflab_warning_free, plant_divergence
 from mflab.errors import ConfigError, MflabError
 
 TINY = ["--set", "task.n_train=[20,40]", "--set", "task.n_test=64", "--set", "network.width=8",
@@ -480,18 +480,11 @@ def test_chaos_rate_fits_leave_out_a_diverged_replica(tmp_path):
     """A replica that diverged (frozen at its last finite state, here planted as 10³⁰ in a finished run's unit
     file) is left out of the rate fits and the figure, and flagged in the points table; before, it entered the
     means, overflowed C_N and left both slopes None."""
-    from mflab.framework.rundir import RunDir
-    from mflab.framework.study import UnitStore
-
     out = tmp_path / "cr"
     args = ["run", "chaos-rate", "--quick", "--out", str(out), "--no-progress", *CHAOS_TINY]
     assert mflab(*args).returncode == 0
     clean = json.loads((out / "summary.json").read_text())
-    store = UnitStore(RunDir(out))
-    unit = store.load(8)
-    unit["clouds"][1] = 1e30
-    unit["alive"][1] = False
-    store.save(8, unit)
+    plant_divergence(out, 8, "clouds", "alive", replica=1)
     r = mflab_warning_free(*args)
     assert r.returncode == 0 and "diverged replicas per N: {8: 1}" in r.stderr, r.stderr
     assert (out / "figures" / "chaos_rate.png").is_file() and "figures_not_drawn" not in json.loads(
@@ -554,18 +547,11 @@ def test_error_decomposition_leaves_a_diverged_replica_out_of_the_fits(tmp_path)
     """A replica whose N = 4 network diverged (frozen at its last finite state, planted as 10³⁰ in a finished
     run's unit file) is flagged in the table and left out of the fits and the figure; before, its frozen cloud
     entered every mean at n = 16 (2026-12-07 note: 'noticed and left alone')."""
-    from mflab.framework.rundir import RunDir
-    from mflab.framework.study import UnitStore
-
     out = tmp_path / "ed"
     args = ["run", "error-decomposition", "--quick", "--out", str(out), "--no-progress", *DECOMPOSITION_TINY]
     assert mflab(*args).returncode == 0
     clean = json.loads((out / "summary.json").read_text())
-    store = UnitStore(RunDir(out))
-    unit = store.load(("n", 16))
-    unit["N4"][1] = 1e30
-    unit["alive_N4"][1] = False
-    store.save(("n", 16), unit)
+    plant_divergence(out, ("n", 16), "N4", "alive_N4", replica=1)
     r = mflab_warning_free(*args)
     assert r.returncode == 0 and "{'n = 16, N = 4': 1}" in r.stderr and "lower eta" in r.stderr, r.stderr
     s = json.loads((out / "summary.json").read_text())
